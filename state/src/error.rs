@@ -1,0 +1,246 @@
+//! The one error type of the crate.
+//!
+//! A load error carries *where* it happened: the path from the root
+//! (`root.stack.endpoints[3].timer`) and the byte offset inside the graph
+//! record. The path is built bottom-up while the error propagates, so the
+//! success path pays nothing for it: each struct field, sequence element or
+//! map entry that sees an error passing through prepends its own segment.
+
+use std::fmt;
+
+/// What went wrong, without the where.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The underlying reader or writer failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The input ended in the middle of a value or record.
+    #[error("unexpected end of input")]
+    Truncated,
+    /// The stream holds a different kind of value than the type expects.
+    #[error("expected {expected}, found {found}")]
+    Mismatch {
+        /// What the Rust type wanted.
+        expected: String,
+        /// What the stream holds.
+        found: String,
+    },
+    /// The stream is malformed (bad tag, bad UTF-8, a length larger than the input...).
+    #[error("{0}")]
+    Invalid(String),
+    /// Nesting deeper than the configured limit.
+    #[error("nesting deeper than the limit of {0} levels")]
+    DepthLimit(usize),
+    /// A field the type needs is not in the stream.
+    #[error("type `{ty}` has no field `{field}` in the stream")]
+    MissingField {
+        /// The type's name.
+        ty: String,
+        /// The missing field.
+        field: String,
+    },
+    /// The stream has a field the type does not know.
+    #[error("type `{ty}` has no field named `{field}` (found in the stream)")]
+    UnknownField {
+        /// The type's name.
+        ty: String,
+        /// The unknown field.
+        field: String,
+    },
+    /// A strong `Rc`/`Arc` cycle: the object refers strongly to itself through
+    /// its own fields, so it cannot be rebuilt (use a `Weak` back-edge).
+    #[error(
+        "strong reference cycle to object #{0}, which is still being built; use a Weak back-edge"
+    )]
+    StrongCycle(u64),
+    /// A `RefCell` was mutably borrowed, or a `Mutex`/`RwLock` poisoned, at save time.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A hook or custom code reported an error.
+    #[error("{0}")]
+    Custom(String),
+}
+
+/// One step of the path from the root to where an error happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    /// A struct field (or enum variant) by name.
+    Field(String),
+    /// A sequence element by index.
+    Index(u64),
+    /// A map entry, rendered key.
+    Key(String),
+    /// The inside of a shared object, by its id in the graph.
+    Object(u64),
+}
+
+struct Inner {
+    kind: ErrorKind,
+    /// Innermost segment first (built while unwinding).
+    rev_path: Vec<Segment>,
+    offset: Option<u64>,
+}
+
+/// The error of every stateify operation: what went wrong, the path from the
+/// root, and (for loads) the byte offset in the graph record.
+///
+/// ```
+/// let err = stateify::from_slice::<u32>(b"garbage").unwrap_err();
+/// assert!(err.to_string().contains("byte"));
+/// ```
+pub struct Error(Box<Inner>);
+
+impl Error {
+    /// An error with a message, for hooks and custom field functions.
+    pub fn custom(msg: impl fmt::Display) -> Self {
+        Self::new(ErrorKind::Custom(msg.to_string()))
+    }
+
+    /// An error of the given kind with no location yet.
+    pub fn new(kind: ErrorKind) -> Self {
+        Error(Box::new(Inner {
+            kind,
+            rev_path: Vec::new(),
+            offset: None,
+        }))
+    }
+
+    pub(crate) fn invalid(msg: impl fmt::Display) -> Self {
+        Self::new(ErrorKind::Invalid(msg.to_string()))
+    }
+
+    pub(crate) fn mismatch(expected: impl fmt::Display, found: impl fmt::Display) -> Self {
+        Self::new(ErrorKind::Mismatch {
+            expected: expected.to_string(),
+            found: found.to_string(),
+        })
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.0.kind
+    }
+
+    /// The byte offset in the graph record (header included) where a load failed.
+    pub fn offset(&self) -> Option<u64> {
+        self.0.offset
+    }
+
+    /// The path from the root, outermost segment first.
+    pub fn path(&self) -> Vec<Segment> {
+        self.0.rev_path.iter().rev().cloned().collect()
+    }
+
+    /// The path rendered as `root.a.b[3]["key"]`.
+    pub fn path_string(&self) -> String {
+        let mut s = String::from("root");
+        for seg in self.0.rev_path.iter().rev() {
+            match seg {
+                Segment::Field(f) => {
+                    s.push('.');
+                    s.push_str(f);
+                }
+                Segment::Index(i) => s.push_str(&format!("[{i}]")),
+                Segment::Key(k) => s.push_str(&format!("[{k}]")),
+                Segment::Object(_) => {}
+            }
+        }
+        s
+    }
+
+    /// Sets the offset if none is set yet (the innermost position wins).
+    pub(crate) fn at(mut self, offset: u64) -> Self {
+        if self.0.offset.is_none() {
+            self.0.offset = Some(offset);
+        }
+        self
+    }
+
+    /// Prepends a segment (called while the error travels towards the root).
+    pub fn in_segment(mut self, seg: Segment) -> Self {
+        self.0.rev_path.push(seg);
+        self
+    }
+
+    /// Prepends a field segment.
+    pub fn in_field(self, name: &str) -> Self {
+        self.in_segment(Segment::Field(name.to_owned()))
+    }
+
+    /// Prepends an index segment.
+    pub fn in_index(self, i: u64) -> Self {
+        self.in_segment(Segment::Index(i))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path_string(), self.0.kind)?;
+        if let Some(off) = self.0.offset {
+            write!(f, " at byte {off}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.0.kind {
+            ErrorKind::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            return Self::new(ErrorKind::Truncated);
+        }
+        Self::new(ErrorKind::Io(e))
+    }
+}
+
+impl From<ErrorKind> for Error {
+    fn from(k: ErrorKind) -> Self {
+        Self::new(k)
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_is_rendered_outermost_first() {
+        let e = Error::mismatch("u64", "string")
+            .at(1234)
+            .in_field("timer")
+            .in_index(3)
+            .in_field("endpoints")
+            .in_field("stack")
+            .at(5);
+        assert_eq!(
+            e.to_string(),
+            "root.stack.endpoints[3].timer: expected u64, found string at byte 1234"
+        );
+        assert_eq!(e.offset(), Some(1234));
+        assert_eq!(e.path()[0], Segment::Field("stack".into()));
+    }
+
+    #[test]
+    fn io_eof_becomes_truncated() {
+        let e: Error = std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into();
+        assert!(matches!(e.kind(), ErrorKind::Truncated));
+    }
+}

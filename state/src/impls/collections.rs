@@ -1,0 +1,157 @@
+//! Sequences, maps and sets. Hash containers are written sorted by encoded
+//! key so the bytes do not depend on the hash seed; loads preallocate only
+//! what the input can hold and reject duplicate keys.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasher, Hash};
+
+use crate::error::{Error, Result};
+use crate::{Loader, Saver, Stateify};
+
+impl<T: Stateify> Stateify for Vec<T> {
+    #[inline]
+    fn save(&self, s: &mut Saver) -> Result<()> {
+        s.nest(|s| T::save_seq([self, &[]], s))
+    }
+    #[inline]
+    fn load(l: &mut Loader) -> Result<Self> {
+        l.nest(T::load_seq)
+    }
+}
+
+impl<T: Stateify> Stateify for Box<[T]> {
+    fn save(&self, s: &mut Saver) -> Result<()> {
+        s.nest(|s| T::save_seq([self, &[]], s))
+    }
+    fn load(l: &mut Loader) -> Result<Self> {
+        l.nest(T::load_seq).map(Vec::into_boxed_slice)
+    }
+}
+
+impl<T: Stateify> Stateify for VecDeque<T> {
+    fn save(&self, s: &mut Saver) -> Result<()> {
+        let (a, b) = self.as_slices();
+        s.nest(|s| T::save_seq([a, b], s))
+    }
+    fn load(l: &mut Loader) -> Result<Self> {
+        l.nest(T::load_seq).map(VecDeque::from)
+    }
+}
+
+impl<T: Stateify, const N: usize> Stateify for [T; N] {
+    fn save(&self, s: &mut Saver) -> Result<()> {
+        s.nest(|s| T::save_seq([self, &[]], s))
+    }
+    fn load(l: &mut Loader) -> Result<Self> {
+        let at = l.offset();
+        let v = l.nest(T::load_seq)?;
+        let n = v.len();
+        v.try_into()
+            .map_err(|_| Error::mismatch(format!("array of {N}"), format!("{n} elements")).at(at))
+    }
+}
+
+#[cfg(feature = "smallvec")]
+impl<A: smallvec::Array> Stateify for smallvec::SmallVec<A>
+where
+    A::Item: Stateify,
+{
+    fn save(&self, s: &mut Saver) -> Result<()> {
+        s.nest(|s| A::Item::save_seq([self, &[]], s))
+    }
+    fn load(l: &mut Loader) -> Result<Self> {
+        l.nest(A::Item::load_seq).map(smallvec::SmallVec::from_vec)
+    }
+}
+
+#[cold]
+fn duplicate(i: usize, at: u64) -> Error {
+    Error::invalid(format!("duplicate key at entry {i}")).at(at)
+}
+
+/// Loads map entries through `insert`, which reports whether the key was new.
+fn load_entries<K: Stateify, V: Stateify>(
+    l: &mut Loader,
+    mut insert: impl FnMut(K, V) -> bool,
+) -> Result<()> {
+    let n = l.read_map_header()?;
+    l.nest(|l| {
+        for i in 0..n {
+            let at = l.offset();
+            let k = K::load(l).map_err(|e| e.in_index(i as u64))?;
+            let v = V::load(l).map_err(|e| e.in_index(i as u64))?;
+            if !insert(k, v) {
+                return Err(duplicate(i, at));
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Loads set elements through `insert`.
+fn load_items<K: Stateify>(l: &mut Loader, mut insert: impl FnMut(K) -> bool) -> Result<()> {
+    let n = l.read_seq_header()?;
+    l.nest(|l| {
+        for i in 0..n {
+            let at = l.offset();
+            let k = K::load(l).map_err(|e| e.in_index(i as u64))?;
+            if !insert(k) {
+                return Err(duplicate(i, at));
+            }
+        }
+        Ok(())
+    })
+}
+
+impl<K, V, S> Stateify for HashMap<K, V, S>
+where
+    K: Stateify + Eq + Hash,
+    V: Stateify,
+    S: BuildHasher + Default,
+{
+    fn save(&self, s: &mut Saver) -> Result<()> {
+        s.write_map(self.len(), self.iter(), false)
+    }
+    fn load(l: &mut Loader) -> Result<Self> {
+        let mut m = HashMap::with_hasher(S::default());
+        load_entries(l, |k, v| m.insert(k, v).is_none())?;
+        Ok(m)
+    }
+}
+
+impl<K: Stateify + Ord, V: Stateify> Stateify for BTreeMap<K, V> {
+    fn save(&self, s: &mut Saver) -> Result<()> {
+        s.write_map(self.len(), self.iter(), true)
+    }
+    fn load(l: &mut Loader) -> Result<Self> {
+        let mut m = BTreeMap::new();
+        load_entries(l, |k, v| m.insert(k, v).is_none())?;
+        Ok(m)
+    }
+}
+
+impl<K, S> Stateify for HashSet<K, S>
+where
+    K: Stateify + Eq + Hash,
+    S: BuildHasher + Default,
+{
+    fn save(&self, s: &mut Saver) -> Result<()> {
+        s.write_set(self.len(), self.iter(), false)
+    }
+    fn load(l: &mut Loader) -> Result<Self> {
+        let mut m = HashSet::with_hasher(S::default());
+        load_items(l, |k| m.insert(k))?;
+        Ok(m)
+    }
+}
+
+impl<K: Stateify + Ord> Stateify for BTreeSet<K> {
+    fn save(&self, s: &mut Saver) -> Result<()> {
+        s.write_set(self.len(), self.iter(), true)
+    }
+    fn load(l: &mut Loader) -> Result<Self> {
+        let mut m = BTreeSet::new();
+        load_items(l, |k| m.insert(k))?;
+        Ok(m)
+    }
+}

@@ -1,0 +1,355 @@
+//! Scalars, strings, tuples, options: one tagged value each. Plain numbers
+//! also encode sequences of themselves as one packed little-endian array.
+
+use std::marker::PhantomData;
+
+use crate::error::{Error, Result};
+use crate::wire::Packed;
+use crate::{Loader, Saver, Stateify};
+
+/// The little-endian bytes of a slice of plain numbers, without copying on
+/// little-endian targets.
+fn le_bytes<T: bytemuck::Pod>(s: &[T]) -> std::borrow::Cow<'_, [u8]> {
+    if cfg!(target_endian = "little") {
+        std::borrow::Cow::Borrowed(bytemuck::cast_slice(s))
+    } else {
+        let size = std::mem::size_of::<T>();
+        let mut out = Vec::with_capacity(std::mem::size_of_val(s));
+        for x in s {
+            let mut b = bytemuck::bytes_of(x).to_vec();
+            b.reverse();
+            out.extend_from_slice(&b[..size]);
+        }
+        std::borrow::Cow::Owned(out)
+    }
+}
+
+/// A vector from packed little-endian bytes (length already checked to be
+/// a multiple of the element size).
+fn from_le_bytes<T: bytemuck::Pod>(bytes: &[u8]) -> Vec<T> {
+    let n = bytes.len() / std::mem::size_of::<T>();
+    let mut v: Vec<T> = vec![T::zeroed(); n];
+    let dst: &mut [u8] = bytemuck::cast_slice_mut(&mut v);
+    crate::mem::advise_slice(dst);
+    dst.copy_from_slice(bytes);
+    if cfg!(target_endian = "big") {
+        for chunk in dst.chunks_mut(std::mem::size_of::<T>()) {
+            chunk.reverse();
+        }
+    }
+    v
+}
+
+macro_rules! packed_seq {
+    ($t:ty, $kind:ident) => {
+        fn save_seq(parts: [&[Self]; 2], s: &mut Saver) -> Result<()> {
+            s.write_packed(Packed::$kind, [&le_bytes(parts[0]), &le_bytes(parts[1])]);
+            Ok(())
+        }
+        fn load_seq(l: &mut Loader) -> Result<Vec<Self>> {
+            match l.read_packed(Packed::$kind)? {
+                Some(bytes) => Ok(from_le_bytes::<$t>(bytes)),
+                None => {
+                    let n = l.read_seq_header()?;
+                    l.read_elements(n)
+                }
+            }
+        }
+    };
+}
+
+macro_rules! unsigned {
+    ($($t:ty => $kind:ident),*) => {$(
+        impl Stateify for $t {
+            #[inline]
+            fn save(&self, s: &mut Saver) -> Result<()> {
+                s.write_u64(*self as u64);
+                Ok(())
+            }
+            #[inline]
+            fn load(l: &mut Loader) -> Result<Self> {
+                let at = l.offset();
+                let v = l.read_u64(stringify!($t))?;
+                <$t>::try_from(v).map_err(|_| range_error(stringify!($t), v, at))
+            }
+            packed_seq!($t, $kind);
+        }
+    )*};
+}
+
+macro_rules! signed {
+    ($($t:ty => $kind:ident),*) => {$(
+        impl Stateify for $t {
+            #[inline]
+            fn save(&self, s: &mut Saver) -> Result<()> {
+                s.write_i64(*self as i64);
+                Ok(())
+            }
+            #[inline]
+            fn load(l: &mut Loader) -> Result<Self> {
+                let at = l.offset();
+                let v = l.read_i64(stringify!($t))?;
+                <$t>::try_from(v).map_err(|_| range_error(stringify!($t), v, at))
+            }
+            packed_seq!($t, $kind);
+        }
+    )*};
+}
+
+#[cold]
+fn range_error(what: &str, v: impl std::fmt::Display, at: u64) -> Error {
+    Error::invalid(format!("integer {v} out of range for {what}")).at(at)
+}
+
+unsigned!(u8 => U8, u16 => U16, u32 => U32, u64 => U64);
+signed!(i8 => I8, i16 => I16, i32 => I32, i64 => I64);
+
+impl Stateify for usize {
+    fn save(&self, s: &mut Saver) -> Result<()> {
+        s.write_u64(*self as u64);
+        Ok(())
+    }
+    fn load(l: &mut Loader) -> Result<Self> {
+        let at = l.offset();
+        let v = l.read_u64("usize")?;
+        usize::try_from(v).map_err(|_| range_error("usize", v, at))
+    }
+    fn save_seq(parts: [&[Self]; 2], s: &mut Saver) -> Result<()> {
+        let wide: Vec<u64> = parts
+            .iter()
+            .flat_map(|p| p.iter().map(|&x| x as u64))
+            .collect();
+        s.write_packed(Packed::U64, [&le_bytes(&wide), &[]]);
+        Ok(())
+    }
+    fn load_seq(l: &mut Loader) -> Result<Vec<Self>> {
+        let at = l.offset();
+        u64::load_seq(l)?
+            .into_iter()
+            .map(|v| usize::try_from(v).map_err(|_| range_error("usize", v, at)))
+            .collect()
+    }
+}
+
+impl Stateify for isize {
+    fn save(&self, s: &mut Saver) -> Result<()> {
+        s.write_i64(*self as i64);
+        Ok(())
+    }
+    fn load(l: &mut Loader) -> Result<Self> {
+        let at = l.offset();
+        let v = l.read_i64("isize")?;
+        isize::try_from(v).map_err(|_| range_error("isize", v, at))
+    }
+    fn save_seq(parts: [&[Self]; 2], s: &mut Saver) -> Result<()> {
+        let wide: Vec<i64> = parts
+            .iter()
+            .flat_map(|p| p.iter().map(|&x| x as i64))
+            .collect();
+        s.write_packed(Packed::I64, [&le_bytes(&wide), &[]]);
+        Ok(())
+    }
+    fn load_seq(l: &mut Loader) -> Result<Vec<Self>> {
+        let at = l.offset();
+        i64::load_seq(l)?
+            .into_iter()
+            .map(|v| isize::try_from(v).map_err(|_| range_error("isize", v, at)))
+            .collect()
+    }
+}
+
+impl Stateify for u128 {
+    fn save(&self, s: &mut Saver) -> Result<()> {
+        s.write_u128(*self);
+        Ok(())
+    }
+    fn load(l: &mut Loader) -> Result<Self> {
+        let at = l.offset();
+        match l.read_i128_any("u128")? {
+            (false, v) => Ok(v),
+            (true, v) => Err(range_error("u128", v as i128, at)),
+        }
+    }
+    packed_seq!(u128, U128);
+}
+
+impl Stateify for i128 {
+    fn save(&self, s: &mut Saver) -> Result<()> {
+        s.write_i128(*self);
+        Ok(())
+    }
+    fn load(l: &mut Loader) -> Result<Self> {
+        let at = l.offset();
+        match l.read_i128_any("i128")? {
+            (true, v) => Ok(v as i128),
+            (false, v) => i128::try_from(v).map_err(|_| range_error("i128", v, at)),
+        }
+    }
+    packed_seq!(i128, I128);
+}
+
+impl Stateify for f32 {
+    fn save(&self, s: &mut Saver) -> Result<()> {
+        s.write_f32(*self);
+        Ok(())
+    }
+    fn load(l: &mut Loader) -> Result<Self> {
+        l.read_f32()
+    }
+    packed_seq!(f32, F32);
+}
+
+impl Stateify for f64 {
+    fn save(&self, s: &mut Saver) -> Result<()> {
+        s.write_f64(*self);
+        Ok(())
+    }
+    fn load(l: &mut Loader) -> Result<Self> {
+        l.read_f64()
+    }
+    packed_seq!(f64, F64);
+}
+
+impl Stateify for bool {
+    #[inline]
+    fn save(&self, s: &mut Saver) -> Result<()> {
+        s.write_bool(*self);
+        Ok(())
+    }
+    #[inline]
+    fn load(l: &mut Loader) -> Result<Self> {
+        l.read_bool()
+    }
+}
+
+impl Stateify for char {
+    fn save(&self, s: &mut Saver) -> Result<()> {
+        s.write_char(*self);
+        Ok(())
+    }
+    fn load(l: &mut Loader) -> Result<Self> {
+        l.read_char()
+    }
+}
+
+impl Stateify for () {
+    fn save(&self, s: &mut Saver) -> Result<()> {
+        s.write_unit();
+        Ok(())
+    }
+    fn load(l: &mut Loader) -> Result<Self> {
+        l.read_unit()
+    }
+}
+
+impl<T: ?Sized> Stateify for PhantomData<T> {
+    fn save(&self, s: &mut Saver) -> Result<()> {
+        s.write_unit();
+        Ok(())
+    }
+    fn load(l: &mut Loader) -> Result<Self> {
+        l.read_unit().map(|_| PhantomData)
+    }
+}
+
+impl Stateify for str {
+    #[inline]
+    fn save(&self, s: &mut Saver) -> Result<()> {
+        s.write_str(self);
+        Ok(())
+    }
+}
+
+impl Stateify for String {
+    #[inline]
+    fn save(&self, s: &mut Saver) -> Result<()> {
+        s.write_str(self);
+        Ok(())
+    }
+    #[inline]
+    fn load(l: &mut Loader) -> Result<Self> {
+        l.read_str().map(str::to_owned)
+    }
+}
+
+impl Stateify for Box<str> {
+    fn save(&self, s: &mut Saver) -> Result<()> {
+        s.write_str(self);
+        Ok(())
+    }
+    fn load(l: &mut Loader) -> Result<Self> {
+        l.read_str().map(Into::into)
+    }
+}
+
+impl<T: Stateify> Stateify for Option<T> {
+    #[inline]
+    fn save(&self, s: &mut Saver) -> Result<()> {
+        match self {
+            None => {
+                s.write_none();
+                Ok(())
+            }
+            Some(v) => s.write_some(v),
+        }
+    }
+    #[inline]
+    fn load(l: &mut Loader) -> Result<Self> {
+        if l.read_option_tag()? {
+            T::load(l).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+const RESULT_VARIANTS: &[&str] = &["Ok", "Err"];
+
+impl<T: Stateify, E: Stateify> Stateify for std::result::Result<T, E> {
+    fn save(&self, s: &mut Saver) -> Result<()> {
+        match self {
+            Ok(v) => s.save_variant("Result", RESULT_VARIANTS, 0, |s| v.save(s)),
+            Err(e) => s.save_variant("Result", RESULT_VARIANTS, 1, |s| e.save(s)),
+        }
+    }
+    fn load(l: &mut Loader) -> Result<Self> {
+        l.load_variant("Result", RESULT_VARIANTS, |i, l| {
+            if i == 0 {
+                T::load(l).map(Ok)
+            } else {
+                E::load(l).map(Err)
+            }
+        })
+    }
+}
+
+macro_rules! tuples {
+    ($($n:literal => ($($name:ident . $idx:tt),+);)*) => {$(
+        impl<$($name: Stateify),+> Stateify for ($($name,)+) {
+            fn save(&self, s: &mut Saver) -> Result<()> {
+                s.write_tuple_header($n);
+                $(self.$idx.save(s).map_err(|e| e.in_index($idx))?;)+
+                Ok(())
+            }
+            fn load(l: &mut Loader) -> Result<Self> {
+                l.read_tuple_header($n)?;
+                Ok(($($name::load(l).map_err(|e| e.in_index($idx))?,)+))
+            }
+        }
+    )*};
+}
+
+tuples! {
+    1 => (A.0);
+    2 => (A.0, B.1);
+    3 => (A.0, B.1, C.2);
+    4 => (A.0, B.1, C.2, D.3);
+    5 => (A.0, B.1, C.2, D.3, E.4);
+    6 => (A.0, B.1, C.2, D.3, E.4, F.5);
+    7 => (A.0, B.1, C.2, D.3, E.4, F.5, G.6);
+    8 => (A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7);
+    9 => (A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7, I.8);
+    10 => (A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7, I.8, J.9);
+    11 => (A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7, I.8, J.9, K.10);
+    12 => (A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7, I.8, J.9, K.10, L.11);
+}

@@ -1,0 +1,202 @@
+//! # stateify — checkpoint/restore of live Rust object graphs
+//!
+//! Save a whole object graph — shared `Rc`/`Arc`, `Weak` back-edges, std
+//! containers — into a self-describing, deterministic byte stream, and load
+//! it back (in another process) with hooks that re-attach what cannot be
+//! saved.
+//!
+//! ```
+//! use std::rc::Rc;
+//! let shared = Rc::new(vec![1u32, 2, 3]);
+//! let pair = (shared.clone(), shared);
+//! let bytes = stateify::to_vec(&pair).unwrap();
+//! let back: (Rc<Vec<u32>>, Rc<Vec<u32>>) = stateify::from_slice(&bytes).unwrap();
+//! assert!(Rc::ptr_eq(&back.0, &back.1));
+//! assert_eq!(*back.0, vec![1, 2, 3]);
+//! ```
+//!
+//! A stream is a sequence of records (see [`write_header`]): each [`save`]
+//! writes one graph record, each [`load`] reads exactly one, and raw records
+//! may sit in between. `docs/FORMAT.md` specifies every byte.
+
+#![deny(missing_docs)]
+
+mod error;
+mod hooks;
+mod impls;
+mod load;
+mod mem;
+mod reader;
+mod record;
+mod save;
+mod stats;
+mod table;
+mod varint;
+mod walk;
+#[doc(hidden)]
+pub mod wire;
+
+pub mod pretty;
+
+use std::io::{BufRead, Write};
+
+pub use error::{Error, ErrorKind, Result, Segment};
+pub use hooks::{AfterLoad, BeforeSave, LoadContext, Resources};
+pub use load::{LoadOptions, Loader, SharedPtr, StructLoad};
+pub use record::{decode_header, read_header, skip_record, write_header, OBJECT_FLAG};
+pub use save::{SaveOptions, Saver};
+pub use stats::{LoadStats, SaveStats, Stats, TypeStat};
+
+/// Default nesting limit for saves and loads: enough for a two-million-long
+/// pointer chain, while hostile input stays bounded.
+pub const DEFAULT_MAX_DEPTH: usize = 1 << 21;
+
+/// A type that can be saved into a graph and loaded back.
+///
+/// Implemented for std types here; derive it for your own types, or write
+/// it by hand with [`Saver::save_struct`] and [`Loader::load_struct`].
+pub trait Stateify {
+    /// Writes the value.
+    fn save(&self, s: &mut Saver) -> Result<(), Error>;
+
+    /// Reads a value.
+    fn load(l: &mut Loader<'_, '_>) -> Result<Self, Error>
+    where
+        Self: Sized;
+
+    /// Writes a sequence of values (`parts` concatenated). Plain numbers
+    /// override this to write one packed array.
+    #[doc(hidden)]
+    fn save_seq(parts: [&[Self]; 2], s: &mut Saver) -> Result<(), Error>
+    where
+        Self: Sized,
+    {
+        s.write_seq_parts(parts)
+    }
+
+    /// Reads a sequence written by `save_seq`.
+    #[doc(hidden)]
+    fn load_seq(l: &mut Loader<'_, '_>) -> Result<Vec<Self>, Error>
+    where
+        Self: Sized,
+    {
+        let n = l.read_seq_header()?;
+        l.read_elements(n)
+    }
+}
+
+/// Saves `root` as one graph record on `w`.
+pub fn save<T: Stateify + ?Sized, W: Write>(w: W, root: &T) -> Result<SaveStats, Error> {
+    save_with_options(w, root, &SaveOptions::default())
+}
+
+/// Saves `root` as one graph record on `w`, with options.
+pub fn save_with_options<T: Stateify + ?Sized, W: Write>(
+    mut w: W,
+    root: &T,
+    opts: &SaveOptions,
+) -> Result<SaveStats, Error> {
+    let (bytes, mut stats) = Saver::new(opts).encode_record(root)?;
+    let start = std::time::Instant::now();
+    w.write_all(&bytes)?;
+    stats.elapsed += start.elapsed();
+    Ok(stats)
+}
+
+/// Encodes `root` as one graph record (header included).
+pub fn to_vec<T: Stateify + ?Sized>(root: &T) -> Result<Vec<u8>, Error> {
+    Ok(Saver::new(&SaveOptions::default()).encode_record(root)?.0)
+}
+
+/// Encodes `root` with options, also returning the statistics.
+pub fn to_vec_with_options<T: Stateify + ?Sized>(
+    root: &T,
+    opts: &SaveOptions,
+) -> Result<(Vec<u8>, SaveStats), Error> {
+    Saver::new(opts).encode_record(root)
+}
+
+/// Decodes the single graph record that makes up `bytes`.
+pub fn from_slice<T: Stateify>(bytes: &[u8]) -> Result<T, Error> {
+    from_slice_with_options(bytes, &mut Resources::new(), &LoadOptions::default()).map(|(v, _)| v)
+}
+
+/// Decodes the single graph record that makes up `bytes`, with resources
+/// and options, also returning the statistics.
+pub fn from_slice_with_options<T: Stateify>(
+    bytes: &[u8],
+    resources: &mut Resources,
+    opts: &LoadOptions,
+) -> Result<(T, LoadStats), Error> {
+    let (len, object, hlen) = decode_header(bytes)?;
+    if !object {
+        return Err(
+            Error::mismatch("a graph record", format!("a raw record of {len} bytes")).at(0),
+        );
+    }
+    let rest = &bytes[hlen..];
+    if len > rest.len() as u64 {
+        return Err(Error::new(ErrorKind::Truncated).at(bytes.len() as u64));
+    }
+    if len < rest.len() as u64 {
+        return Err(Error::invalid(format!(
+            "{} bytes after the graph record",
+            rest.len() as u64 - len
+        ))
+        .at(hlen as u64 + len));
+    }
+    load::decode_payload(rest, hlen as u64, resources, opts)
+}
+
+/// Loads one graph record from `r`, leaving `r` just after it.
+pub fn load<T: Stateify, R: BufRead>(r: R) -> Result<T, Error> {
+    load_with(r, &mut Resources::new())
+}
+
+/// Loads one graph record from `r`, lending `resources` to the load hooks.
+pub fn load_with<T: Stateify, R: BufRead>(r: R, resources: &mut Resources) -> Result<T, Error> {
+    load_with_options(r, resources, &LoadOptions::default()).map(|(v, _)| v)
+}
+
+/// Loads one graph record from `r` with resources and options, also
+/// returning the statistics.
+///
+/// If the next record is a raw record, fails without consuming it whenever
+/// the reader's buffer holds the whole header.
+pub fn load_with_options<T: Stateify, R: BufRead>(
+    mut r: R,
+    resources: &mut Resources,
+    opts: &LoadOptions,
+) -> Result<(T, LoadStats), Error> {
+    let peeked = {
+        let buf = r.fill_buf()?;
+        decode_header(buf).ok()
+    };
+    let (len, object, hlen) = match peeked {
+        Some((len, object, hlen)) => {
+            if !object {
+                return Err(Error::mismatch(
+                    "a graph record",
+                    format!("a raw record of {len} bytes (not consumed)"),
+                )
+                .at(0));
+            }
+            r.consume(hlen);
+            (len, object, hlen)
+        }
+        None => {
+            let (len, object) = read_header(&mut r)?;
+            let mut tmp = Vec::new();
+            write_header(&mut tmp, len, object)?;
+            (len, object, tmp.len())
+        }
+    };
+    if !object {
+        return Err(
+            Error::mismatch("a graph record", format!("a raw record of {len} bytes")).at(0),
+        );
+    }
+    let mut body = Vec::new();
+    record::read_body(&mut r, len, hlen as u64, &mut body)?;
+    load::decode_payload(&body, hlen as u64, resources, opts)
+}

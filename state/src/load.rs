@@ -1,0 +1,867 @@
+//! The graph decoder.
+//!
+//! Decoding is driven by the Rust types (each [`Stateify::load`] asks for what
+//! it expects) and checked against the stream's tags and type table. Shared
+//! objects are built where they are first defined and recorded in an object
+//! table by id; `REF id` clones from it. An object marked `OBJ_CYCLIC` is
+//! built with `new_cyclic`, so the weak back-edges inside it can be handed
+//! out before the value exists (they upgrade only once it does). An error
+//! inside such a construction leaves `new_cyclic` through a private unwind
+//! payload and comes back as an `Err`.
+//!
+//! Invariants: the object table keeps every built object alive until the
+//! load (deferred hooks included) ends, and is dropped in id order, parents
+//! first, so even a million-long chain is torn down without deep recursion;
+//! no allocation is larger than what the remaining input can justify.
+
+use std::any::Any;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+use crate::error::{Error, ErrorKind, Result, Segment};
+use crate::hooks::{LoadContext, Resources};
+use crate::reader::Reader;
+use crate::stats::{Counters, LoadStats};
+use crate::table::TypeTable;
+use crate::walk::{Visitor, Walk};
+use crate::wire::{self, Packed};
+use crate::Stateify;
+
+/// Options of a load.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// Deepest nesting of pointers and containers accepted from the input.
+    pub max_depth: usize,
+    /// Measure time per type in the statistics.
+    pub timing: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            max_depth: crate::DEFAULT_MAX_DEPTH,
+            timing: false,
+        }
+    }
+}
+
+enum ObjSlot {
+    /// Being built; holds the weak handle when built with `new_cyclic`.
+    Building(Option<Box<dyn Any>>),
+    Built(Box<dyn Any>),
+    /// Defined inside a value that was skipped (an unknown field).
+    Skipped,
+}
+
+/// How the stream's fields of one type map onto a Rust type's fields.
+struct Layout {
+    members_ptr: usize,
+    exact: bool,
+    /// Stream member index → Rust index, `u32::MAX` when unknown.
+    map: Box<[u32]>,
+}
+
+/// The decoder state handed to [`Stateify::load`].
+pub struct Loader<'de, 'r> {
+    r: Reader<'de>,
+    types: TypeTable<'de>,
+    layouts: Vec<Option<Layout>>,
+    objects: Vec<ObjSlot>,
+    depth: usize,
+    max_depth: usize,
+    counters: Counters,
+    cx: LoadContext<'r>,
+}
+
+const RED_ZONE: usize = 128 * 1024;
+const STACK_SEGMENT: usize = 4 * 1024 * 1024;
+
+/// The unwind payload that carries a load error out of `new_cyclic`.
+struct Sentinel;
+
+/// `Rc` and `Arc`, as the object table needs them.
+pub trait SharedPtr: Clone + 'static {
+    /// The pointee.
+    type Target;
+    /// The weak pointer type.
+    type Weak: Clone + 'static;
+    /// Allocates a new shared value.
+    fn new(v: Self::Target) -> Self;
+    /// `Rc::new_cyclic` / `Arc::new_cyclic`.
+    fn new_cyclic(f: impl FnOnce(&Self::Weak) -> Self::Target) -> Self;
+    /// A weak pointer to this value.
+    fn downgrade(&self) -> Self::Weak;
+    /// A weak pointer that never upgrades.
+    fn dead() -> Self::Weak;
+}
+
+impl<T: 'static> SharedPtr for std::rc::Rc<T> {
+    type Target = T;
+    type Weak = std::rc::Weak<T>;
+    fn new(v: T) -> Self {
+        std::rc::Rc::new(v)
+    }
+    fn new_cyclic(f: impl FnOnce(&Self::Weak) -> T) -> Self {
+        std::rc::Rc::new_cyclic(f)
+    }
+    fn downgrade(&self) -> Self::Weak {
+        std::rc::Rc::downgrade(self)
+    }
+    fn dead() -> Self::Weak {
+        std::rc::Weak::new()
+    }
+}
+
+impl<T: 'static> SharedPtr for std::sync::Arc<T> {
+    type Target = T;
+    type Weak = std::sync::Weak<T>;
+    fn new(v: T) -> Self {
+        std::sync::Arc::new(v)
+    }
+    fn new_cyclic(f: impl FnOnce(&Self::Weak) -> T) -> Self {
+        std::sync::Arc::new_cyclic(f)
+    }
+    fn downgrade(&self) -> Self::Weak {
+        std::sync::Arc::downgrade(self)
+    }
+    fn dead() -> Self::Weak {
+        std::sync::Weak::new()
+    }
+}
+
+/// Reading one struct's fields, in stream order; see [`Loader::load_struct`].
+pub struct StructLoad {
+    name: &'static str,
+    fields: &'static [&'static str],
+    ty: u32,
+    at: u32,
+    n: u32,
+    exact: bool,
+    ignore_unknown: bool,
+}
+
+impl StructLoad {
+    /// Skip stream fields the type does not have instead of failing.
+    pub fn ignore_unknown(&mut self) {
+        self.ignore_unknown = true;
+    }
+
+    /// The Rust index (into the declared fields) of the next field in the
+    /// stream, or `None` after the last one.
+    #[inline]
+    pub fn next(&mut self, l: &mut Loader) -> Result<Option<usize>> {
+        loop {
+            if self.at == self.n {
+                return Ok(None);
+            }
+            let j = self.at;
+            self.at += 1;
+            if self.exact {
+                return Ok(Some(j as usize));
+            }
+            let idx = l.layouts[self.ty as usize]
+                .as_ref()
+                .map_or(u32::MAX, |lay| lay.map[j as usize]);
+            if idx != u32::MAX {
+                return Ok(Some(idx as usize));
+            }
+            let field = l.types.defs[self.ty as usize].members[j as usize];
+            if !self.ignore_unknown {
+                return Err(l.r.error(Error::new(ErrorKind::UnknownField {
+                    ty: self.name.to_owned(),
+                    field: field.to_owned(),
+                })));
+            }
+            l.skip_value().map_err(|e| e.in_field(field))?;
+        }
+    }
+
+    /// Loads the value of the field `next` returned.
+    #[inline]
+    pub fn value<T: Stateify>(&mut self, l: &mut Loader) -> Result<T> {
+        match T::load(l) {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.in_current(l, e)),
+        }
+    }
+
+    /// Skips the value of the field `next` returned.
+    pub fn skip(&mut self, l: &mut Loader) -> Result<()> {
+        l.skip_value().map_err(|e| self.in_current(l, e))
+    }
+
+    #[cold]
+    fn in_current(&self, l: &Loader, e: Error) -> Error {
+        let name = l.types.defs[self.ty as usize]
+            .members
+            .get(self.at as usize - 1)
+            .copied()
+            .unwrap_or("?");
+        e.in_field(name)
+    }
+
+    /// The loaded value of field `idx`, or a "missing field" error.
+    #[inline]
+    pub fn take<T>(&self, v: Option<T>, idx: usize) -> Result<T> {
+        match v {
+            Some(v) => Ok(v),
+            None => Err(self.missing(idx)),
+        }
+    }
+
+    /// The error for a field the stream did not have.
+    #[cold]
+    pub fn missing(&self, idx: usize) -> Error {
+        Error::new(ErrorKind::MissingField {
+            ty: self.name.to_owned(),
+            field: self.fields.get(idx).copied().unwrap_or("?").to_owned(),
+        })
+    }
+
+    /// The error for a field that appears twice in the stream.
+    #[cold]
+    pub fn duplicate(&self, idx: usize) -> Error {
+        Error::invalid(format!(
+            "field `{}` of `{}` appears twice",
+            self.fields.get(idx).copied().unwrap_or("?"),
+            self.name
+        ))
+    }
+}
+
+struct SkipObjects<'a>(&'a mut Vec<ObjSlot>);
+
+impl<'de> Visitor<'de> for SkipObjects<'_> {
+    fn new_object(&mut self) -> u64 {
+        self.0.push(ObjSlot::Skipped);
+        self.0.len() as u64 - 1
+    }
+    fn object_count(&self) -> u64 {
+        self.0.len() as u64
+    }
+}
+
+impl<'de, 'r> Loader<'de, 'r> {
+    fn new(
+        payload: &'de [u8],
+        base: u64,
+        resources: &'r mut Resources,
+        opts: &LoadOptions,
+    ) -> Self {
+        Loader {
+            r: Reader::new(payload, base),
+            types: TypeTable::default(),
+            layouts: Vec::new(),
+            objects: Vec::new(),
+            depth: 0,
+            max_depth: opts.max_depth,
+            counters: Counters::new(opts.timing),
+            cx: LoadContext::new(resources),
+        }
+    }
+
+    /// The hook context: resources and deferred closures.
+    pub fn context(&mut self) -> &mut LoadContext<'r> {
+        &mut self.cx
+    }
+
+    /// The current byte offset in the record.
+    pub fn offset(&self) -> u64 {
+        self.r.offset()
+    }
+
+    /// An error located at the current offset.
+    pub fn error(&self, e: Error) -> Error {
+        self.r.error(e)
+    }
+
+    #[inline]
+    fn tag(&mut self) -> Result<u8> {
+        self.r.u8()
+    }
+
+    #[cold]
+    fn mismatch(&self, expected: &str, tag: u8, at: u64) -> Error {
+        Error::mismatch(expected, wire::tag_name(tag)).at(at)
+    }
+
+    /// Skips one value of any kind (objects inside it cannot be referenced later).
+    pub fn skip_value(&mut self) -> Result<()> {
+        let mut v = SkipObjects(&mut self.objects);
+        Walk {
+            r: &mut self.r,
+            types: &mut self.types,
+            v: &mut v,
+            depth: self.depth,
+            max_depth: self.max_depth,
+        }
+        .value()
+    }
+
+    /// Runs `f` one nesting level deeper (depth limit, stack growth).
+    #[inline]
+    pub fn nest<R>(&mut self, f: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
+        if self.depth >= self.max_depth {
+            return Err(self
+                .r
+                .error(Error::new(ErrorKind::DepthLimit(self.max_depth))));
+        }
+        self.depth += 1;
+        let r = stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || f(self));
+        self.depth -= 1;
+        r
+    }
+
+    // ---- scalars -------------------------------------------------------
+
+    /// Reads `()`.
+    pub fn read_unit(&mut self) -> Result<()> {
+        let at = self.r.offset();
+        match self.tag()? {
+            wire::UNIT => Ok(()),
+            t => Err(self.mismatch("unit", t, at)),
+        }
+    }
+
+    /// Reads a bool.
+    pub fn read_bool(&mut self) -> Result<bool> {
+        let at = self.r.offset();
+        match self.tag()? {
+            wire::FALSE => Ok(false),
+            wire::TRUE => Ok(true),
+            t => Err(self.mismatch("bool", t, at)),
+        }
+    }
+
+    /// Reads an unsigned integer as u64 (`what` names the Rust type in errors).
+    #[inline]
+    pub fn read_u64(&mut self, what: &str) -> Result<u64> {
+        let at = self.r.offset();
+        match self.tag()? {
+            t @ wire::SMALL..=0xff => Ok((t - wire::SMALL) as u64),
+            wire::UINT => self.r.varint(),
+            wire::U64 => Ok(u64::from_le_bytes(self.r.array()?)),
+            t => Err(self.int_mismatch(what, t, at)),
+        }
+    }
+
+    /// Reads a signed integer as i64.
+    #[inline]
+    pub fn read_i64(&mut self, what: &str) -> Result<i64> {
+        let at = self.r.offset();
+        match self.tag()? {
+            t @ wire::SMALL..=0xff => Ok((t - wire::SMALL) as i64),
+            wire::UINT => {
+                let v = self.r.varint()?;
+                i64::try_from(v).map_err(|_| out_of_range(what, v, at))
+            }
+            wire::U64 => {
+                let v = u64::from_le_bytes(self.r.array()?);
+                i64::try_from(v).map_err(|_| out_of_range(what, v, at))
+            }
+            wire::NINT => {
+                let n = self.r.varint()?;
+                i64::try_from(n)
+                    .map(|n| -1 - n)
+                    .map_err(|_| out_of_range(what, format!("-1-{n}"), at))
+            }
+            t => Err(self.int_mismatch(what, t, at)),
+        }
+    }
+
+    /// Reads any integer as i128 (for u128/i128).
+    pub fn read_i128_any(&mut self, what: &str) -> Result<(bool, u128)> {
+        let at = self.r.offset();
+        match self.r.peek()? {
+            wire::U128 => {
+                self.r.u8()?;
+                Ok((false, u128::from_le_bytes(self.r.array()?)))
+            }
+            wire::I128 => {
+                self.r.u8()?;
+                let v = i128::from_le_bytes(self.r.array()?);
+                Ok((v < 0, v as u128))
+            }
+            wire::NINT => {
+                self.r.u8()?;
+                let n = self.r.varint()?;
+                Ok((true, (-1i128 - n as i128) as u128))
+            }
+            t @ (wire::UINT | wire::U64 | wire::SMALL..=0xff) => {
+                let _ = t;
+                Ok((false, self.read_u64(what)? as u128))
+            }
+            t => Err(self.int_mismatch(what, t, at)),
+        }
+    }
+
+    #[cold]
+    fn int_mismatch(&self, what: &str, t: u8, at: u64) -> Error {
+        self.mismatch(what, t, at)
+    }
+
+    /// Reads an f32.
+    pub fn read_f32(&mut self) -> Result<f32> {
+        let at = self.r.offset();
+        match self.tag()? {
+            wire::F32 => Ok(f32::from_bits(u32::from_le_bytes(self.r.array()?))),
+            t => Err(self.mismatch("f32", t, at)),
+        }
+    }
+
+    /// Reads an f64.
+    pub fn read_f64(&mut self) -> Result<f64> {
+        let at = self.r.offset();
+        match self.tag()? {
+            wire::F64 => Ok(f64::from_bits(u64::from_le_bytes(self.r.array()?))),
+            t => Err(self.mismatch("f64", t, at)),
+        }
+    }
+
+    /// Reads a char.
+    pub fn read_char(&mut self) -> Result<char> {
+        let at = self.r.offset();
+        match self.tag()? {
+            wire::CHAR => {
+                let v = self.r.varint()?;
+                u32::try_from(v)
+                    .ok()
+                    .and_then(char::from_u32)
+                    .ok_or_else(|| {
+                        Error::invalid(format!("{v:#x} is not a Unicode scalar value")).at(at)
+                    })
+            }
+            t => Err(self.mismatch("char", t, at)),
+        }
+    }
+
+    /// Reads a string slice borrowed from the input.
+    #[inline]
+    pub fn read_str(&mut self) -> Result<&'de str> {
+        let at = self.r.offset();
+        match self.tag()? {
+            wire::STR => self.r.str(),
+            t => Err(self.mismatch("string", t, at)),
+        }
+    }
+
+    /// Reads a packed array of `kind`, returning its raw little-endian bytes.
+    /// Returns `Ok(None)` (consuming nothing) if the next value is not packed.
+    pub fn read_packed(&mut self, kind: Packed) -> Result<Option<&'de [u8]>> {
+        if self.r.peek()? != wire::PACKED {
+            return Ok(None);
+        }
+        let at = self.r.offset();
+        self.r.u8()?;
+        let k = self.r.u8()?;
+        if k != kind as u8 {
+            let found = Packed::from_byte(k).map_or("unknown kind", |p| p.name());
+            return Err(Error::mismatch(
+                format!("packed {}", kind.name()),
+                format!("packed {found}"),
+            )
+            .at(at));
+        }
+        let n = self.r.count(kind.size())?;
+        Ok(Some(self.r.bytes((n * kind.size()) as u64)?))
+    }
+
+    /// Reads `None` (returns false) or `Some` (returns true; the value follows).
+    pub fn read_option_tag(&mut self) -> Result<bool> {
+        let at = self.r.offset();
+        match self.tag()? {
+            wire::NONE => Ok(false),
+            wire::SOME => Ok(true),
+            t => Err(self.mismatch("option", t, at)),
+        }
+    }
+
+    // ---- composites ------------------------------------------------------
+
+    /// Reads a sequence header: the element count, checked against the input.
+    pub fn read_seq_header(&mut self) -> Result<usize> {
+        let at = self.r.offset();
+        match self.tag()? {
+            wire::SEQ => self.r.count(1),
+            t => Err(self.mismatch("sequence", t, at)),
+        }
+    }
+
+    /// Reads a tuple header with exactly `n` elements.
+    pub fn read_tuple_header(&mut self, n: usize) -> Result<()> {
+        let at = self.r.offset();
+        match self.tag()? {
+            wire::TUPLE => {
+                let got = self.r.varint()?;
+                if got != n as u64 {
+                    return Err(Error::mismatch(
+                        format!("tuple of {n}"),
+                        format!("tuple of {got}"),
+                    )
+                    .at(at));
+                }
+                Ok(())
+            }
+            t => Err(self.mismatch("tuple", t, at)),
+        }
+    }
+
+    /// Reads a map header: the entry count, checked against the input.
+    pub fn read_map_header(&mut self) -> Result<usize> {
+        let at = self.r.offset();
+        match self.tag()? {
+            wire::MAP => self.r.count(2),
+            t => Err(self.mismatch("map", t, at)),
+        }
+    }
+
+    /// Loads `count` elements into a vector, element-wise, preallocating no
+    /// more than the input can hold.
+    pub fn read_elements<T: Stateify>(&mut self, count: usize) -> Result<Vec<T>> {
+        let mut v = Vec::with_capacity(cautious::<T>(count));
+        self.nest(|l| {
+            for i in 0..count {
+                v.push(T::load(l).map_err(|e| e.in_index(i as u64))?);
+            }
+            Ok(())
+        })?;
+        Ok(v)
+    }
+
+    /// Loads a struct written by [`crate::Saver::save_struct`]. `f` reads
+    /// the fields in stream order through the [`StructLoad`].
+    pub fn load_struct<T>(
+        &mut self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        f: impl FnOnce(&mut StructLoad, &mut Self) -> Result<T>,
+    ) -> Result<T> {
+        let at = self.r.offset();
+        let tag = self.tag()?;
+        if tag != wire::STRUCT {
+            return Err(self.mismatch(&format!("struct `{name}`"), tag, at));
+        }
+        let ty = self.type_ref(tag, name, at)?;
+        let exact = self.layout(ty, fields)?;
+        let mut st = StructLoad {
+            name,
+            fields,
+            ty,
+            at: 0,
+            n: self.types.defs[ty as usize].members.len() as u32,
+            exact,
+            ignore_unknown: false,
+        };
+        self.counted(ty, |l| f(&mut st, l))
+    }
+
+    /// Loads an enum written by [`crate::Saver::save_variant`]: `f` gets the
+    /// Rust variant index (matched by name) and loads the payload.
+    pub fn load_variant<T>(
+        &mut self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        f: impl FnOnce(usize, &mut Self) -> Result<T>,
+    ) -> Result<T> {
+        let at = self.r.offset();
+        let tag = self.tag()?;
+        if tag != wire::VARIANT {
+            return Err(self.mismatch(&format!("enum `{name}`"), tag, at));
+        }
+        let ty = self.type_ref(tag, name, at)?;
+        self.layout(ty, variants)?;
+        let idx_at = self.r.offset();
+        let j = self.r.varint()?;
+        let def = &self.types.defs[ty as usize];
+        let Some(&vname) = def.members.get(j as usize) else {
+            return Err(
+                Error::invalid(format!("variant index {j} out of range for `{name}`")).at(idx_at),
+            );
+        };
+        let idx = self.layouts[ty as usize]
+            .as_ref()
+            .map_or(u32::MAX, |l| l.map[j as usize]);
+        if idx == u32::MAX {
+            return Err(
+                Error::invalid(format!("enum `{name}` has no variant `{vname}`")).at(idx_at),
+            );
+        }
+        self.counted(ty, |l| l.nest(|l| f(idx as usize, l)))
+            .map_err(|e| e.in_field(vname))
+    }
+
+    /// Reads a trait object's concrete type name; the value follows.
+    pub fn read_dyn_header(&mut self) -> Result<&'de str> {
+        let at = self.r.offset();
+        let tag = self.tag()?;
+        if tag != wire::DYN {
+            return Err(self.mismatch("trait object", tag, at));
+        }
+        let ty = self.types.read_ref(&mut self.r, tag)?;
+        self.sync_counters();
+        Ok(self.types.defs[ty as usize].name)
+    }
+
+    fn type_ref(&mut self, tag: u8, name: &str, at: u64) -> Result<u32> {
+        let ty = self.types.read_ref(&mut self.r, tag)?;
+        self.sync_counters();
+        let found = self.types.defs[ty as usize].name;
+        if found != name {
+            return Err(Error::mismatch(format!("`{name}`"), format!("`{found}`")).at(at));
+        }
+        Ok(ty)
+    }
+
+    fn sync_counters(&mut self) {
+        while self.counters.names.len() < self.types.defs.len() {
+            let name = self.types.defs[self.counters.names.len()].name;
+            self.counters.add_type(name);
+        }
+    }
+
+    /// Matches stream members to Rust members by name, once per type.
+    #[inline]
+    fn layout(&mut self, ty: u32, members: &'static [&'static str]) -> Result<bool> {
+        if self.layouts.len() <= ty as usize {
+            self.layouts.resize_with(ty as usize + 1, || None);
+        }
+        if let Some(l) = &self.layouts[ty as usize] {
+            if l.members_ptr == members.as_ptr() as usize {
+                return Ok(l.exact);
+            }
+        }
+        self.layout_slow(ty, members)
+    }
+
+    #[cold]
+    fn layout_slow(&mut self, ty: u32, members: &'static [&'static str]) -> Result<bool> {
+        let def = &self.types.defs[ty as usize];
+        let exact = def.members.len() == members.len()
+            && def.members.iter().zip(members).all(|(a, b)| a == b);
+        let mut map = vec![u32::MAX; def.members.len()].into_boxed_slice();
+        let mut seen = vec![false; members.len()];
+        for (j, m) in def.members.iter().enumerate() {
+            if let Some(i) = members.iter().position(|f| f == m) {
+                if seen[i] {
+                    return Err(self.r.error(Error::invalid(format!(
+                        "type `{}` lists member `{m}` twice",
+                        def.name
+                    ))));
+                }
+                seen[i] = true;
+                map[j] = i as u32;
+            }
+        }
+        self.layouts[ty as usize] = Some(Layout {
+            members_ptr: members.as_ptr() as usize,
+            exact,
+            map,
+        });
+        Ok(exact)
+    }
+
+    fn counted<T>(&mut self, ty: u32, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        self.counters.counts[ty as usize] += 1;
+        if self.counters.times.is_some() {
+            let t = Instant::now();
+            let r = f(self);
+            let dt = t.elapsed();
+            if let Some(times) = &mut self.counters.times {
+                times[ty as usize] += dt;
+            }
+            r
+        } else {
+            f(self)
+        }
+    }
+
+    // ---- shared objects --------------------------------------------------
+
+    /// Loads a strong shared pointer: a new object, or a reference to one.
+    pub fn load_shared<P: SharedPtr>(&mut self) -> Result<P>
+    where
+        P::Target: Stateify,
+    {
+        let at = self.r.offset();
+        match self.tag()? {
+            wire::OBJ => {
+                let id = self.objects.len();
+                self.objects.push(ObjSlot::Building(None));
+                let v = self
+                    .nest(|l| P::Target::load(l))
+                    .map_err(|e| e.in_segment(Segment::Object(id as u64)))?;
+                let p = P::new(v);
+                self.objects[id] = ObjSlot::Built(Box::new(p.clone()));
+                Ok(p)
+            }
+            wire::OBJ_CYCLIC => self.load_cyclic::<P>(),
+            wire::REF => {
+                let id = self.r.varint()?;
+                match self.objects.get(id as usize) {
+                    Some(ObjSlot::Built(b)) => b.downcast_ref::<P>().cloned().ok_or_else(|| {
+                        Error::mismatch(
+                            std::any::type_name::<P>(),
+                            format!("object #{id} of another type"),
+                        )
+                        .at(at)
+                    }),
+                    Some(ObjSlot::Building(_)) => {
+                        Err(Error::new(ErrorKind::StrongCycle(id)).at(at))
+                    }
+                    Some(ObjSlot::Skipped) => Err(Error::invalid(format!(
+                        "reference to object #{id}, which was inside a skipped field"
+                    ))
+                    .at(at)),
+                    None => {
+                        Err(Error::invalid(format!("reference to undefined object #{id}")).at(at))
+                    }
+                }
+            }
+            t => Err(self.mismatch("shared object", t, at)),
+        }
+    }
+
+    #[cfg(panic = "unwind")]
+    fn load_cyclic<P: SharedPtr>(&mut self) -> Result<P>
+    where
+        P::Target: Stateify,
+    {
+        let id = self.objects.len();
+        self.objects.push(ObjSlot::Building(None));
+        let depth = self.depth;
+        let mut stash: Option<Error> = None;
+        let built = catch_unwind(AssertUnwindSafe(|| {
+            P::new_cyclic(|weak| {
+                self.objects[id] = ObjSlot::Building(Some(Box::new(weak.clone())));
+                match self.nest(|l| P::Target::load(l)) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        stash = Some(e);
+                        // Leave new_cyclic without a value: its allocation is
+                        // freed and the weak handles stay dead. No panic hook runs.
+                        resume_unwind(Box::new(Sentinel))
+                    }
+                }
+            })
+        }));
+        match built {
+            Ok(p) => {
+                self.objects[id] = ObjSlot::Built(Box::new(p.clone()));
+                Ok(p)
+            }
+            Err(payload) if payload.is::<Sentinel>() => {
+                self.depth = depth;
+                let e = stash.unwrap_or_else(|| Error::custom("cyclic construction failed"));
+                Err(e.in_segment(Segment::Object(id as u64)))
+            }
+            Err(payload) => resume_unwind(payload),
+        }
+    }
+
+    #[cfg(not(panic = "unwind"))]
+    fn load_cyclic<P: SharedPtr>(&mut self) -> Result<P>
+    where
+        P::Target: Stateify,
+    {
+        Err(self.r.error(Error::custom(
+            "weak back-edges into a shared object need panic = \"unwind\" to be loaded safely",
+        )))
+    }
+
+    /// Loads a weak pointer.
+    pub fn load_weak<P: SharedPtr>(&mut self) -> Result<P::Weak>
+    where
+        P::Target: Stateify,
+    {
+        let at = self.r.offset();
+        match self.tag()? {
+            wire::WEAK_DEAD => return Ok(P::dead()),
+            wire::WEAK => {}
+            t => return Err(self.mismatch("weak reference", t, at)),
+        }
+        let at = self.r.offset();
+        if self.r.peek()? != wire::REF {
+            return Ok(self.load_shared::<P>()?.downgrade());
+        }
+        self.r.u8()?;
+        let id = self.r.varint()?;
+        match self.objects.get(id as usize) {
+            Some(ObjSlot::Built(b)) => match b.downcast_ref::<P>() {
+                Some(p) => Ok(p.downgrade()),
+                None => Err(Error::mismatch(
+                    std::any::type_name::<P>(),
+                    format!("object #{id} of another type"),
+                )
+                .at(at)),
+            },
+            Some(ObjSlot::Building(Some(w))) => {
+                w.downcast_ref::<P::Weak>().cloned().ok_or_else(|| {
+                    Error::mismatch(
+                        std::any::type_name::<P::Weak>(),
+                        format!("object #{id} of another type"),
+                    )
+                    .at(at)
+                })
+            }
+            Some(ObjSlot::Building(None)) => Err(Error::invalid(format!(
+                "weak reference to object #{id} while it is built, but it is not marked cyclic"
+            ))
+            .at(at)),
+            Some(ObjSlot::Skipped) => Err(Error::invalid(format!(
+                "reference to object #{id}, which was inside a skipped field"
+            ))
+            .at(at)),
+            None => Err(Error::invalid(format!("reference to undefined object #{id}")).at(at)),
+        }
+    }
+}
+
+/// How many elements to preallocate: never more than 1 MiB worth up front;
+/// the rest grows as elements actually decode.
+#[inline]
+pub(crate) fn cautious<T>(count: usize) -> usize {
+    const MAX_BYTES: usize = 1 << 20;
+    let size = std::mem::size_of::<T>().max(1);
+    count.min(MAX_BYTES / size)
+}
+
+#[cold]
+fn out_of_range(what: &str, v: impl std::fmt::Display, at: u64) -> Error {
+    Error::invalid(format!("integer {v} out of range for {what}")).at(at)
+}
+
+/// Decodes one graph record's payload (after its header).
+pub(crate) fn decode_payload<T: Stateify>(
+    payload: &[u8],
+    base: u64,
+    resources: &mut Resources,
+    opts: &LoadOptions,
+) -> Result<(T, LoadStats)> {
+    let start = Instant::now();
+    let mut l = Loader::new(payload, base, resources, opts);
+    let at = l.r.offset();
+    let version = l.r.u8()?;
+    if version != wire::GRAPH_VERSION {
+        return Err(Error::invalid(format!(
+            "graph format version {version} is not supported (this build reads {})",
+            wire::GRAPH_VERSION
+        ))
+        .at(at));
+    }
+    let root = T::load(&mut l)?;
+    if l.r.remaining() != 0 {
+        return Err(l.r.error(Error::invalid(format!(
+            "{} bytes left in the graph record after the root value",
+            l.r.remaining()
+        ))));
+    }
+    l.cx.run_deferred()?;
+    let objects = l.objects.len() as u64;
+    let stats = std::mem::take(&mut l.counters).finish(
+        objects,
+        base + payload.len() as u64,
+        start.elapsed(),
+    );
+    drop(l);
+    Ok((root, stats))
+}

@@ -1,0 +1,68 @@
+//! Large buffers: ask the kernel for transparent huge pages before the first
+//! touch. Filling fresh 4 KiB pages costs a fault each (≈1.8 GB/s on our
+//! machines); with `THP = madvise` a 2 MiB page faults 512× less often.
+
+/// Buffers at least this large get the advice.
+pub(crate) const HUGE_THRESHOLD: usize = 4 << 20;
+const HUGE_PAGE: usize = 2 << 20;
+
+/// Advises huge pages for the 2 MiB-aligned part of the spare capacity of `v`.
+/// Purely advisory: the contents are untouched and failure is ignored.
+pub(crate) fn advise_spare(v: &mut Vec<u8>) {
+    let spare = v.spare_capacity_mut();
+    advise_range(spare.as_mut_ptr() as usize, spare.len());
+}
+
+/// Advises huge pages for a buffer about to be filled (zeroed by `calloc`
+/// and not yet touched, typically).
+pub(crate) fn advise_slice(s: &mut [u8]) {
+    advise_range(s.as_mut_ptr() as usize, s.len());
+}
+
+fn advise_range(start: usize, len: usize) {
+    if len < HUGE_THRESHOLD {
+        return;
+    }
+    let end = start + len;
+    let aligned_start = start.next_multiple_of(HUGE_PAGE);
+    let aligned_end = end & !(HUGE_PAGE - 1);
+    if aligned_end <= aligned_start {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    // SAFETY: callers pass a range inside an allocation they own mutably
+    // (a Vec's buffer or spare capacity), and MADV_HUGEPAGE changes only how
+    // the kernel backs the pages, never their contents or validity.
+    unsafe {
+        libc::madvise(
+            aligned_start as *mut libc::c_void,
+            aligned_end - aligned_start,
+            libc::MADV_HUGEPAGE,
+        );
+    }
+}
+
+/// Appends `src` to `out`, advising huge pages first when the append is large.
+pub(crate) fn extend_large(out: &mut Vec<u8>, src: &[u8]) {
+    if out.capacity() - out.len() < src.len() {
+        out.reserve(src.len());
+        advise_spare(out);
+    }
+    out.extend_from_slice(src);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn large_extend_keeps_bytes() {
+        let src: Vec<u8> = (0..(9 << 20)).map(|i| (i * 7 % 251) as u8).collect();
+        let mut out = vec![1u8, 2, 3];
+        super::extend_large(&mut out, &src);
+        assert_eq!(&out[..3], &[1, 2, 3]);
+        assert_eq!(&out[3..], &src[..]);
+        let mut zeroed = vec![0u8; 9 << 20];
+        super::advise_slice(&mut zeroed);
+        zeroed.copy_from_slice(&src);
+        assert_eq!(zeroed, src);
+    }
+}

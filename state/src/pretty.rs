@@ -1,0 +1,253 @@
+//! Renders encoded streams as text with type and field names, needing no
+//! Rust types: everything comes from the stream's tags and type table.
+//!
+//! ```
+//! let bytes = stateify::to_vec(&(1u8, "hi".to_string(), vec![1u16, 2])).unwrap();
+//! let text = stateify::pretty::to_string(&bytes).unwrap();
+//! assert!(text.contains("\"hi\""));
+//! ```
+//!
+//! Shared objects print in full where first met (`#3 = ...`) and as `&#3`
+//! afterwards; weak references as `weak &#3`. Long packed arrays are cut
+//! after a preview, with their length shown.
+
+use std::fmt::Write as _;
+
+use crate::error::{Error, Result};
+use crate::reader::Reader;
+use crate::record::decode_header;
+use crate::table::TypeTable;
+use crate::walk::{Leaf, Open, Slot, Visitor, Walk};
+use crate::wire::{self, Packed};
+
+/// Renders every record of a stream: graphs in full, raw records as their
+/// length and offset.
+pub fn to_string(bytes: &[u8]) -> Result<String, Error> {
+    let mut out = String::new();
+    let mut pos = 0usize;
+    let mut graph = 0;
+    while pos < bytes.len() {
+        let (len, object, hlen) = decode_header(&bytes[pos..]).map_err(|e| e.at(pos as u64))?;
+        let body_start = pos + hlen;
+        if len > (bytes.len() - body_start) as u64 {
+            return Err(Error::invalid(format!(
+                "record at byte {pos} claims {len} bytes, {} left",
+                bytes.len() - body_start
+            ))
+            .at(pos as u64));
+        }
+        let body = &bytes[body_start..body_start + len as usize];
+        if object {
+            let _ = write!(out, "graph #{graph} ({len} bytes at {pos}): ");
+            render_graph(body, &mut out).map_err(|e| e.at(body_start as u64))?;
+            out.push('\n');
+            graph += 1;
+        } else {
+            let _ = writeln!(out, "raw record ({len} bytes at {pos})");
+        }
+        pos = body_start + len as usize;
+    }
+    Ok(out)
+}
+
+/// Renders the payload of one graph record (after its header).
+pub fn render_graph(payload: &[u8], out: &mut String) -> Result<(), Error> {
+    let mut r = Reader::new(payload, 0);
+    let version = r.u8()?;
+    if version != wire::GRAPH_VERSION {
+        return Err(
+            Error::invalid(format!("graph format version {version} is not supported")).at(0),
+        );
+    }
+    let mut types = TypeTable::default();
+    let mut p = Printer {
+        out,
+        stack: Vec::new(),
+        objects: 0,
+    };
+    Walk {
+        r: &mut r,
+        types: &mut types,
+        v: &mut p,
+        depth: 0,
+        max_depth: crate::DEFAULT_MAX_DEPTH,
+    }
+    .value()?;
+    if r.remaining() != 0 {
+        return Err(r.error(Error::invalid("bytes left after the root value")));
+    }
+    Ok(())
+}
+
+/// How many elements of a packed array are shown.
+const PREVIEW: usize = 16;
+
+struct Printer<'o> {
+    out: &'o mut String,
+    /// Children printed so far, per open composite.
+    stack: Vec<usize>,
+    objects: u64,
+}
+
+impl Printer<'_> {
+    fn newline(&mut self) {
+        self.out.push('\n');
+        for _ in 0..self.stack.len() {
+            self.out.push_str("  ");
+        }
+    }
+}
+
+fn float32(bits: u32) -> String {
+    let f = f32::from_bits(bits);
+    if f.is_nan() && bits != f32::NAN.to_bits() {
+        format!("NaN(0x{bits:08x})")
+    } else {
+        format!("{f:?}")
+    }
+}
+
+fn float64(bits: u64) -> String {
+    let f = f64::from_bits(bits);
+    if f.is_nan() && bits != f64::NAN.to_bits() {
+        format!("NaN(0x{bits:016x})")
+    } else {
+        format!("{f:?}")
+    }
+}
+
+fn packed(kind: Packed, bytes: &[u8], out: &mut String) {
+    let n = bytes.len() / kind.size();
+    let _ = write!(out, "[{}; {n}] ", kind.name());
+    if kind == Packed::U8 {
+        out.push_str("0x");
+        for b in bytes.iter().take(PREVIEW * 4) {
+            let _ = write!(out, "{b:02x}");
+        }
+        if n > PREVIEW * 4 {
+            out.push('…');
+        }
+        return;
+    }
+    out.push('[');
+    for (i, c) in bytes.chunks_exact(kind.size()).take(PREVIEW).enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let mut b = [0u8; 16];
+        b[..c.len()].copy_from_slice(c);
+        let u = u128::from_le_bytes(b);
+        let sign = |bits: u32| -> i128 { ((u << (128 - bits)) as i128) >> (128 - bits) };
+        let _ = match kind {
+            Packed::U8 | Packed::U16 | Packed::U32 | Packed::U64 | Packed::U128 => {
+                write!(out, "{u}")
+            }
+            Packed::I8 => write!(out, "{}", sign(8)),
+            Packed::I16 => write!(out, "{}", sign(16)),
+            Packed::I32 => write!(out, "{}", sign(32)),
+            Packed::I64 => write!(out, "{}", sign(64)),
+            Packed::I128 => write!(out, "{}", u as i128),
+            Packed::F32 => write!(out, "{}", float32(u as u32)),
+            Packed::F64 => write!(out, "{}", float64(u as u64)),
+        };
+    }
+    if n > PREVIEW {
+        out.push_str(", …");
+    }
+    out.push(']');
+}
+
+impl<'de> Visitor<'de> for Printer<'_> {
+    fn leaf(&mut self, leaf: Leaf<'de>, _: &TypeTable<'de>) -> Result<()> {
+        let o = &mut *self.out;
+        let _ = match leaf {
+            Leaf::Unit => write!(o, "()"),
+            Leaf::Bool(b) => write!(o, "{b}"),
+            Leaf::UInt(v) => write!(o, "{v}"),
+            Leaf::NInt(n) => write!(o, "{}", -1 - n as i128),
+            Leaf::U128(v) => write!(o, "{v}"),
+            Leaf::I128(v) => write!(o, "{v}"),
+            Leaf::F32(b) => write!(o, "{}", float32(b)),
+            Leaf::F64(b) => write!(o, "{}", float64(b)),
+            Leaf::Char(c) => match char::from_u32(c) {
+                Some(c) => write!(o, "{c:?}"),
+                None => write!(o, "<invalid char {c:#x}>"),
+            },
+            Leaf::Str(s) => write!(o, "{s:?}"),
+            Leaf::Packed(kind, bytes) => {
+                packed(kind, bytes, o);
+                Ok(())
+            }
+            Leaf::None => write!(o, "None"),
+            Leaf::Ref(id) => write!(o, "&#{id}"),
+            Leaf::WeakDead => write!(o, "weak (dead)"),
+        };
+        Ok(())
+    }
+
+    fn open(&mut self, open: Open, types: &TypeTable<'de>) -> Result<()> {
+        let o = &mut *self.out;
+        let _ = match open {
+            Open::Seq(_) => write!(o, "["),
+            Open::Tuple(_) => write!(o, "("),
+            Open::Map(_) => write!(o, "{{"),
+            Open::Struct(ty) => write!(o, "{} {{", types.defs[ty as usize].name),
+            Open::Some => write!(o, "Some("),
+            Open::Variant(ty, i) => {
+                let def = &types.defs[ty as usize];
+                write!(o, "{}::{}(", def.name, def.members[i as usize])
+            }
+            Open::Object { id, cyclic } => {
+                write!(o, "#{id}{} = ", if cyclic { " (cyclic)" } else { "" })
+            }
+            Open::Weak => write!(o, "weak "),
+            Open::Dyn(ty) => write!(o, "dyn {} ", types.defs[ty as usize].name),
+        };
+        self.stack.push(0);
+        Ok(())
+    }
+
+    fn slot(&mut self, slot: Slot, types: &TypeTable<'de>) -> Result<()> {
+        if let Slot::Value(_) = slot {
+            self.out.push_str(" => ");
+            return Ok(());
+        }
+        if let Some(n) = self.stack.last_mut() {
+            if *n > 0 {
+                self.out.push(',');
+            }
+            *n += 1;
+        }
+        self.newline();
+        if let Slot::Field(ty, i) = slot {
+            let _ = write!(self.out, "{}: ", types.defs[ty as usize].members[i]);
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, open: Open) -> Result<()> {
+        let n = self.stack.pop().unwrap_or(0);
+        let closer = match open {
+            Open::Seq(_) => "]",
+            Open::Tuple(_) => ")",
+            Open::Map(_) | Open::Struct(_) => "}",
+            Open::Some | Open::Variant(..) => ")",
+            Open::Object { .. } | Open::Weak | Open::Dyn(_) => "",
+        };
+        if n > 0 {
+            self.out.push(',');
+            self.newline();
+        }
+        self.out.push_str(closer);
+        Ok(())
+    }
+
+    fn new_object(&mut self) -> u64 {
+        self.objects += 1;
+        self.objects - 1
+    }
+
+    fn object_count(&self) -> u64 {
+        self.objects
+    }
+}

@@ -1,0 +1,602 @@
+//! The graph encoder.
+//!
+//! A depth-first walk from the root writes each value at its place; a shared
+//! object (`Rc`/`Arc`) is written in full where it is first met (`OBJ`) and
+//! as a back-reference (`REF id`) afterwards, keyed by (address, type).
+//! A weak reference to an object that is still being written (a back-edge)
+//! patches that object's tag to `OBJ_CYCLIC`, which tells the loader to build
+//! it with `Rc::new_cyclic`. A strong reference to such an object is a cycle
+//! that cannot be rebuilt and fails here, at save time, with its path.
+//!
+//! Invariants: output is a function of the graph alone (hash containers are
+//! sorted by encoded key, type ids are assigned in first-use order); the
+//! record header is reserved up front (object headers are always 10 bytes)
+//! so the encoded bytes are never moved.
+
+use std::any::TypeId;
+use std::time::{Duration, Instant};
+
+use rustc_hash::FxHashMap;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::record::OBJECT_HEADER_LEN;
+use crate::stats::{Counters, SaveStats};
+use crate::table::DefKind;
+use crate::wire::{self, Packed};
+use crate::{mem, varint, Stateify};
+
+/// Options of a save.
+#[derive(Clone, Debug)]
+pub struct SaveOptions {
+    /// Deepest nesting of pointers and containers before the save fails.
+    pub max_depth: usize,
+    /// Measure time per type in the statistics (costs two clock reads per value).
+    pub timing: bool,
+}
+
+impl Default for SaveOptions {
+    fn default() -> Self {
+        SaveOptions {
+            max_depth: crate::DEFAULT_MAX_DEPTH,
+            timing: false,
+        }
+    }
+}
+
+struct ObjEntry {
+    id: u64,
+    /// Position of the object's tag while it is being written, `usize::MAX` after.
+    tag_pos: usize,
+}
+
+type DefKey = (DefKind, &'static str, &'static [&'static str]);
+
+/// The encoder state handed to [`Stateify::save`].
+pub struct Saver {
+    buf: Vec<u8>,
+    last_def: (DefKind, usize, usize, u32),
+    defs: FxHashMap<DefKey, u32>,
+    objects: FxHashMap<(usize, TypeId), ObjEntry>,
+    next_object: u64,
+    depth: usize,
+    max_depth: usize,
+    fields_written: usize,
+    counters: Counters,
+    /// A detached encoder to compute sort keys of hash-container entries.
+    scratch: Option<Box<Saver>>,
+    key_arena: Vec<u8>,
+}
+
+const RED_ZONE: usize = 128 * 1024;
+const STACK_SEGMENT: usize = 4 * 1024 * 1024;
+
+impl Saver {
+    pub(crate) fn new(opts: &SaveOptions) -> Self {
+        Saver {
+            buf: Vec::new(),
+            last_def: (DefKind::Dyn, 0, 0, u32::MAX),
+            defs: FxHashMap::default(),
+            objects: FxHashMap::default(),
+            next_object: 0,
+            depth: 0,
+            max_depth: opts.max_depth,
+            fields_written: 0,
+            counters: Counters::new(opts.timing),
+            scratch: None,
+            key_arena: Vec::new(),
+        }
+    }
+
+    fn reset(&mut self) {
+        self.buf.clear();
+        self.last_def = (DefKind::Dyn, 0, 0, u32::MAX);
+        self.defs.clear();
+        self.objects.clear();
+        self.next_object = 0;
+        self.depth = 0;
+        self.counters = Counters::new(false);
+    }
+
+    /// Encodes `root` as one graph record (header included).
+    pub(crate) fn encode_record<T: Stateify + ?Sized>(
+        mut self,
+        root: &T,
+    ) -> Result<(Vec<u8>, SaveStats)> {
+        let start = Instant::now();
+        self.buf.resize(OBJECT_HEADER_LEN, 0);
+        self.buf.push(wire::GRAPH_VERSION);
+        root.save(&mut self)?;
+        let len = (self.buf.len() - OBJECT_HEADER_LEN) as u64;
+        let mut header = Vec::with_capacity(OBJECT_HEADER_LEN);
+        crate::write_header(&mut header, len, true)?;
+        self.buf[..OBJECT_HEADER_LEN].copy_from_slice(&header);
+        let stats = self
+            .counters
+            .finish(self.next_object, self.buf.len() as u64, start.elapsed());
+        Ok((self.buf, stats))
+    }
+
+    #[inline]
+    fn reserve(&mut self, n: usize) {
+        if self.buf.capacity() - self.buf.len() < n {
+            self.grow(n);
+        }
+    }
+
+    #[cold]
+    fn grow(&mut self, n: usize) {
+        let want = (self.buf.capacity() * 2).max(self.buf.len() + n).max(256);
+        self.buf.reserve(want - self.buf.len());
+        mem::advise_spare(&mut self.buf);
+    }
+
+    #[inline]
+    fn tag(&mut self, t: u8) {
+        self.reserve(1);
+        self.buf.push(t);
+    }
+
+    #[inline]
+    fn varint(&mut self, v: u64) {
+        self.reserve(varint::MAX_LEN);
+        varint::write(&mut self.buf, v);
+    }
+
+    /// Raw bytes with no tag (the payload of a tag written just before).
+    #[inline]
+    fn raw(&mut self, b: &[u8]) {
+        if b.len() >= mem::HUGE_THRESHOLD {
+            mem::extend_large(&mut self.buf, b);
+        } else {
+            self.reserve(b.len());
+            self.buf.extend_from_slice(b);
+        }
+    }
+
+    // ---- scalars -------------------------------------------------------
+
+    /// Writes `()`.
+    pub fn write_unit(&mut self) {
+        self.tag(wire::UNIT);
+    }
+
+    /// Writes a bool.
+    pub fn write_bool(&mut self, v: bool) {
+        self.tag(if v { wire::TRUE } else { wire::FALSE });
+    }
+
+    /// Writes an unsigned integer in its shortest form.
+    #[inline]
+    pub fn write_u64(&mut self, v: u64) {
+        self.reserve(varint::MAX_LEN + 1);
+        if v < 0x80 {
+            self.buf.push(wire::SMALL | v as u8);
+        } else if v < 1 << 56 {
+            self.buf.push(wire::UINT);
+            varint::write(&mut self.buf, v);
+        } else {
+            self.buf.push(wire::U64);
+            self.buf.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    /// Writes a signed integer.
+    #[inline]
+    pub fn write_i64(&mut self, v: i64) {
+        if v >= 0 {
+            self.write_u64(v as u64);
+        } else {
+            self.tag(wire::NINT);
+            self.varint(!(v as u64));
+        }
+    }
+
+    /// Writes a u128 (as a u64 when it fits).
+    pub fn write_u128(&mut self, v: u128) {
+        match u64::try_from(v) {
+            Ok(v) => self.write_u64(v),
+            Err(_) => {
+                self.tag(wire::U128);
+                self.raw(&v.to_le_bytes());
+            }
+        }
+    }
+
+    /// Writes an i128 (as an i64 when it fits).
+    pub fn write_i128(&mut self, v: i128) {
+        match i64::try_from(v) {
+            Ok(v) => self.write_i64(v),
+            Err(_) => {
+                self.tag(wire::I128);
+                self.raw(&v.to_le_bytes());
+            }
+        }
+    }
+
+    /// Writes an f32, bit for bit.
+    pub fn write_f32(&mut self, v: f32) {
+        self.tag(wire::F32);
+        self.raw(&v.to_bits().to_le_bytes());
+    }
+
+    /// Writes an f64, bit for bit.
+    pub fn write_f64(&mut self, v: f64) {
+        self.tag(wire::F64);
+        self.raw(&v.to_bits().to_le_bytes());
+    }
+
+    /// Writes a char.
+    pub fn write_char(&mut self, v: char) {
+        self.tag(wire::CHAR);
+        self.varint(v as u64);
+    }
+
+    /// Writes a string.
+    #[inline]
+    pub fn write_str(&mut self, s: &str) {
+        self.reserve(1 + varint::MAX_LEN + s.len());
+        self.buf.push(wire::STR);
+        varint::write(&mut self.buf, s.len() as u64);
+        self.raw(s.as_bytes());
+    }
+
+    /// Writes a packed array of `kind` elements whose little-endian bytes
+    /// are `parts` concatenated.
+    pub fn write_packed(&mut self, kind: Packed, parts: [&[u8]; 2]) {
+        let len = parts[0].len() + parts[1].len();
+        debug_assert_eq!(len % kind.size(), 0);
+        self.reserve(2 + varint::MAX_LEN);
+        self.buf.push(wire::PACKED);
+        self.buf.push(kind as u8);
+        varint::write(&mut self.buf, (len / kind.size()) as u64);
+        self.raw(parts[0]);
+        self.raw(parts[1]);
+    }
+
+    /// Writes `None`.
+    pub fn write_none(&mut self) {
+        self.tag(wire::NONE);
+    }
+
+    /// Writes `Some(v)`.
+    pub fn write_some<T: Stateify + ?Sized>(&mut self, v: &T) -> Result<()> {
+        self.tag(wire::SOME);
+        v.save(self)
+    }
+
+    // ---- composites ------------------------------------------------------
+
+    /// Runs `f` one nesting level deeper: checks the depth limit and grows
+    /// the stack on the heap when it runs low, so long chains cannot overflow it.
+    #[inline]
+    pub fn nest<R>(&mut self, f: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
+        if self.depth >= self.max_depth {
+            return Err(Error::new(ErrorKind::DepthLimit(self.max_depth)));
+        }
+        self.depth += 1;
+        let r = stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || f(self));
+        self.depth -= 1;
+        r
+    }
+
+    /// Writes a type reference, with its definition on first use.
+    #[inline]
+    fn type_ref(
+        &mut self,
+        kind: DefKind,
+        name: &'static str,
+        members: &'static [&'static str],
+    ) -> u32 {
+        let (n, m) = (name.as_ptr() as usize, members.as_ptr() as usize);
+        let last = self.last_def;
+        let id = if last.0 == kind && last.1 == n && last.2 == m && last.3 != u32::MAX {
+            self.varint(last.3 as u64);
+            last.3
+        } else {
+            self.type_ref_slow(kind, name, members)
+        };
+        self.last_def = (kind, n, m, id);
+        id
+    }
+
+    #[cold]
+    fn type_ref_slow(
+        &mut self,
+        kind: DefKind,
+        name: &'static str,
+        members: &'static [&'static str],
+    ) -> u32 {
+        let next = self.defs.len() as u32;
+        let id = *self.defs.entry((kind, name, members)).or_insert(next);
+        self.varint(id as u64);
+        if id == next {
+            self.varint(name.len() as u64);
+            self.raw(name.as_bytes());
+            self.varint(members.len() as u64);
+            for m in members {
+                self.varint(m.len() as u64);
+                self.raw(m.as_bytes());
+            }
+            self.counters.add_type(name);
+        }
+        id
+    }
+
+    fn counted(&mut self, ty: u32, f: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
+        self.counters.counts[ty as usize] += 1;
+        if self.counters.times.is_some() {
+            let t = Instant::now();
+            let r = f(self);
+            let dt: Duration = t.elapsed();
+            if let Some(times) = &mut self.counters.times {
+                times[ty as usize] += dt;
+            }
+            r
+        } else {
+            f(self)
+        }
+    }
+
+    /// Writes a struct: its type (named `name`, with `fields` in declaration
+    /// order) and then, through `f`, exactly one [`Saver::field`] call per field.
+    ///
+    /// ```
+    /// use stateify::{Loader, Saver, Stateify};
+    /// struct P { x: u32, y: u32 }
+    /// const FIELDS: &[&str] = &["x", "y"];
+    /// impl Stateify for P {
+    ///     fn save(&self, s: &mut Saver) -> Result<(), stateify::Error> {
+    ///         s.save_struct("P", FIELDS, |s| { s.field("x", &self.x)?; s.field("y", &self.y) })
+    ///     }
+    ///     fn load(l: &mut Loader) -> Result<Self, stateify::Error> {
+    ///         let (mut x, mut y) = (None, None);
+    ///         l.load_struct("P", FIELDS, |st, l| {
+    ///             while let Some(i) = st.next(l)? {
+    ///                 match i { 0 => x = Some(st.value(l)?), _ => y = Some(st.value(l)?) }
+    ///             }
+    ///             Ok(P { x: st.take(x, 0)?, y: st.take(y, 1)? })
+    ///         })
+    ///     }
+    /// }
+    /// let p: P = stateify::from_slice(&stateify::to_vec(&P { x: 1, y: 2 }).unwrap()).unwrap();
+    /// assert_eq!((p.x, p.y), (1, 2));
+    /// ```
+    pub fn save_struct(
+        &mut self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        f: impl FnOnce(&mut Self) -> Result<()>,
+    ) -> Result<()> {
+        self.tag(wire::STRUCT);
+        let ty = self.type_ref(DefKind::Struct, name, fields);
+        let outer = std::mem::replace(&mut self.fields_written, 0);
+        self.counted(ty, f)?;
+        let written = std::mem::replace(&mut self.fields_written, outer);
+        if written != fields.len() {
+            return Err(Error::custom(format!(
+                "`{name}` wrote {written} fields but declares {}",
+                fields.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Writes one struct field (in declaration order), naming it in errors.
+    #[inline]
+    pub fn field<T: Stateify + ?Sized>(&mut self, name: &str, v: &T) -> Result<()> {
+        self.fields_written += 1;
+        v.save(self).map_err(|e| e.in_field(name))
+    }
+
+    /// Writes an enum variant: the enum's type, the variant index into
+    /// `variants`, then the payload written by `f` (one value: `write_unit`
+    /// for unit variants, a tuple or a struct otherwise).
+    pub fn save_variant(
+        &mut self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        index: usize,
+        f: impl FnOnce(&mut Self) -> Result<()>,
+    ) -> Result<()> {
+        self.tag(wire::VARIANT);
+        let ty = self.type_ref(DefKind::Enum, name, variants);
+        self.varint(index as u64);
+        self.counted(ty, |s| s.nest(f))
+            .map_err(|e| e.in_field(variants.get(index).copied().unwrap_or("?")))
+    }
+
+    /// Writes a trait object: the concrete type's stable name, then its value.
+    pub fn save_dyn(
+        &mut self,
+        type_name: &'static str,
+        f: impl FnOnce(&mut Self) -> Result<()>,
+    ) -> Result<()> {
+        self.tag(wire::DYN);
+        self.type_ref(DefKind::Dyn, type_name, &[]);
+        self.nest(f)
+    }
+
+    /// Writes a tuple header; `count` values must follow.
+    pub fn write_tuple_header(&mut self, count: usize) {
+        self.tag(wire::TUPLE);
+        self.varint(count as u64);
+    }
+
+    /// Writes a sequence of values (element-wise).
+    pub fn write_seq<'x, T: Stateify + 'x>(
+        &mut self,
+        len: usize,
+        items: impl IntoIterator<Item = &'x T>,
+    ) -> Result<()> {
+        self.tag(wire::SEQ);
+        self.varint(len as u64);
+        self.nest(|s| {
+            let mut n = 0;
+            for (i, v) in items.into_iter().enumerate() {
+                v.save(s).map_err(|e| e.in_index(i as u64))?;
+                n += 1;
+            }
+            check_len(len, n)
+        })
+    }
+
+    /// Writes a map; `sorted` entries are written in iteration order, others
+    /// (hash containers) sorted by their encoded key, for determinism.
+    pub fn write_map<'x, K, V>(
+        &mut self,
+        len: usize,
+        entries: impl IntoIterator<Item = (&'x K, &'x V)>,
+        sorted: bool,
+    ) -> Result<()>
+    where
+        K: Stateify + ?Sized + 'x,
+        V: Stateify + ?Sized + 'x,
+    {
+        self.tag(wire::MAP);
+        self.varint(len as u64);
+        self.nest(|s| {
+            let mut n = 0;
+            if sorted {
+                for (i, (k, v)) in entries.into_iter().enumerate() {
+                    s.entry(i, k, v)?;
+                    n += 1;
+                }
+            } else {
+                for (i, (k, v)) in s.sort_by_encoding(entries)?.into_iter().enumerate() {
+                    s.entry(i, k, v)?;
+                    n += 1;
+                }
+            }
+            check_len(len, n)
+        })
+    }
+
+    /// Writes a set as a sequence; `sorted` as for [`Saver::write_map`].
+    pub fn write_set<'x, K: Stateify + 'x>(
+        &mut self,
+        len: usize,
+        items: impl IntoIterator<Item = &'x K>,
+        sorted: bool,
+    ) -> Result<()> {
+        if sorted {
+            return self.write_seq(len, items);
+        }
+        let sorted = self.sort_by_encoding(items.into_iter().map(|k| (k, &())))?;
+        self.write_seq(len, sorted.into_iter().map(|(k, _)| k))
+    }
+
+    /// Orders entries by the bytes of their key encoded on its own (with a
+    /// fresh type and object table), so the order depends on the keys only.
+    fn sort_by_encoding<'x, K, V>(
+        &mut self,
+        entries: impl IntoIterator<Item = (&'x K, &'x V)>,
+    ) -> Result<Vec<(&'x K, &'x V)>>
+    where
+        K: Stateify + ?Sized + 'x,
+        V: ?Sized + 'x,
+    {
+        let mut arena = std::mem::take(&mut self.key_arena);
+        arena.clear();
+        let mut scratch = self
+            .scratch
+            .take()
+            .unwrap_or_else(|| Box::new(Saver::new(&SaveOptions::default())));
+        let mut keyed = Vec::new();
+        for (k, v) in entries {
+            scratch.reset();
+            k.save(&mut scratch)?;
+            let start = arena.len();
+            arena.extend_from_slice(&scratch.buf);
+            keyed.push((start, arena.len(), k, v));
+        }
+        self.scratch = Some(scratch);
+        keyed.sort_by(|a, b| arena[a.0..a.1].cmp(&arena[b.0..b.1]));
+        self.key_arena = arena;
+        Ok(keyed.into_iter().map(|(_, _, k, v)| (k, v)).collect())
+    }
+
+    fn entry<K: Stateify + ?Sized, V: Stateify + ?Sized>(
+        &mut self,
+        i: usize,
+        k: &K,
+        v: &V,
+    ) -> Result<()> {
+        k.save(self).map_err(|e| e.in_index(i as u64))?;
+        v.save(self).map_err(|e| e.in_index(i as u64))
+    }
+
+    // ---- shared objects --------------------------------------------------
+
+    /// Writes a strong reference to a shared object at `addr` (the `Rc`/`Arc`
+    /// allocation), whose value is `value`. The first reference writes the
+    /// object; later ones write its id.
+    pub fn save_shared<T: Stateify + ?Sized + 'static>(
+        &mut self,
+        addr: *const (),
+        value: &T,
+    ) -> Result<()> {
+        let key = (addr as usize, TypeId::of::<T>());
+        if let Some(e) = self.objects.get(&key) {
+            if e.tag_pos != usize::MAX {
+                return Err(Error::new(ErrorKind::StrongCycle(e.id)));
+            }
+            let id = e.id;
+            self.tag(wire::REF);
+            self.varint(id);
+            return Ok(());
+        }
+        let id = self.next_object;
+        self.next_object += 1;
+        let tag_pos = self.buf.len();
+        self.objects.insert(key, ObjEntry { id, tag_pos });
+        self.tag(wire::OBJ);
+        let r = self.nest(|s| value.save(s));
+        if let Some(e) = self.objects.get_mut(&key) {
+            e.tag_pos = usize::MAX;
+        }
+        r
+    }
+
+    /// Writes a weak reference: `None` if the target is gone, else the
+    /// target's address and value.
+    pub fn save_weak<T: Stateify + ?Sized + 'static>(
+        &mut self,
+        target: Option<(*const (), &T)>,
+    ) -> Result<()> {
+        let Some((addr, value)) = target else {
+            self.tag(wire::WEAK_DEAD);
+            return Ok(());
+        };
+        self.tag(wire::WEAK);
+        let key = (addr as usize, TypeId::of::<T>());
+        match self.objects.get(&key) {
+            Some(e) => {
+                if e.tag_pos != usize::MAX {
+                    // A back-edge into an object still being written.
+                    self.buf[e.tag_pos] = wire::OBJ_CYCLIC;
+                }
+                let id = e.id;
+                self.tag(wire::REF);
+                self.varint(id);
+                Ok(())
+            }
+            None => self.save_shared(addr, value),
+        }
+    }
+
+    /// Writes the elements of plain values one by one (the default for
+    /// [`Stateify::save_seq`]).
+    pub fn write_seq_parts<T: Stateify>(&mut self, parts: [&[T]; 2]) -> Result<()> {
+        let len = parts[0].len() + parts[1].len();
+        self.write_seq(len, parts[0].iter().chain(parts[1].iter()))
+    }
+}
+
+fn check_len(declared: usize, actual: usize) -> Result<()> {
+    if declared != actual {
+        return Err(Error::custom(format!(
+            "container announced {declared} elements but yielded {actual}"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! LEB128 varints: 7 bits per byte, least significant group first, high bit
+//! set on every byte but the last. A u64 takes 1 to 10 bytes.
+//!
+//! Decoding rejects encodings longer than 10 bytes and a 10th byte with bits
+//! above the 64th, so every u64 has exactly one accepted encoding of minimal
+//! length or a clear error (determinism needs writers to emit minimal ones).
+
+/// The longest encoding of a u64.
+pub const MAX_LEN: usize = 10;
+
+/// Appends the encoding of `v` to `out`.
+#[inline]
+pub fn write(out: &mut Vec<u8>, mut v: u64) {
+    if v < 0x80 {
+        out.push(v as u8);
+        return;
+    }
+    let mut tmp = [0u8; MAX_LEN];
+    let mut n = 0;
+    while v >= 0x80 {
+        tmp[n] = (v as u8) | 0x80;
+        v >>= 7;
+        n += 1;
+    }
+    tmp[n] = v as u8;
+    out.extend_from_slice(&tmp[..=n]);
+}
+
+/// Encodes `v` into a fixed buffer, returning the used length.
+pub fn encode(mut v: u64, tmp: &mut [u8; MAX_LEN]) -> usize {
+    let mut n = 0;
+    while v >= 0x80 {
+        tmp[n] = (v as u8) | 0x80;
+        v >>= 7;
+        n += 1;
+    }
+    tmp[n] = v as u8;
+    n + 1
+}
+
+/// Why a varint could not be decoded.
+#[derive(Debug, PartialEq, Eq)]
+pub enum VarintError {
+    /// The input ended before the last byte.
+    Truncated,
+    /// More than 64 bits.
+    Overflow,
+}
+
+/// Decodes a varint at the start of `input`, returning the value and its length.
+#[inline]
+pub fn read(input: &[u8]) -> Result<(u64, usize), VarintError> {
+    match input.first() {
+        Some(&b) if b < 0x80 => return Ok((b as u64, 1)),
+        None => return Err(VarintError::Truncated),
+        _ => {}
+    }
+    let mut v: u64 = 0;
+    for (i, &b) in input.iter().enumerate().take(MAX_LEN) {
+        if i == MAX_LEN - 1 && b > 1 {
+            return Err(VarintError::Overflow);
+        }
+        v |= ((b & 0x7f) as u64) << (7 * i);
+        if b < 0x80 {
+            return Ok((v, i + 1));
+        }
+    }
+    if input.len() >= MAX_LEN {
+        Err(VarintError::Overflow)
+    } else {
+        Err(VarintError::Truncated)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_edges() {
+        for v in [0, 1, 127, 128, 300, u32::MAX as u64, u64::MAX - 1, u64::MAX] {
+            let mut out = Vec::new();
+            write(&mut out, v);
+            let mut tmp = [0; MAX_LEN];
+            let n = encode(v, &mut tmp);
+            assert_eq!(&tmp[..n], &out[..]);
+            assert_eq!(read(&out), Ok((v, out.len())));
+            assert_eq!(read(&out[..out.len() - 1]), Err(VarintError::Truncated));
+        }
+        assert_eq!(read(&[0x80; 10]), Err(VarintError::Overflow));
+        assert_eq!(
+            read(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]),
+            Err(VarintError::Overflow)
+        );
+    }
+}

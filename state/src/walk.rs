@@ -1,0 +1,228 @@
+//! A type-free walk over one encoded value, for code that has no Rust types:
+//! skipping unknown fields, the pretty printer, and inspection tools.
+//!
+//! The walk validates as it goes (lengths, UTF-8, type and object ids) and
+//! reports events to a [`Visitor`]. Nesting is bounded by a depth limit and
+//! the stack grows on the heap when needed, so hostile input can neither
+//! overflow the stack nor make the walk allocate more than it reads.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::reader::Reader;
+use crate::table::TypeTable;
+use crate::wire::{self, Packed};
+
+/// A scalar or reference found in the stream.
+#[derive(Debug, Clone, Copy)]
+pub enum Leaf<'de> {
+    Unit,
+    Bool(bool),
+    UInt(u64),
+    /// The integer `-1 - n`.
+    NInt(u64),
+    U128(u128),
+    I128(i128),
+    F32(u32),
+    F64(u64),
+    Char(u32),
+    Str(&'de str),
+    Packed(Packed, &'de [u8]),
+    None,
+    Ref(u64),
+    WeakDead,
+}
+
+/// A composite value being entered.
+#[derive(Debug, Clone, Copy)]
+pub enum Open {
+    Seq(usize),
+    Map(usize),
+    Tuple(usize),
+    Some,
+    Struct(u32),
+    Variant(u32, u32),
+    Object { id: u64, cyclic: bool },
+    Weak,
+    Dyn(u32),
+}
+
+/// Where the next child value sits in its parent.
+#[derive(Debug, Clone, Copy)]
+#[allow(dead_code)] // the positions are for path-based tools; the printer needs only the kind
+pub enum Slot {
+    Index(usize),
+    Key(usize),
+    Value(usize),
+    Field(u32, usize),
+}
+
+/// Receives the events of a walk.
+pub trait Visitor<'de> {
+    fn leaf(&mut self, _leaf: Leaf<'de>, _types: &TypeTable<'de>) -> Result<()> {
+        Ok(())
+    }
+    fn open(&mut self, _open: Open, _types: &TypeTable<'de>) -> Result<()> {
+        Ok(())
+    }
+    fn slot(&mut self, _slot: Slot, _types: &TypeTable<'de>) -> Result<()> {
+        Ok(())
+    }
+    fn close(&mut self, _open: Open) -> Result<()> {
+        Ok(())
+    }
+    /// A new shared object is defined; returns its id.
+    fn new_object(&mut self) -> u64;
+    /// How many objects are defined so far (a `REF` must point below it).
+    fn object_count(&self) -> u64;
+}
+
+/// Limits of a walk.
+pub(crate) struct Walk<'a, 'de, V> {
+    pub r: &'a mut Reader<'de>,
+    pub types: &'a mut TypeTable<'de>,
+    pub v: &'a mut V,
+    pub depth: usize,
+    pub max_depth: usize,
+}
+
+const RED_ZONE: usize = 128 * 1024;
+const STACK_SEGMENT: usize = 4 * 1024 * 1024;
+
+impl<'de, V: Visitor<'de>> Walk<'_, 'de, V> {
+    fn nested(&mut self, open: Open) -> Result<()> {
+        if self.depth >= self.max_depth {
+            return Err(self
+                .r
+                .error(Error::new(ErrorKind::DepthLimit(self.max_depth))));
+        }
+        self.v.open(open, self.types)?;
+        self.depth += 1;
+        let res = stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || self.children(open));
+        self.depth -= 1;
+        res?;
+        self.v.close(open)
+    }
+
+    fn children(&mut self, open: Open) -> Result<()> {
+        match open {
+            Open::Seq(n) | Open::Tuple(n) => {
+                for i in 0..n {
+                    self.v.slot(Slot::Index(i), self.types)?;
+                    self.value()?;
+                }
+            }
+            Open::Map(n) => {
+                for i in 0..n {
+                    self.v.slot(Slot::Key(i), self.types)?;
+                    self.value()?;
+                    self.v.slot(Slot::Value(i), self.types)?;
+                    self.value()?;
+                }
+            }
+            Open::Struct(ty) => {
+                let n = self.types.defs[ty as usize].members.len();
+                for i in 0..n {
+                    self.v.slot(Slot::Field(ty, i), self.types)?;
+                    self.value()?;
+                }
+            }
+            Open::Some | Open::Variant(..) | Open::Object { .. } | Open::Dyn(_) => self.value()?,
+            Open::Weak => {
+                let at = self.r.offset();
+                match self.r.peek()? {
+                    wire::OBJ | wire::OBJ_CYCLIC | wire::REF => self.value()?,
+                    t => {
+                        return Err(Error::mismatch(
+                            "object or reference after WEAK",
+                            wire::tag_name(t),
+                        )
+                        .at(at))
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Walks one value.
+    pub fn value(&mut self) -> Result<()> {
+        let at = self.r.offset();
+        let tag = self.r.u8()?;
+        let leaf = match tag {
+            wire::SMALL..=0xff => Leaf::UInt((tag - wire::SMALL) as u64),
+            wire::UNIT => Leaf::Unit,
+            wire::FALSE => Leaf::Bool(false),
+            wire::TRUE => Leaf::Bool(true),
+            wire::UINT => Leaf::UInt(self.r.varint()?),
+            wire::NINT => Leaf::NInt(self.r.varint()?),
+            wire::U64 => Leaf::UInt(u64::from_le_bytes(self.r.array()?)),
+            wire::F32 => Leaf::F32(u32::from_le_bytes(self.r.array()?)),
+            wire::F64 => Leaf::F64(u64::from_le_bytes(self.r.array()?)),
+            wire::CHAR => Leaf::Char(self.r.varint()?.try_into().unwrap_or(u32::MAX)),
+            wire::STR => Leaf::Str(self.r.str()?),
+            wire::U128 => Leaf::U128(u128::from_le_bytes(self.r.array()?)),
+            wire::I128 => Leaf::I128(i128::from_le_bytes(self.r.array()?)),
+            wire::NONE => Leaf::None,
+            wire::WEAK_DEAD => Leaf::WeakDead,
+            wire::PACKED => {
+                let kind_at = self.r.offset();
+                let kind = Packed::from_byte(self.r.u8()?)
+                    .ok_or_else(|| Error::invalid("unknown packed element kind").at(kind_at))?;
+                let n = self.r.count(kind.size())?;
+                Leaf::Packed(kind, self.r.bytes((n * kind.size()) as u64)?)
+            }
+            wire::REF => {
+                let id = self.r.varint()?;
+                if id >= self.v.object_count() {
+                    return Err(
+                        Error::invalid(format!("reference to undefined object #{id}")).at(at),
+                    );
+                }
+                Leaf::Ref(id)
+            }
+            wire::SEQ => {
+                let n = self.r.count(1)?;
+                return self.nested(Open::Seq(n));
+            }
+            wire::MAP => {
+                let n = self.r.count(2)?;
+                return self.nested(Open::Map(n));
+            }
+            wire::TUPLE => {
+                let n = self.r.count(1)?;
+                return self.nested(Open::Tuple(n));
+            }
+            wire::SOME => return self.nested(Open::Some),
+            wire::WEAK => return self.nested(Open::Weak),
+            wire::STRUCT => {
+                let ty = self.types.read_ref(self.r, tag)?;
+                return self.nested(Open::Struct(ty));
+            }
+            wire::VARIANT => {
+                let ty = self.types.read_ref(self.r, tag)?;
+                let idx_at = self.r.offset();
+                let idx = self.r.varint()?;
+                if idx >= self.types.defs[ty as usize].members.len() as u64 {
+                    return Err(Error::invalid(format!(
+                        "variant index {idx} out of range for enum `{}`",
+                        self.types.defs[ty as usize].name
+                    ))
+                    .at(idx_at));
+                }
+                return self.nested(Open::Variant(ty, idx as u32));
+            }
+            wire::DYN => {
+                let ty = self.types.read_ref(self.r, tag)?;
+                return self.nested(Open::Dyn(ty));
+            }
+            wire::OBJ | wire::OBJ_CYCLIC => {
+                let id = self.v.new_object();
+                return self.nested(Open::Object {
+                    id,
+                    cyclic: tag == wire::OBJ_CYCLIC,
+                });
+            }
+            _ => return Err(Error::invalid(format!("unknown tag 0x{tag:02x}")).at(at)),
+        };
+        self.v.leaf(leaf, self.types)
+    }
+}

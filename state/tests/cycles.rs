@@ -1,0 +1,253 @@
+//! Identity and cycles: shared pointers come back shared, Weak back-edges
+//! come back live, strong cycles and failures inside cyclic constructions
+//! are errors, and a million-long chain neither overflows the stack on save
+//! nor on load.
+
+mod common;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+use std::sync::{Arc, Mutex, RwLock};
+
+use common::stateify_struct;
+use stateify::ErrorKind;
+
+#[test]
+fn shared_rc_comes_back_shared() {
+    let m: Rc<HashMap<String, u32>> = Rc::new([("a".to_string(), 1)].into_iter().collect());
+    let v = vec![m.clone(), m.clone(), Rc::new(HashMap::new())];
+    let bytes = stateify::to_vec(&v).unwrap();
+    let back: Vec<Rc<HashMap<String, u32>>> = stateify::from_slice(&bytes).unwrap();
+    assert!(Rc::ptr_eq(&back[0], &back[1]));
+    assert!(!Rc::ptr_eq(&back[0], &back[2]));
+    assert_eq!(back[0]["a"], 1);
+    assert_eq!(
+        Rc::strong_count(&back[0]),
+        2,
+        "the loader keeps no extra reference"
+    );
+}
+
+#[test]
+fn shared_arc_mutex_and_rwlock() {
+    let a = Arc::new(Mutex::new(vec![1u8, 2]));
+    let b = Arc::new(RwLock::new(String::from("s")));
+    let v = (a.clone(), a, b.clone(), b);
+    type M = Arc<Mutex<Vec<u8>>>;
+    type W = Arc<RwLock<String>>;
+    let back: (M, M, W, W) = stateify::from_slice(&stateify::to_vec(&v).unwrap()).unwrap();
+    assert!(Arc::ptr_eq(&back.0, &back.1));
+    assert!(Arc::ptr_eq(&back.2, &back.3));
+    back.0.lock().unwrap().push(3);
+    assert_eq!(*back.1.lock().unwrap(), vec![1, 2, 3]);
+}
+
+#[derive(Debug)]
+struct TreeNode {
+    name: String,
+    parent: Weak<RefCell<TreeNode>>,
+    children: Vec<Rc<RefCell<TreeNode>>>,
+}
+stateify_struct!(TreeNode { name: String, parent: Weak<RefCell<TreeNode>>, children: Vec<Rc<RefCell<TreeNode>>> });
+
+fn node(name: &str, parent: &Option<Rc<RefCell<TreeNode>>>) -> Rc<RefCell<TreeNode>> {
+    let n = Rc::new(RefCell::new(TreeNode {
+        name: name.into(),
+        parent: parent.as_ref().map(Rc::downgrade).unwrap_or_default(),
+        children: vec![],
+    }));
+    if let Some(p) = parent {
+        p.borrow_mut().children.push(n.clone());
+    }
+    n
+}
+
+#[test]
+fn tree_with_parent_weaks() {
+    let root = node("root", &None);
+    let a = node("a", &Some(root.clone()));
+    node("a1", &Some(a.clone()));
+    node("b", &Some(root.clone()));
+    let bytes = stateify::to_vec(&root).unwrap();
+    let back: Rc<RefCell<TreeNode>> = stateify::from_slice(&bytes).unwrap();
+    let r = back.borrow();
+    assert_eq!(r.children.len(), 2);
+    assert!(r.parent.upgrade().is_none());
+    for c in &r.children {
+        assert!(Rc::ptr_eq(&c.borrow().parent.upgrade().unwrap(), &back));
+    }
+    let a = r.children[0].borrow();
+    assert_eq!(a.children[0].borrow().name, "a1");
+    assert!(Rc::ptr_eq(
+        &a.children[0].borrow().parent.upgrade().unwrap(),
+        &r.children[0]
+    ));
+    // Only the tree holds the nodes.
+    assert_eq!(Rc::strong_count(&r.children[0]), 1);
+    assert!(stateify::pretty::to_string(&bytes)
+        .unwrap()
+        .contains("(cyclic)"));
+}
+
+#[derive(Debug)]
+struct Ring {
+    id: u32,
+    next: Option<Rc<RefCell<Ring>>>,
+    prev: Weak<RefCell<Ring>>,
+}
+stateify_struct!(Ring { id: u32, next: Option<Rc<RefCell<Ring>>>, prev: Weak<RefCell<Ring>> });
+
+fn make_ring(n: u32) -> Rc<RefCell<Ring>> {
+    let first = Rc::new(RefCell::new(Ring {
+        id: 0,
+        next: None,
+        prev: Weak::new(),
+    }));
+    let mut last = first.clone();
+    for id in 1..n {
+        let r = Rc::new(RefCell::new(Ring {
+            id,
+            next: None,
+            prev: Rc::downgrade(&last),
+        }));
+        last.borrow_mut().next = Some(r.clone());
+        last = r;
+    }
+    first.borrow_mut().prev = Rc::downgrade(&last);
+    first
+}
+
+#[test]
+fn ring_through_weak_back_edges() {
+    let first = make_ring(5);
+    let back: Rc<RefCell<Ring>> = stateify::from_slice(&stateify::to_vec(&first).unwrap()).unwrap();
+    let mut cur = back.clone();
+    for id in 0..5 {
+        assert_eq!(cur.borrow().id, id);
+        let next = cur.borrow().next.clone();
+        if let Some(n) = next {
+            assert!(Rc::ptr_eq(&n.borrow().prev.upgrade().unwrap(), &cur));
+            cur = n;
+        }
+    }
+    assert!(Rc::ptr_eq(&back.borrow().prev.upgrade().unwrap(), &cur));
+}
+
+#[test]
+fn strong_cycle_fails_at_save_with_its_path() {
+    let first = make_ring(3);
+    // Close the ring with a strong edge: 0 -> 1 -> 2 -> 0.
+    let mut last = first.clone();
+    loop {
+        let n = last.borrow().next.clone();
+        match n {
+            Some(n) => last = n,
+            None => break,
+        }
+    }
+    last.borrow_mut().next = Some(first.clone());
+    let err = stateify::to_vec(&first).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::StrongCycle(0)), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("root.next.next.next: strong reference cycle"),
+        "{err}"
+    );
+    last.borrow_mut().next = None; // break the cycle so the test does not leak
+}
+
+#[test]
+fn hostile_strong_cycle_in_the_stream_is_an_error() {
+    // A Some(OBJ ...) whose inside refers strongly back to object 0.
+    #[derive(Debug)]
+    struct Selfish {
+        me: Option<Rc<Selfish>>,
+    }
+    stateify_struct!(Selfish { me: Option<Rc<Selfish>> });
+    let v = Rc::new(Selfish { me: None });
+    let mut bytes = stateify::to_vec(&v).unwrap();
+    // Replace the trailing NONE by SOME REF 0 and fix the header length.
+    assert_eq!(bytes.pop(), Some(stateify::wire::NONE));
+    bytes.extend_from_slice(&[stateify::wire::SOME, stateify::wire::REF, 0]);
+    let len = bytes.len() as u64 - 10;
+    let mut fixed = Vec::new();
+    stateify::write_header(&mut fixed, len, true).unwrap();
+    fixed.extend_from_slice(&bytes[10..]);
+    let err = stateify::from_slice::<Rc<Selfish>>(&fixed).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::StrongCycle(0)), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("root.me: strong reference cycle"),
+        "{err}"
+    );
+}
+
+#[test]
+fn failure_inside_cyclic_construction_is_an_err() {
+    let root = node("root", &None);
+    node("child", &Some(root.clone()));
+    let mut bytes = stateify::to_vec(&root).unwrap();
+    // Corrupt the child's name ("child" -> invalid UTF-8) deep inside the cyclic root.
+    let pos = bytes.windows(5).rposition(|w| w == b"child").unwrap();
+    bytes[pos] = 0xff;
+    let err = stateify::from_slice::<Rc<RefCell<TreeNode>>>(&bytes).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("root.children[0].name: invalid UTF-8"),
+        "{err}"
+    );
+    // Cut inside the cyclic construction, too.
+    let good = stateify::to_vec(&root).unwrap();
+    for cut in (11..good.len()).step_by(3) {
+        assert!(stateify::from_slice::<Rc<RefCell<TreeNode>>>(&good[..cut]).is_err());
+    }
+}
+
+#[derive(Debug)]
+struct Link {
+    v: u64,
+    next: Option<Rc<Link>>,
+}
+stateify_struct!(Link { v: u64, next: Option<Rc<Link>> });
+
+fn drop_chain(mut head: Option<Rc<Link>>) {
+    while let Some(rc) = head {
+        head = match Rc::try_unwrap(rc) {
+            Ok(mut l) => l.next.take(),
+            Err(_) => None,
+        };
+    }
+}
+
+#[test]
+fn million_long_chain_saves_and_loads() {
+    let mut head: Option<Rc<Link>> = None;
+    for v in 0..1_000_000u64 {
+        head = Some(Rc::new(Link { v, next: head }));
+    }
+    let bytes = stateify::to_vec(&head).unwrap();
+    drop_chain(head);
+    let back: Option<Rc<Link>> = stateify::from_slice(&bytes).unwrap();
+    let mut n = 0u64;
+    let mut cur = back.as_ref();
+    while let Some(l) = cur {
+        assert_eq!(l.v, 999_999 - n);
+        n += 1;
+        cur = l.next.as_ref();
+    }
+    assert_eq!(n, 1_000_000);
+    drop_chain(back);
+    // A lower limit turns the same input into a clean error.
+    let opts = stateify::LoadOptions {
+        max_depth: 1000,
+        ..Default::default()
+    };
+    let err = stateify::from_slice_with_options::<Option<Rc<Link>>>(
+        &bytes,
+        &mut stateify::Resources::new(),
+        &opts,
+    )
+    .unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::DepthLimit(1000)), "{err}");
+}
