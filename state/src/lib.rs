@@ -47,9 +47,11 @@ pub use record::{decode_header, read_header, skip_record, write_header, OBJECT_F
 pub use save::{SaveOptions, Saver};
 pub use stats::{LoadStats, SaveStats, Stats, TypeStat};
 
-/// Default nesting limit for saves and loads: enough for a two-million-long
-/// pointer chain, while hostile input stays bounded.
-pub const DEFAULT_MAX_DEPTH: usize = 1 << 21;
+/// Default nesting limit (pointers and containers) for saves and loads:
+/// enough for a million-long `Rc` chain. Deep recursion runs on stack
+/// segments grown on the heap, about half a KiB per level, so the limit also
+/// bounds the memory a hostile, deeply nested input can cost.
+pub const DEFAULT_MAX_DEPTH: usize = 1 << 20;
 
 /// A type that can be saved into a graph and loaded back.
 ///

@@ -63,6 +63,7 @@ pub fn render_graph(payload: &[u8], out: &mut String) -> Result<(), Error> {
     let mut p = Printer {
         out,
         stack: Vec::new(),
+        indent: 0,
         objects: 0,
     };
     Walk {
@@ -79,6 +80,9 @@ pub fn render_graph(payload: &[u8], out: &mut String) -> Result<(), Error> {
     Ok(())
 }
 
+/// Deepest indentation, in levels.
+const MAX_INDENT: usize = 40;
+
 /// How many elements of a packed array are shown.
 const PREVIEW: usize = 16;
 
@@ -86,13 +90,18 @@ struct Printer<'o> {
     out: &'o mut String,
     /// Children printed so far, per open composite.
     stack: Vec<usize>,
+    /// Open composites that indent their children (wrappers such as `Some`
+    /// or an object definition print their one child inline).
+    indent: usize,
     objects: u64,
 }
 
 impl Printer<'_> {
+    /// Indentation stops growing at `MAX_INDENT` levels, so the output of a
+    /// deeply nested graph stays linear in its size.
     fn newline(&mut self) {
         self.out.push('\n');
-        for _ in 0..self.stack.len() {
+        for _ in 0..self.indent.min(MAX_INDENT) {
             self.out.push_str("  ");
         }
     }
@@ -157,6 +166,13 @@ fn packed(kind: Packed, bytes: &[u8], out: &mut String) {
     out.push(']');
 }
 
+fn indents(open: Open) -> bool {
+    matches!(
+        open,
+        Open::Seq(_) | Open::Tuple(_) | Open::Map(_) | Open::Struct(_)
+    )
+}
+
 impl<'de> Visitor<'de> for Printer<'_> {
     fn leaf(&mut self, leaf: Leaf<'de>, _: &TypeTable<'de>) -> Result<()> {
         let o = &mut *self.out;
@@ -204,6 +220,9 @@ impl<'de> Visitor<'de> for Printer<'_> {
             Open::Dyn(ty) => write!(o, "dyn {} ", types.defs[ty as usize].name),
         };
         self.stack.push(0);
+        if indents(open) {
+            self.indent += 1;
+        }
         Ok(())
     }
 
@@ -227,6 +246,9 @@ impl<'de> Visitor<'de> for Printer<'_> {
 
     fn close(&mut self, open: Open) -> Result<()> {
         let n = self.stack.pop().unwrap_or(0);
+        if indents(open) {
+            self.indent -= 1;
+        }
         let closer = match open {
             Open::Seq(_) => "]",
             Open::Tuple(_) => ")",
