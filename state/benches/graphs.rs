@@ -1,1 +1,429 @@
-fn main() {}
+//! Criterion benches for the shared benchmark graphs G1–G3
+//! (`shared/bench-graphs.md`, rebuilt exactly and checked by digest) and a
+//! 64 MiB `Vec<u8>` against `memcpy`.
+//!
+//! `cargo bench -p stateify --bench graphs`
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::rc::{Rc, Weak};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use sha2::{Digest, Sha256};
+use stateify::{Error, Loader, Saver, Stateify};
+
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+        z ^ (z >> 31)
+    }
+}
+
+fn hex16(h: Sha256) -> String {
+    h.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+// ---- G1 "tree" ---------------------------------------------------------
+
+struct Item {
+    a: u64,
+    b: u64,
+    s: String,
+    f: bool,
+}
+
+struct Tree {
+    items: Vec<Item>,
+}
+
+const ITEM_FIELDS: &[&str] = &["a", "b", "s", "f"];
+
+impl Stateify for Item {
+    fn save(&self, s: &mut Saver) -> Result<(), Error> {
+        s.save_struct("Item", ITEM_FIELDS, |s| {
+            s.field("a", &self.a)?;
+            s.field("b", &self.b)?;
+            s.field("s", &self.s)?;
+            s.field("f", &self.f)
+        })
+    }
+    fn load(l: &mut Loader) -> Result<Self, Error> {
+        let (mut a, mut b, mut s, mut f) = (None, None, None, None);
+        l.load_struct("Item", ITEM_FIELDS, |st, l| {
+            while let Some(i) = st.next(l)? {
+                match i {
+                    0 => a = Some(st.value(l)?),
+                    1 => b = Some(st.value(l)?),
+                    2 => s = Some(st.value(l)?),
+                    _ => f = Some(st.value(l)?),
+                }
+            }
+            Ok(Item {
+                a: st.take(a, 0)?,
+                b: st.take(b, 1)?,
+                s: st.take(s, 2)?,
+                f: st.take(f, 3)?,
+            })
+        })
+    }
+}
+
+impl Stateify for Tree {
+    fn save(&self, s: &mut Saver) -> Result<(), Error> {
+        s.save_struct("Tree", &["items"], |s| s.field("items", &self.items))
+    }
+    fn load(l: &mut Loader) -> Result<Self, Error> {
+        let mut items = None;
+        l.load_struct("Tree", &["items"], |st, l| {
+            while st.next(l)?.is_some() {
+                items = Some(st.value(l)?);
+            }
+            Ok(Tree {
+                items: st.take(items, 0)?,
+            })
+        })
+    }
+}
+
+fn g1(n: u64) -> Tree {
+    let mut rng = SplitMix64(42);
+    let items = (0..n)
+        .map(|i| {
+            let b = rng.next();
+            let s = format!("item-{i:011}");
+            let f = rng.next() & 1 == 1;
+            Item { a: i, b, s, f }
+        })
+        .collect();
+    Tree { items }
+}
+
+fn g1_digest(t: &Tree) -> String {
+    let mut h = Sha256::new();
+    for it in &t.items {
+        h.update(it.a.to_le_bytes());
+        h.update(it.b.to_le_bytes());
+        h.update((it.s.len() as u64).to_le_bytes());
+        h.update(it.s.as_bytes());
+        h.update([it.f as u8]);
+    }
+    hex16(h)
+}
+
+// ---- G2 "graph" --------------------------------------------------------
+
+struct Node {
+    id: u64,
+    name: String,
+    edges: [Weak<RefCell<Node>>; 4],
+    attrs: HashMap<String, u64>,
+}
+
+struct Graph {
+    nodes: Vec<Rc<RefCell<Node>>>,
+}
+
+const NODE_FIELDS: &[&str] = &["id", "name", "edges", "attrs"];
+
+impl Stateify for Node {
+    fn save(&self, s: &mut Saver) -> Result<(), Error> {
+        s.save_struct("Node", NODE_FIELDS, |s| {
+            s.field("id", &self.id)?;
+            s.field("name", &self.name)?;
+            s.field("edges", &self.edges)?;
+            s.field("attrs", &self.attrs)
+        })
+    }
+    fn load(l: &mut Loader) -> Result<Self, Error> {
+        let (mut id, mut name, mut edges, mut attrs) = (None, None, None, None);
+        l.load_struct("Node", NODE_FIELDS, |st, l| {
+            while let Some(i) = st.next(l)? {
+                match i {
+                    0 => id = Some(st.value(l)?),
+                    1 => name = Some(st.value(l)?),
+                    2 => edges = Some(st.value(l)?),
+                    _ => attrs = Some(st.value(l)?),
+                }
+            }
+            Ok(Node {
+                id: st.take(id, 0)?,
+                name: st.take(name, 1)?,
+                edges: st.take(edges, 2)?,
+                attrs: st.take(attrs, 3)?,
+            })
+        })
+    }
+}
+
+impl Stateify for Graph {
+    fn save(&self, s: &mut Saver) -> Result<(), Error> {
+        s.save_struct("Graph", &["nodes"], |s| s.field("nodes", &self.nodes))
+    }
+    fn load(l: &mut Loader) -> Result<Self, Error> {
+        let mut nodes = None;
+        l.load_struct("Graph", &["nodes"], |st, l| {
+            while st.next(l)?.is_some() {
+                nodes = Some(st.value(l)?);
+            }
+            Ok(Graph {
+                nodes: st.take(nodes, 0)?,
+            })
+        })
+    }
+}
+
+fn g2(n: usize) -> Graph {
+    let mut rng = SplitMix64(42);
+    let nodes: Vec<Rc<RefCell<Node>>> = (0..n)
+        .map(|i| {
+            let w = rng.next();
+            let c = rng.next();
+            Rc::new(RefCell::new(Node {
+                id: i as u64,
+                name: format!("node-{i:06}"),
+                edges: Default::default(),
+                attrs: HashMap::from([("weight".to_string(), w), ("color".to_string(), c)]),
+            }))
+        })
+        .collect();
+    for i in 0..n {
+        let mut node = nodes[i].borrow_mut();
+        for e in 0..4 {
+            let t = (i + 1 + (rng.next() % (n as u64 - 1)) as usize) % n;
+            node.edges[e] = Rc::downgrade(&nodes[t]);
+        }
+    }
+    Graph { nodes }
+}
+
+fn g2_digest(g: &Graph) -> String {
+    let mut h = Sha256::new();
+    for n in &g.nodes {
+        let n = n.borrow();
+        h.update(n.id.to_le_bytes());
+        h.update((n.name.len() as u64).to_le_bytes());
+        h.update(n.name.as_bytes());
+        h.update(n.attrs["weight"].to_le_bytes());
+        h.update(n.attrs["color"].to_le_bytes());
+        for e in &n.edges {
+            h.update(e.upgrade().expect("live edge").borrow().id.to_le_bytes());
+        }
+    }
+    hex16(h)
+}
+
+// ---- G3 "bytes" --------------------------------------------------------
+
+struct Bytes {
+    data: Vec<u8>,
+}
+
+impl Stateify for Bytes {
+    fn save(&self, s: &mut Saver) -> Result<(), Error> {
+        s.save_struct("Bytes", &["data"], |s| s.field("data", &self.data))
+    }
+    fn load(l: &mut Loader) -> Result<Self, Error> {
+        let mut data = None;
+        l.load_struct("Bytes", &["data"], |st, l| {
+            while st.next(l)?.is_some() {
+                data = Some(st.value(l)?);
+            }
+            Ok(Bytes {
+                data: st.take(data, 0)?,
+            })
+        })
+    }
+}
+
+fn g3(len: usize) -> Bytes {
+    let mut rng = SplitMix64(42);
+    let mut data = Vec::with_capacity(len);
+    while data.len() < len {
+        data.extend_from_slice(&rng.next().to_le_bytes());
+    }
+    Bytes { data }
+}
+
+fn g3_digest(b: &Bytes) -> String {
+    let mut h = Sha256::new();
+    h.update(&b.data);
+    hex16(h)
+}
+
+// ---- benches -----------------------------------------------------------
+
+/// Times `n` runs of `f`, excluding the drop of each result (the graph's
+/// teardown is not part of a save or a load; Go's figures exclude GC too).
+fn timed<T>(n: u64, mut f: impl FnMut() -> T) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..n {
+        let start = Instant::now();
+        let out = black_box(f());
+        total += start.elapsed();
+        drop(out);
+    }
+    total
+}
+
+/// `STATEIFY_GRAPHS=G1,G3` runs (and builds) only those groups.
+fn wanted(group: &str) -> bool {
+    std::env::var("STATEIFY_GRAPHS").map_or(true, |v| {
+        v.split(',').any(|g| g.eq_ignore_ascii_case(group))
+    })
+}
+
+fn check(name: &str, got: String, want: &str) {
+    assert!(
+        got.starts_with(want),
+        "{name}: digest {got}, expected {want}"
+    );
+}
+
+fn digests_match_the_shared_definition() {
+    check("G1 small", g1_digest(&g1(1000)), "0fc3c388");
+    check("G2 small", g2_digest(&g2(1000)), "c644a4d2");
+    check("G3 small", g3_digest(&g3(4096)), "7611e638");
+}
+
+fn bench_g1(c: &mut Criterion) {
+    if !wanted("G1") {
+        return;
+    }
+    digests_match_the_shared_definition();
+    let t = g1(1_000_000);
+    check("G1", g1_digest(&t), "f9ebc20bb91749ea");
+    let bytes = stateify::to_vec(&t).unwrap();
+    let back: Tree = stateify::from_slice(&bytes).unwrap();
+    check("G1 loaded", g1_digest(&back), "f9ebc20bb91749ea");
+    eprintln!(
+        "G1 encoded size: {} bytes (gVisor: 36,979,235)",
+        bytes.len()
+    );
+    let mut g = c.benchmark_group("G1");
+    g.throughput(Throughput::Bytes(bytes.len() as u64));
+    g.bench_function("save", |b| {
+        b.iter_custom(|n| timed(n, || stateify::to_vec(black_box(&t)).unwrap()))
+    });
+    let mut enc = stateify::Encoder::new();
+    g.bench_function("save-reused-encoder", |b| {
+        b.iter_custom(|n| timed(n, || enc.encode(black_box(&t)).unwrap().0.len()))
+    });
+    g.bench_function("load", |b| {
+        b.iter_custom(|n| {
+            timed(n, || {
+                stateify::from_slice::<Tree>(black_box(&bytes)).unwrap()
+            })
+        })
+    });
+    g.finish();
+}
+
+fn bench_g2(c: &mut Criterion) {
+    if !wanted("G2") {
+        return;
+    }
+    let graph = g2(200_000);
+    check("G2", g2_digest(&graph), "df9f9ab5b6bbd5da");
+    let bytes = stateify::to_vec(&graph).unwrap();
+    let back: Graph = stateify::from_slice(&bytes).unwrap();
+    check("G2 loaded", g2_digest(&back), "df9f9ab5b6bbd5da");
+    eprintln!(
+        "G2 encoded size: {} bytes (gVisor: 20,682,424)",
+        bytes.len()
+    );
+    let mut g = c.benchmark_group("G2");
+    g.throughput(Throughput::Bytes(bytes.len() as u64));
+    g.bench_function("save", |b| {
+        b.iter_custom(|n| timed(n, || stateify::to_vec(black_box(&graph)).unwrap()))
+    });
+    let mut enc = stateify::Encoder::new();
+    g.bench_function("save-reused-encoder", |b| {
+        b.iter_custom(|n| timed(n, || enc.encode(black_box(&graph)).unwrap().0.len()))
+    });
+    g.bench_function("load", |b| {
+        b.iter_custom(|n| {
+            timed(n, || {
+                stateify::from_slice::<Graph>(black_box(&bytes)).unwrap()
+            })
+        })
+    });
+    g.finish();
+}
+
+fn bench_g3(c: &mut Criterion) {
+    if !wanted("G3") {
+        return;
+    }
+    let data = g3(64 << 20);
+    check("G3", g3_digest(&data), "b03ae2fd2197ef26");
+    let bytes = stateify::to_vec(&data).unwrap();
+    let back: Bytes = stateify::from_slice(&bytes).unwrap();
+    check("G3 loaded", g3_digest(&back), "b03ae2fd2197ef26");
+    eprintln!(
+        "G3 encoded size: {} bytes (64 MiB = 67,108,864; gVisor: 100,662,047)",
+        bytes.len()
+    );
+    let mut g = c.benchmark_group("G3");
+    g.throughput(Throughput::Bytes(data.data.len() as u64));
+    g.bench_function("save", |b| {
+        b.iter_custom(|n| timed(n, || stateify::to_vec(black_box(&data)).unwrap()))
+    });
+    let mut enc = stateify::Encoder::new();
+    g.bench_function("save-reused-encoder", |b| {
+        b.iter_custom(|n| timed(n, || enc.encode(black_box(&data)).unwrap().0.len()))
+    });
+    g.bench_function("load", |b| {
+        b.iter_custom(|n| {
+            timed(n, || {
+                stateify::from_slice::<Bytes>(black_box(&bytes)).unwrap()
+            })
+        })
+    });
+    g.finish();
+}
+
+/// The 64 MiB buffer against the copy it cannot beat: a fresh `Vec` filled by
+/// `memcpy` (what any save or load of those bytes must at least do).
+fn bench_bulk(c: &mut Criterion) {
+    if !wanted("bytes") {
+        return;
+    }
+    let data = g3(64 << 20).data;
+    let bytes = stateify::to_vec(&data).unwrap();
+    let mut g = c.benchmark_group("bytes-64MiB");
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    g.bench_function(BenchmarkId::new("memcpy", "fresh Vec"), |b| {
+        b.iter_custom(|n| timed(n, || black_box(&data).clone()))
+    });
+    g.bench_function(BenchmarkId::new("stateify", "to_vec"), |b| {
+        b.iter_custom(|n| timed(n, || stateify::to_vec(black_box(&data)).unwrap()))
+    });
+    g.bench_function(BenchmarkId::new("stateify", "from_slice"), |b| {
+        b.iter_custom(|n| {
+            timed(n, || {
+                stateify::from_slice::<Vec<u8>>(black_box(&bytes)).unwrap()
+            })
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    targets = bench_g1, bench_g2, bench_g3, bench_bulk
+}
+criterion_main!(benches);

@@ -44,7 +44,7 @@ pub use error::{Error, ErrorKind, Result, Segment};
 pub use hooks::{AfterLoad, BeforeSave, LoadContext, Resources};
 pub use load::{LoadOptions, Loader, SharedPtr, StructLoad};
 pub use record::{decode_header, read_header, skip_record, write_header, OBJECT_FLAG};
-pub use save::{SaveOptions, Saver};
+pub use save::{Encoder, SaveOptions, Saver};
 pub use stats::{LoadStats, SaveStats, Stats, TypeStat};
 
 /// Default nesting limit (pointers and containers) for saves and loads:
@@ -98,7 +98,7 @@ pub fn save_with_options<T: Stateify + ?Sized, W: Write>(
     root: &T,
     opts: &SaveOptions,
 ) -> Result<SaveStats, Error> {
-    let (bytes, mut stats) = Saver::new(opts).encode_record(root)?;
+    let (bytes, mut stats) = Saver::new(opts).encode_record(root, Vec::new())?;
     let start = std::time::Instant::now();
     w.write_all(&bytes)?;
     stats.elapsed += start.elapsed();
@@ -107,7 +107,9 @@ pub fn save_with_options<T: Stateify + ?Sized, W: Write>(
 
 /// Encodes `root` as one graph record (header included).
 pub fn to_vec<T: Stateify + ?Sized>(root: &T) -> Result<Vec<u8>, Error> {
-    Ok(Saver::new(&SaveOptions::default()).encode_record(root)?.0)
+    Ok(Saver::new(&SaveOptions::default())
+        .encode_record(root, Vec::new())?
+        .0)
 }
 
 /// Encodes `root` with options, also returning the statistics.
@@ -115,7 +117,7 @@ pub fn to_vec_with_options<T: Stateify + ?Sized>(
     root: &T,
     opts: &SaveOptions,
 ) -> Result<(Vec<u8>, SaveStats), Error> {
-    Saver::new(opts).encode_record(root)
+    Saver::new(opts).encode_record(root, Vec::new())
 }
 
 /// Decodes the single graph record that makes up `bytes`.

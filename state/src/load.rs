@@ -45,9 +45,14 @@ impl Default for LoadOptions {
     }
 }
 
-enum ObjSlot {
+/// An entry of the object table (opaque outside the crate).
+#[doc(hidden)]
+pub enum ObjSlot {
     /// Being built; holds the weak handle when built with `new_cyclic`.
     Building(Option<Box<dyn Any>>),
+    /// Built, type-erased without another allocation (`Rc<T>` as `Rc<dyn Any>`).
+    BuiltRc(std::rc::Rc<dyn Any>),
+    /// Built, any other pointer type, boxed.
     Built(Box<dyn Any>),
     /// Defined inside a value that was skipped (an unknown field).
     Skipped,
@@ -71,6 +76,17 @@ pub struct Loader<'de, 'r> {
     max_depth: usize,
     counters: Counters,
     cx: LoadContext<'r>,
+    last_struct: Option<LastStruct>,
+}
+
+/// The struct type most recently matched, to skip the checks on repeats.
+#[derive(Clone, Copy)]
+struct LastStruct {
+    ty: u32,
+    n: u32,
+    exact: bool,
+    name: usize,
+    fields: usize,
 }
 
 const RED_ZONE: usize = 128 * 1024;
@@ -93,6 +109,19 @@ pub trait SharedPtr: Clone + 'static {
     fn downgrade(&self) -> Self::Weak;
     /// A weak pointer that never upgrades.
     fn dead() -> Self::Weak;
+    /// Type-erases a clone for the object table.
+    #[doc(hidden)]
+    fn erase(&self) -> ObjSlot {
+        ObjSlot::Built(Box::new(self.clone()))
+    }
+    /// Recovers a clone from the object table, if the types match.
+    #[doc(hidden)]
+    fn unerase(slot: &ObjSlot) -> Option<Self> {
+        match slot {
+            ObjSlot::Built(b) => b.downcast_ref::<Self>().cloned(),
+            _ => None,
+        }
+    }
 }
 
 impl<T: 'static> SharedPtr for std::rc::Rc<T> {
@@ -109,6 +138,15 @@ impl<T: 'static> SharedPtr for std::rc::Rc<T> {
     }
     fn dead() -> Self::Weak {
         std::rc::Weak::new()
+    }
+    fn erase(&self) -> ObjSlot {
+        ObjSlot::BuiltRc(self.clone())
+    }
+    fn unerase(slot: &ObjSlot) -> Option<Self> {
+        match slot {
+            ObjSlot::BuiltRc(rc) => rc.clone().downcast::<T>().ok(),
+            _ => None,
+        }
     }
 }
 
@@ -150,15 +188,23 @@ impl StructLoad {
     /// stream, or `None` after the last one.
     #[inline]
     pub fn next(&mut self, l: &mut Loader) -> Result<Option<usize>> {
+        if self.exact {
+            if self.at == self.n {
+                return Ok(None);
+            }
+            self.at += 1;
+            return Ok(Some(self.at as usize - 1));
+        }
+        self.next_by_name(l)
+    }
+
+    fn next_by_name(&mut self, l: &mut Loader) -> Result<Option<usize>> {
         loop {
             if self.at == self.n {
                 return Ok(None);
             }
             let j = self.at;
             self.at += 1;
-            if self.exact {
-                return Ok(Some(j as usize));
-            }
             let idx = l.layouts[self.ty as usize]
                 .as_ref()
                 .map_or(u32::MAX, |lay| lay.map[j as usize]);
@@ -257,6 +303,7 @@ impl<'de, 'r> Loader<'de, 'r> {
             max_depth: opts.max_depth,
             counters: Counters::new(opts.timing),
             cx: LoadContext::new(resources),
+            last_struct: None,
         }
     }
 
@@ -518,7 +565,8 @@ impl<'de, 'r> Loader<'de, 'r> {
     /// Loads `count` elements into a vector, element-wise, preallocating no
     /// more than the input can hold.
     pub fn read_elements<T: Stateify>(&mut self, count: usize) -> Result<Vec<T>> {
-        let mut v = Vec::with_capacity(cautious::<T>(count));
+        let mut v = Vec::with_capacity(cautious::<T>(count, self.r.remaining()));
+        crate::mem::advise_vec(&mut v);
         self.nest(|l| {
             for i in 0..count {
                 v.push(T::load(l).map_err(|e| e.in_index(i as u64))?);
@@ -541,14 +589,36 @@ impl<'de, 'r> Loader<'de, 'r> {
         if tag != wire::STRUCT {
             return Err(self.mismatch(&format!("struct `{name}`"), tag, at));
         }
-        let ty = self.type_ref(tag, name, at)?;
-        let exact = self.layout(ty, fields)?;
+        let key = (name.as_ptr() as usize, fields.as_ptr() as usize);
+        let (ty, n, exact) = match (self.r.peek(), self.last_struct) {
+            // The same stream type read as the same Rust type as last time:
+            // name and layout are already checked.
+            (Ok(b), Some(last))
+                if b as u32 == last.ty && b < 0x80 && (last.name, last.fields) == key =>
+            {
+                self.r.u8()?;
+                (last.ty, last.n, last.exact)
+            }
+            _ => {
+                let ty = self.type_ref(tag, name, at)?;
+                let exact = self.layout(ty, fields)?;
+                let n = self.types.defs[ty as usize].members.len() as u32;
+                self.last_struct = Some(LastStruct {
+                    ty,
+                    n,
+                    exact,
+                    name: key.0,
+                    fields: key.1,
+                });
+                (ty, n, exact)
+            }
+        };
         let mut st = StructLoad {
             name,
             fields,
             ty,
             at: 0,
-            n: self.types.defs[ty as usize].members.len() as u32,
+            n,
             exact,
             ignore_unknown: false,
         };
@@ -691,20 +761,16 @@ impl<'de, 'r> Loader<'de, 'r> {
                     .nest(|l| P::Target::load(l))
                     .map_err(|e| e.in_segment(Segment::Object(id as u64)))?;
                 let p = P::new(v);
-                self.objects[id] = ObjSlot::Built(Box::new(p.clone()));
+                self.objects[id] = p.erase();
                 Ok(p)
             }
             wire::OBJ_CYCLIC => self.load_cyclic::<P>(),
             wire::REF => {
                 let id = self.r.varint()?;
                 match self.objects.get(id as usize) {
-                    Some(ObjSlot::Built(b)) => b.downcast_ref::<P>().cloned().ok_or_else(|| {
-                        Error::mismatch(
-                            std::any::type_name::<P>(),
-                            format!("object #{id} of another type"),
-                        )
-                        .at(at)
-                    }),
+                    Some(slot @ (ObjSlot::Built(_) | ObjSlot::BuiltRc(_))) => {
+                        P::unerase(slot).ok_or_else(|| other_type::<P>(id, at))
+                    }
                     Some(ObjSlot::Building(_)) => {
                         Err(Error::new(ErrorKind::StrongCycle(id)).at(at))
                     }
@@ -746,7 +812,7 @@ impl<'de, 'r> Loader<'de, 'r> {
         }));
         match built {
             Ok(p) => {
-                self.objects[id] = ObjSlot::Built(Box::new(p.clone()));
+                self.objects[id] = p.erase();
                 Ok(p)
             }
             Err(payload) if payload.is::<Sentinel>() => {
@@ -786,13 +852,9 @@ impl<'de, 'r> Loader<'de, 'r> {
         self.r.u8()?;
         let id = self.r.varint()?;
         match self.objects.get(id as usize) {
-            Some(ObjSlot::Built(b)) => match b.downcast_ref::<P>() {
+            Some(slot @ (ObjSlot::Built(_) | ObjSlot::BuiltRc(_))) => match P::unerase(slot) {
                 Some(p) => Ok(p.downgrade()),
-                None => Err(Error::mismatch(
-                    std::any::type_name::<P>(),
-                    format!("object #{id} of another type"),
-                )
-                .at(at)),
+                None => Err(other_type::<P>(id, at)),
             },
             Some(ObjSlot::Building(Some(w))) => {
                 w.downcast_ref::<P::Weak>().cloned().ok_or_else(|| {
@@ -816,13 +878,30 @@ impl<'de, 'r> Loader<'de, 'r> {
     }
 }
 
-/// How many elements to preallocate: never more than 1 MiB worth up front;
-/// the rest grows as elements actually decode.
+/// How many elements to preallocate for `count` announced elements when
+/// `remaining` input bytes are left: all of them when that costs at most
+/// 1 MiB or 16 bytes of memory per input byte (every element takes at least
+/// one byte, so a plausible count is cheap to honour and saves regrowing);
+/// otherwise 1 MiB worth, and the rest grows as elements actually decode.
 #[inline]
-pub(crate) fn cautious<T>(count: usize) -> usize {
+pub(crate) fn cautious<T>(count: usize, remaining: usize) -> usize {
     const MAX_BYTES: usize = 1 << 20;
     let size = std::mem::size_of::<T>().max(1);
-    count.min(MAX_BYTES / size)
+    let bytes = count.saturating_mul(size);
+    if bytes <= MAX_BYTES || bytes / 16 <= remaining {
+        count
+    } else {
+        count.min(MAX_BYTES / size)
+    }
+}
+
+#[cold]
+fn other_type<P>(id: u64, at: u64) -> Error {
+    Error::mismatch(
+        std::any::type_name::<P>(),
+        format!("object #{id} of another type"),
+    )
+    .at(at)
 }
 
 #[cold]

@@ -19,6 +19,12 @@ pub(crate) fn advise_slice(s: &mut [u8]) {
     advise_range(s.as_mut_ptr() as usize, s.len());
 }
 
+/// Advises huge pages for the spare capacity of any vector about to be filled.
+pub(crate) fn advise_vec<T>(v: &mut Vec<T>) {
+    let spare = v.spare_capacity_mut();
+    advise_range(spare.as_mut_ptr() as usize, std::mem::size_of_val(spare));
+}
+
 fn advise_range(start: usize, len: usize) {
     if len < HUGE_THRESHOLD {
         return;

@@ -97,12 +97,16 @@ impl Saver {
         self.counters = Counters::new(false);
     }
 
-    /// Encodes `root` as one graph record (header included).
+    /// Encodes `root` as one graph record (header included) into `buf`
+    /// (cleared first), returning the buffer and the statistics.
     pub(crate) fn encode_record<T: Stateify + ?Sized>(
         mut self,
         root: &T,
+        mut buf: Vec<u8>,
     ) -> Result<(Vec<u8>, SaveStats)> {
         let start = Instant::now();
+        buf.clear();
+        self.buf = buf;
         self.buf.resize(OBJECT_HEADER_LEN, 0);
         self.buf.push(wire::GRAPH_VERSION);
         root.save(&mut self)?;
@@ -557,30 +561,41 @@ impl Saver {
         r
     }
 
-    /// Writes a weak reference: `None` if the target is gone, else the
-    /// target's address and value.
-    pub fn save_weak<T: Stateify + ?Sized + 'static>(
+    /// Writes a weak reference to the allocation at `addr`. A target already
+    /// written in this graph is referenced by id without touching its memory;
+    /// otherwise `upgrade` is called, and the target is written here (or
+    /// `WEAK_DEAD` if it is gone).
+    pub fn save_weak<T, P>(
         &mut self,
-        target: Option<(*const (), &T)>,
-    ) -> Result<()> {
-        let Some((addr, value)) = target else {
-            self.tag(wire::WEAK_DEAD);
-            return Ok(());
-        };
-        self.tag(wire::WEAK);
+        addr: *const (),
+        upgrade: impl FnOnce() -> Option<P>,
+    ) -> Result<()>
+    where
+        T: Stateify + ?Sized + 'static,
+        P: std::ops::Deref<Target = T>,
+    {
         let key = (addr as usize, TypeId::of::<T>());
-        match self.objects.get(&key) {
-            Some(e) => {
-                if e.tag_pos != usize::MAX {
-                    // A back-edge into an object still being written.
-                    self.buf[e.tag_pos] = wire::OBJ_CYCLIC;
-                }
-                let id = e.id;
-                self.tag(wire::REF);
-                self.varint(id);
+        if let Some(e) = self.objects.get(&key) {
+            if e.tag_pos != usize::MAX {
+                // A back-edge into an object still being written.
+                self.buf[e.tag_pos] = wire::OBJ_CYCLIC;
+            }
+            let id = e.id;
+            self.reserve(1 + varint::MAX_LEN + 1);
+            self.buf.push(wire::WEAK);
+            self.buf.push(wire::REF);
+            varint::write(&mut self.buf, id);
+            return Ok(());
+        }
+        match upgrade() {
+            Some(strong) => {
+                self.tag(wire::WEAK);
+                self.save_shared(addr, &*strong)
+            }
+            None => {
+                self.tag(wire::WEAK_DEAD);
                 Ok(())
             }
-            None => self.save_shared(addr, value),
         }
     }
 
@@ -589,6 +604,66 @@ impl Saver {
     pub fn write_seq_parts<T: Stateify>(&mut self, parts: [&[T]; 2]) -> Result<()> {
         let len = parts[0].len() + parts[1].len();
         self.write_seq(len, parts[0].iter().chain(parts[1].iter()))
+    }
+}
+
+/// A reusable encoder: keeps its output buffer between saves, so repeated
+/// checkpoints of a large graph write into memory that is already mapped
+/// instead of faulting in fresh pages every time.
+///
+/// ```
+/// let mut enc = stateify::Encoder::new();
+/// let mut out = Vec::new();
+/// for i in 0..3u32 {
+///     enc.save(&mut out, &vec![i; 100]).unwrap();
+/// }
+/// let mut r = &out[..];
+/// assert_eq!(stateify::load::<Vec<u32>, _>(&mut r).unwrap(), vec![0; 100]);
+/// ```
+#[derive(Default)]
+pub struct Encoder {
+    buf: Vec<u8>,
+    opts: SaveOptions,
+}
+
+impl Encoder {
+    /// An encoder with default options.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An encoder with the given options.
+    pub fn with_options(opts: SaveOptions) -> Self {
+        Encoder {
+            buf: Vec::new(),
+            opts,
+        }
+    }
+
+    /// Encodes `root` as one graph record; the bytes stay valid until the next call.
+    pub fn encode<T: Stateify + ?Sized>(&mut self, root: &T) -> Result<(&[u8], SaveStats)> {
+        let buf = std::mem::take(&mut self.buf);
+        let (buf, stats) = Saver::new(&self.opts).encode_record(root, buf)?;
+        self.buf = buf;
+        Ok((&self.buf, stats))
+    }
+
+    /// Saves `root` as one graph record on `w`.
+    pub fn save<T: Stateify + ?Sized, W: std::io::Write>(
+        &mut self,
+        mut w: W,
+        root: &T,
+    ) -> Result<SaveStats> {
+        let start = Instant::now();
+        let (bytes, mut stats) = self.encode(root)?;
+        w.write_all(bytes)?;
+        stats.elapsed = start.elapsed();
+        Ok(stats)
+    }
+
+    /// Frees the retained buffer.
+    pub fn shrink(&mut self) {
+        self.buf = Vec::new();
     }
 }
 

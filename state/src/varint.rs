@@ -10,23 +10,21 @@ pub const MAX_LEN: usize = 10;
 
 /// Appends the encoding of `v` to `out`.
 #[inline]
-pub fn write(out: &mut Vec<u8>, mut v: u64) {
+pub fn write(out: &mut Vec<u8>, v: u64) {
     if v < 0x80 {
         out.push(v as u8);
         return;
     }
     let mut tmp = [0u8; MAX_LEN];
-    let mut n = 0;
-    while v >= 0x80 {
-        tmp[n] = (v as u8) | 0x80;
-        v >>= 7;
-        n += 1;
-    }
-    tmp[n] = v as u8;
-    out.extend_from_slice(&tmp[..=n]);
+    let n = encode(v, &mut tmp);
+    // A fixed-size append compiles to two stores; a variable one to a memcpy call.
+    let len = out.len();
+    out.extend_from_slice(&tmp);
+    out.truncate(len + n);
 }
 
 /// Encodes `v` into a fixed buffer, returning the used length.
+#[inline]
 pub fn encode(mut v: u64, tmp: &mut [u8; MAX_LEN]) -> usize {
     let mut n = 0;
     while v >= 0x80 {

@@ -8,43 +8,45 @@ use std::hash::{BuildHasher, Hash};
 use crate::error::{Error, Result};
 use crate::{Loader, Saver, Stateify};
 
+// Sequences nest (depth limit, stack growth) where they recurse: in
+// `Saver::write_seq` and `Loader::read_elements`; packed arrays never recurse.
 impl<T: Stateify> Stateify for Vec<T> {
     #[inline]
     fn save(&self, s: &mut Saver) -> Result<()> {
-        s.nest(|s| T::save_seq([self, &[]], s))
+        T::save_seq([self, &[]], s)
     }
     #[inline]
     fn load(l: &mut Loader) -> Result<Self> {
-        l.nest(T::load_seq)
+        T::load_seq(l)
     }
 }
 
 impl<T: Stateify> Stateify for Box<[T]> {
     fn save(&self, s: &mut Saver) -> Result<()> {
-        s.nest(|s| T::save_seq([self, &[]], s))
+        T::save_seq([self, &[]], s)
     }
     fn load(l: &mut Loader) -> Result<Self> {
-        l.nest(T::load_seq).map(Vec::into_boxed_slice)
+        T::load_seq(l).map(Vec::into_boxed_slice)
     }
 }
 
 impl<T: Stateify> Stateify for VecDeque<T> {
     fn save(&self, s: &mut Saver) -> Result<()> {
         let (a, b) = self.as_slices();
-        s.nest(|s| T::save_seq([a, b], s))
+        T::save_seq([a, b], s)
     }
     fn load(l: &mut Loader) -> Result<Self> {
-        l.nest(T::load_seq).map(VecDeque::from)
+        T::load_seq(l).map(VecDeque::from)
     }
 }
 
 impl<T: Stateify, const N: usize> Stateify for [T; N] {
     fn save(&self, s: &mut Saver) -> Result<()> {
-        s.nest(|s| T::save_seq([self, &[]], s))
+        T::save_seq([self, &[]], s)
     }
     fn load(l: &mut Loader) -> Result<Self> {
         let at = l.offset();
-        let v = l.nest(T::load_seq)?;
+        let v = T::load_seq(l)?;
         let n = v.len();
         v.try_into()
             .map_err(|_| Error::mismatch(format!("array of {N}"), format!("{n} elements")).at(at))
@@ -57,10 +59,10 @@ where
     A::Item: Stateify,
 {
     fn save(&self, s: &mut Saver) -> Result<()> {
-        s.nest(|s| A::Item::save_seq([self, &[]], s))
+        A::Item::save_seq([self, &[]], s)
     }
     fn load(l: &mut Loader) -> Result<Self> {
-        l.nest(A::Item::load_seq).map(smallvec::SmallVec::from_vec)
+        A::Item::load_seq(l).map(smallvec::SmallVec::from_vec)
     }
 }
 

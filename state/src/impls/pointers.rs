@@ -37,10 +37,7 @@ impl<T: Stateify + 'static> Stateify for Arc<T> {
 
 impl<T: Stateify + 'static> Stateify for std::rc::Weak<T> {
     fn save(&self, s: &mut Saver) -> Result<()> {
-        match self.upgrade() {
-            Some(rc) => s.save_weak(Some((Rc::as_ptr(&rc) as *const (), &*rc))),
-            None => s.save_weak::<T>(None),
-        }
+        s.save_weak(self.as_ptr() as *const (), || self.upgrade())
     }
     fn load(l: &mut Loader) -> Result<Self> {
         l.load_weak::<Rc<T>>()
@@ -49,10 +46,7 @@ impl<T: Stateify + 'static> Stateify for std::rc::Weak<T> {
 
 impl<T: Stateify + 'static> Stateify for std::sync::Weak<T> {
     fn save(&self, s: &mut Saver) -> Result<()> {
-        match self.upgrade() {
-            Some(rc) => s.save_weak(Some((Arc::as_ptr(&rc) as *const (), &*rc))),
-            None => s.save_weak::<T>(None),
-        }
+        s.save_weak(self.as_ptr() as *const (), || self.upgrade())
     }
     fn load(l: &mut Loader) -> Result<Self> {
         l.load_weak::<Arc<T>>()
