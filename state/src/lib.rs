@@ -45,6 +45,8 @@ pub use hooks::{AfterLoad, BeforeSave, LoadContext, Resources};
 pub use load::{LoadOptions, Loader, SharedPtr, StructLoad};
 pub use record::{decode_header, read_header, skip_record, write_header, OBJECT_FLAG};
 pub use save::{Encoder, SaveOptions, Saver};
+/// `#[derive(Stateify)]`: see the crate docs for the `#[state(...)]` attributes.
+pub use stateify_derive::Stateify;
 pub use stats::{LoadStats, SaveStats, Stats, TypeStat};
 
 /// Default nesting limit (pointers and containers) for saves and loads:

@@ -231,6 +231,19 @@ impl StructLoad {
         }
     }
 
+    /// Loads the value of the field `next` returned through a custom
+    /// function (`#[state(with)]`).
+    pub fn value_with<T>(
+        &mut self,
+        l: &mut Loader,
+        f: impl FnOnce(&mut Loader) -> Result<T>,
+    ) -> Result<T> {
+        match f(l) {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.in_current(l, e)),
+        }
+    }
+
     /// Skips the value of the field `next` returned.
     pub fn skip(&mut self, l: &mut Loader) -> Result<()> {
         l.skip_value().map_err(|e| self.in_current(l, e))

@@ -392,6 +392,16 @@ impl Saver {
         v.save(self).map_err(|e| e.in_field(name))
     }
 
+    /// Writes one struct field through a custom function (`#[state(with)]`).
+    pub fn field_with(
+        &mut self,
+        name: &str,
+        f: impl FnOnce(&mut Self) -> Result<()>,
+    ) -> Result<()> {
+        self.fields_written += 1;
+        f(self).map_err(|e| e.in_field(name))
+    }
+
     /// Writes an enum variant: the enum's type, the variant index into
     /// `variants`, then the payload written by `f` (one value: `write_unit`
     /// for unit variants, a tuple or a struct otherwise).

@@ -1,0 +1,214 @@
+//! Parsing of `#[state(...)]` attributes into typed settings. Every key is
+//! named once here; errors carry the span of the offending token and are
+//! collected so the user sees all of them at once.
+
+use syn::spanned::Spanned;
+use syn::{Attribute, Expr, ExprLit, Lit, LitStr, Path};
+
+/// Collects errors so all mistakes of one input are reported together.
+#[derive(Default)]
+pub struct Errors(Option<syn::Error>);
+
+impl Errors {
+    pub fn push(&mut self, e: syn::Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(e),
+            None => self.0 = Some(e),
+        }
+    }
+
+    pub fn finish(self) -> Result<(), syn::Error> {
+        match self.0 {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Container (struct or enum) settings.
+#[derive(Default)]
+pub struct Container {
+    pub after_load: Option<Hook>,
+    pub before_save: bool,
+    pub type_name: Option<LitStr>,
+    pub ignore_unknown: bool,
+    pub krate: Option<Path>,
+    pub bound: Option<LitStr>,
+}
+
+/// `after_load` calls the trait, or a function given by path.
+pub enum Hook {
+    Trait,
+    Path(Path),
+}
+
+/// Field settings.
+#[derive(Default)]
+pub struct Field {
+    pub nosave: bool,
+    /// `default` (no value: `Default::default`) or `default = "path"`.
+    pub default: Option<Option<Path>>,
+    pub rename: Option<LitStr>,
+    pub alias: Vec<LitStr>,
+    pub with: Option<Path>,
+    pub span: Option<proc_macro2::Span>,
+}
+
+fn lit_str(e: &Expr) -> syn::Result<LitStr> {
+    match e {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Ok(s.clone()),
+        other => Err(syn::Error::new(other.span(), "expected a string literal")),
+    }
+}
+
+fn duplicate(seen: &mut Vec<String>, key: &str, span: proc_macro2::Span, errs: &mut Errors) {
+    if seen.iter().any(|k| k == key) {
+        errs.push(syn::Error::new(
+            span,
+            format!("duplicate `{key}` attribute"),
+        ));
+    }
+    seen.push(key.to_owned());
+}
+
+/// Walks every `key` or `key = "value"` inside the `#[state(...)]` attributes.
+fn each_meta(
+    attrs: &[Attribute],
+    errs: &mut Errors,
+    mut f: impl FnMut(&str, Option<&Expr>, proc_macro2::Span, &mut Errors),
+) {
+    let mut seen = Vec::new();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("state")) {
+        let res = attr.parse_nested_meta(|meta| {
+            let key = meta
+                .path
+                .get_ident()
+                .map(|i| i.to_string())
+                .unwrap_or_default();
+            let span = meta.path.span();
+            let value: Option<Expr> = if meta.input.peek(syn::Token![=]) {
+                Some(meta.value()?.parse()?)
+            } else {
+                None
+            };
+            if key != "alias" {
+                duplicate(&mut seen, &key, span, errs);
+            }
+            f(&key, value.as_ref(), span, errs);
+            Ok(())
+        });
+        if let Err(e) = res {
+            errs.push(e);
+        }
+    }
+}
+
+fn path_value(key: &str, v: Option<&Expr>, span: proc_macro2::Span) -> syn::Result<Path> {
+    match v {
+        Some(e) => lit_str(e)?.parse::<Path>(),
+        None => Err(syn::Error::new(
+            span,
+            format!("`{key}` needs a value: {key} = \"path\""),
+        )),
+    }
+}
+
+fn no_value(key: &str, v: Option<&Expr>) -> syn::Result<()> {
+    match v {
+        Some(e) => Err(syn::Error::new(e.span(), format!("`{key}` takes no value"))),
+        None => Ok(()),
+    }
+}
+
+pub fn container(attrs: &[Attribute], errs: &mut Errors) -> Container {
+    let mut c = Container::default();
+    each_meta(attrs, errs, |key, v, span, errs| {
+        let r: syn::Result<()> = (|| {
+            match key {
+                "after_load" => {
+                    c.after_load = Some(match v {
+                        None => Hook::Trait,
+                        Some(_) => Hook::Path(path_value(key, v, span)?),
+                    })
+                }
+                "before_save" => {
+                    no_value(key, v)?;
+                    c.before_save = true;
+                }
+                "ignore_unknown" => {
+                    no_value(key, v)?;
+                    c.ignore_unknown = true;
+                }
+                "type_name" => {
+                    let e = v.ok_or_else(|| syn::Error::new(span, "`type_name` needs a value"))?;
+                    c.type_name = Some(lit_str(e)?);
+                }
+                "bound" => {
+                    let e = v.ok_or_else(|| syn::Error::new(span, "`bound` needs a value"))?;
+                    c.bound = Some(lit_str(e)?);
+                }
+                "crate" => c.krate = Some(path_value(key, v, span)?),
+                _ => {
+                    return Err(syn::Error::new(
+                        span,
+                        format!("unknown container attribute `{key}` (expected one of after_load, before_save, type_name, ignore_unknown, bound, crate)"),
+                    ))
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = r {
+            errs.push(e);
+        }
+    });
+    c
+}
+
+pub fn field(attrs: &[Attribute], errs: &mut Errors) -> Field {
+    let mut f = Field::default();
+    each_meta(attrs, errs, |key, v, span, errs| {
+        f.span.get_or_insert(span);
+        let r: syn::Result<()> = (|| {
+            match key {
+                "nosave" => {
+                    no_value(key, v)?;
+                    f.nosave = true;
+                }
+                "default" => {
+                    f.default = Some(match v {
+                        None => None,
+                        Some(_) => Some(path_value(key, v, span)?),
+                    })
+                }
+                "rename" => {
+                    let e = v.ok_or_else(|| syn::Error::new(span, "`rename` needs a value"))?;
+                    f.rename = Some(lit_str(e)?);
+                }
+                "alias" => {
+                    let e = v.ok_or_else(|| syn::Error::new(span, "`alias` needs a value"))?;
+                    f.alias.push(lit_str(e)?);
+                }
+                "with" => f.with = Some(path_value(key, v, span)?),
+                _ => {
+                    return Err(syn::Error::new(
+                        span,
+                        format!("unknown field attribute `{key}` (expected one of nosave, default, rename, alias, with)"),
+                    ))
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = r {
+            errs.push(e);
+        }
+    });
+    if f.nosave && f.with.is_some() {
+        errs.push(syn::Error::new(
+            f.span.unwrap_or_else(proc_macro2::Span::call_site),
+            "`with` and `nosave` cannot be combined: a field that is not saved has nothing to save with",
+        ));
+    }
+    f
+}

@@ -1,0 +1,334 @@
+//! Expansion: the input type as a small model (fields with their settings)
+//! and the `Stateify` impl generated from it, using the runtime's
+//! `save_struct`/`load_struct` and `save_variant`/`load_variant`.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Data, DeriveInput, Fields, Ident, Member, Path, Type};
+
+use crate::attr::{self, Errors, Hook};
+
+struct Field {
+    member: Member,
+    ty: Type,
+    /// The name in the stream.
+    name: String,
+    attr: attr::Field,
+    /// The local that holds the loaded value.
+    local: Ident,
+}
+
+fn model(fields: &Fields, errs: &mut Errors) -> Vec<Field> {
+    fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let attr = attr::field(&f.attrs, errs);
+            let member = match &f.ident {
+                Some(id) => Member::Named(id.clone()),
+                None => Member::Unnamed(i.into()),
+            };
+            let name = match (&attr.rename, &f.ident) {
+                (Some(r), _) => r.value(),
+                (None, Some(id)) => id.to_string().trim_start_matches("r#").to_owned(),
+                (None, None) => i.to_string(),
+            };
+            Field {
+                member,
+                ty: f.ty.clone(),
+                name,
+                attr,
+                local: format_ident!("__f{}", i),
+            }
+        })
+        .collect()
+}
+
+/// The whole derive.
+pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
+    let mut errs = Errors::default();
+    let c = attr::container(&input.attrs, &mut errs);
+    let krate: Path = c
+        .krate
+        .clone()
+        .unwrap_or_else(|| syn::parse_quote!(::stateify));
+    let ident = &input.ident;
+    let name = c
+        .type_name
+        .as_ref()
+        .map(|l| l.value())
+        .unwrap_or_else(|| ident.to_string());
+
+    let (save_body, load_body) = match &input.data {
+        Data::Struct(s) => {
+            let fields = model(&s.fields, &mut errs);
+            let ctor = construct(quote!(Self), &s.fields, &fields);
+            let save = save_fields(&name, &fields, |f| {
+                let m = &f.member;
+                quote!(&self.#m)
+            });
+            let load = load_fields(&name, &fields, c.ignore_unknown, ctor);
+            (save, load)
+        }
+        Data::Enum(e) => {
+            let mut variants = Vec::new();
+            for v in &e.variants {
+                variants.push((v, model(&v.fields, &mut errs)));
+                for a in v.attrs.iter().filter(|a| a.path().is_ident("state")) {
+                    errs.push(syn::Error::new(
+                        a.span(),
+                        "variant attributes are not supported",
+                    ));
+                }
+            }
+            enum_bodies(&krate, &name, &variants, c.ignore_unknown)
+        }
+        Data::Union(u) => {
+            errs.push(syn::Error::new(
+                u.union_token.span,
+                "unions cannot derive Stateify: which field is live is unknown",
+            ));
+            (quote!(), quote!())
+        }
+    };
+
+    let before_save = c
+        .before_save
+        .then(|| quote!(<Self as #krate::BeforeSave>::before_save(self)?;));
+    let after_load = c.after_load.as_ref().map(|h| match h {
+        Hook::Trait => quote_spanned!(ident.span()=>
+            <Self as #krate::AfterLoad>::after_load(&mut __v, __l.context())?;),
+        Hook::Path(p) => quote!(#p(&mut __v, __l.context())?;),
+    });
+
+    let mut generics = input.generics.clone();
+    match &c.bound {
+        Some(b) => match syn::parse_str::<syn::WhereClause>(&format!("where {}", b.value())) {
+            Ok(w) => generics.make_where_clause().predicates.extend(w.predicates),
+            Err(e) => errs.push(syn::Error::new(b.span(), format!("invalid bound: {e}"))),
+        },
+        None => {
+            let params: Vec<Ident> = generics.type_params().map(|p| p.ident.clone()).collect();
+            let wc = generics.make_where_clause();
+            for p in params {
+                wc.predicates.push(syn::parse_quote!(#p: #krate::Stateify));
+            }
+        }
+    }
+    let (impl_g, ty_g, where_c) = generics.split_for_impl();
+
+    let body = quote! {
+        #[automatically_derived]
+        impl #impl_g #krate::Stateify for #ident #ty_g #where_c {
+            fn save(&self, __s: &mut #krate::Saver) -> ::core::result::Result<(), #krate::Error> {
+                #before_save
+                #save_body
+            }
+            fn load(__l: &mut #krate::Loader<'_, '_>) -> ::core::result::Result<Self, #krate::Error> {
+                #[allow(unused_mut)]
+                let mut __v: Self = { #load_body }?;
+                #after_load
+                ::core::result::Result::Ok(__v)
+            }
+        }
+    };
+    match errs.finish() {
+        Ok(()) => Ok(body),
+        Err(e) => {
+            // One error per mistake, not a cascade: a stub impl keeps the
+            // rest of the user's crate type-checking.
+            let err = e.to_compile_error();
+            Ok(quote! {
+                #err
+                impl #impl_g #krate::Stateify for #ident #ty_g #where_c {
+                    fn save(&self, _: &mut #krate::Saver) -> ::core::result::Result<(), #krate::Error> {
+                        ::core::unreachable!()
+                    }
+                    fn load(_: &mut #krate::Loader<'_, '_>) -> ::core::result::Result<Self, #krate::Error> {
+                        ::core::unreachable!()
+                    }
+                }
+            })
+        }
+    }
+}
+
+fn saved(fields: &[Field]) -> impl Iterator<Item = &Field> {
+    fields.iter().filter(|f| !f.attr.nosave)
+}
+
+/// `save_struct(NAME, FIELDS, |s| { s.field(..)?; ... })`
+fn save_fields(
+    name: &str,
+    fields: &[Field],
+    access: impl Fn(&Field) -> TokenStream,
+) -> TokenStream {
+    let names: Vec<&str> = saved(fields).map(|f| f.name.as_str()).collect();
+    let calls = saved(fields).map(|f| {
+        let n = &f.name;
+        let a = access(f);
+        match &f.attr.with {
+            Some(m) => quote!(__s.field_with(#n, |__s| #m::save(#a, __s))?;),
+            None => quote!(__s.field(#n, #a)?;),
+        }
+    });
+    quote! {
+        const __FIELDS: &[&str] = &[#(#names),*];
+        __s.save_struct(#name, __FIELDS, |__s| {
+            #(#calls)*
+            ::core::result::Result::Ok(())
+        })
+    }
+}
+
+/// The constructor expression from the loaded locals.
+fn construct(path: TokenStream, shape: &Fields, fields: &[Field]) -> TokenStream {
+    let values = fields.iter().map(|f| {
+        let local = &f.local;
+        let ty = &f.ty;
+        let fallback = match &f.attr.default {
+            Some(Some(p)) => quote!(#p()),
+            Some(None) => quote!(<#ty as ::core::default::Default>::default()),
+            None if f.attr.nosave => quote_spanned!(ty.span()=> <#ty as ::core::default::Default>::default()),
+            None => quote!(return ::core::result::Result::Err(__st.missing(#local.1))),
+        };
+        if f.attr.nosave {
+            return fallback;
+        }
+        quote!(match #local.0 { ::core::option::Option::Some(__x) => __x, ::core::option::Option::None => #fallback })
+    });
+    match shape {
+        Fields::Named(_) => {
+            let members = fields.iter().map(|f| &f.member);
+            quote!(#path { #(#members: #values),* })
+        }
+        Fields::Unnamed(_) => quote!(#path ( #(#values),* )),
+        Fields::Unit => path,
+    }
+}
+
+/// `load_struct(NAME, FIELDS, |st, l| { match each stream field; construct })`
+fn load_fields(
+    name: &str,
+    fields: &[Field],
+    ignore_unknown: bool,
+    ctor: TokenStream,
+) -> TokenStream {
+    let saved: Vec<&Field> = saved(fields).collect();
+    let mut names: Vec<String> = saved.iter().map(|f| f.name.clone()).collect();
+    // Aliases are extra names that load into the same field.
+    let mut arms = Vec::new();
+    for (i, f) in saved.iter().enumerate() {
+        let mut idx = vec![i];
+        for a in &f.attr.alias {
+            idx.push(names.len());
+            names.push(a.value());
+        }
+        let local = &f.local;
+        let load = match &f.attr.with {
+            Some(m) => quote!(__st.value_with(__l, #m::load)?),
+            None => quote!(__st.value(__l)?),
+        };
+        arms.push(quote! {
+            #(#idx)|* => {
+                if #local.0.is_some() {
+                    return ::core::result::Result::Err(__st.duplicate(#i));
+                }
+                #local.0 = ::core::option::Option::Some(#load);
+            }
+        });
+    }
+    let decls = saved.iter().enumerate().map(|(i, f)| {
+        let local = &f.local;
+        let ty = &f.ty;
+        quote!(let mut #local: (::core::option::Option<#ty>, usize) = (::core::option::Option::None, #i);)
+    });
+    let ignore = ignore_unknown.then(|| quote!(__st.ignore_unknown();));
+    quote! {
+        const __LOAD_FIELDS: &[&str] = &[#(#names),*];
+        #(#decls)*
+        __l.load_struct(#name, __LOAD_FIELDS, |__st, __l| {
+            #ignore
+            while let ::core::option::Option::Some(__i) = __st.next(__l)? {
+                match __i {
+                    #(#arms)*
+                    _ => __st.skip(__l)?,
+                }
+            }
+            ::core::result::Result::Ok(#ctor)
+        })
+    }
+}
+
+fn enum_bodies(
+    krate: &Path,
+    name: &str,
+    variants: &[(&syn::Variant, Vec<Field>)],
+    ignore_unknown: bool,
+) -> (TokenStream, TokenStream) {
+    let vnames: Vec<String> = variants.iter().map(|(v, _)| v.ident.to_string()).collect();
+    let mut save_arms = Vec::new();
+    let mut load_arms = Vec::new();
+    for (i, (v, fields)) in variants.iter().enumerate() {
+        let vid = &v.ident;
+        let struct_name = format!("{name}::{vid}");
+        let binds: Vec<Ident> = (0..fields.len())
+            .map(|k| format_ident!("__b{}", k))
+            .collect();
+        let pats: Vec<TokenStream> = fields
+            .iter()
+            .zip(&binds)
+            .map(|(f, b)| if f.attr.nosave { quote!(_) } else { quote!(#b) })
+            .collect();
+        let pattern = match &v.fields {
+            Fields::Named(_) => {
+                let m = fields.iter().map(|f| &f.member);
+                quote!(Self::#vid { #(#m: #pats),* })
+            }
+            Fields::Unnamed(_) => quote!(Self::#vid ( #(#pats),* )),
+            Fields::Unit => quote!(Self::#vid),
+        };
+        let payload_save = if fields.is_empty() {
+            quote!(__s.write_unit(); ::core::result::Result::Ok(()))
+        } else {
+            let by_local: Vec<(String, Ident)> = fields
+                .iter()
+                .zip(&binds)
+                .map(|(f, b)| (f.name.clone(), b.clone()))
+                .collect();
+            save_fields(&struct_name, fields, |f| {
+                let b = &by_local
+                    .iter()
+                    .find(|(n, _)| *n == f.name)
+                    .map(|(_, b)| b.clone());
+                quote!(#b)
+            })
+        };
+        save_arms.push(quote! {
+            #pattern => __s.save_variant(#name, __VARIANTS, #i, |__s| { #payload_save }),
+        });
+        let ctor = construct(quote!(Self::#vid), &v.fields, fields);
+        let payload_load = if fields.is_empty() {
+            quote!({ __l.read_unit()?; ::core::result::Result::Ok(Self::#vid) })
+        } else {
+            let body = load_fields(&struct_name, fields, ignore_unknown, ctor);
+            quote!({ #body })
+        };
+        load_arms.push(quote!(#i => #payload_load,));
+    }
+    let save = quote! {
+        const __VARIANTS: &[&str] = &[#(#vnames),*];
+        match self {
+            #(#save_arms)*
+        }
+    };
+    let load = quote! {
+        const __VARIANTS: &[&str] = &[#(#vnames),*];
+        __l.load_variant(#name, __VARIANTS, |__i, __l| match __i {
+            #(#load_arms)*
+            _ => ::core::result::Result::Err(#krate::Error::custom("variant index out of range")),
+        })
+    };
+    (save, load)
+}

@@ -1,0 +1,260 @@
+//! `#[derive(Stateify)]`: shapes (named, tuple, unit structs; enums with
+//! unit, tuple and struct variants; generics) and attributes.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+
+use stateify::{AfterLoad, BeforeSave, Error, LoadContext, Stateify};
+
+#[derive(Stateify, Debug, PartialEq, Clone)]
+struct Named {
+    a: u32,
+    b: String,
+    r#type: Vec<i64>,
+}
+
+#[derive(Stateify, Debug, PartialEq)]
+struct Tuple(u8, String);
+
+#[derive(Stateify, Debug, PartialEq)]
+struct Unit;
+
+#[derive(Stateify, Debug, PartialEq)]
+enum Shape {
+    Empty,
+    Circle(f64),
+    Pair(u8, u8),
+    Rect { w: u32, h: u32 },
+}
+
+#[derive(Stateify, Debug, PartialEq)]
+struct Generic<T, U> {
+    items: Vec<T>,
+    extra: Option<U>,
+}
+
+fn rt<T: Stateify + PartialEq + std::fmt::Debug>(v: &T) -> T {
+    let bytes = stateify::to_vec(v).unwrap();
+    let back: T = stateify::from_slice(&bytes).unwrap();
+    assert_eq!(&back, v);
+    for cut in [bytes.len() / 2, bytes.len() - 1] {
+        assert!(stateify::from_slice::<T>(&bytes[..cut]).is_err());
+    }
+    back
+}
+
+#[test]
+fn shapes_round_trip() {
+    rt(&Named {
+        a: 1,
+        b: "b".into(),
+        r#type: vec![-1, 2],
+    });
+    rt(&Tuple(3, "t".into()));
+    rt(&Unit);
+    rt(&vec![
+        Shape::Empty,
+        Shape::Circle(1.5),
+        Shape::Pair(1, 2),
+        Shape::Rect { w: 3, h: 4 },
+    ]);
+    rt(&Generic::<u16, String> {
+        items: vec![1, 2],
+        extra: Some("x".into()),
+    });
+    let text = stateify::pretty::to_string(&stateify::to_vec(&Shape::Rect { w: 3, h: 4 }).unwrap())
+        .unwrap();
+    assert!(text.contains("Shape::Rect(Shape::Rect {"), "{text}");
+    let text = stateify::pretty::to_string(
+        &stateify::to_vec(&Named {
+            a: 1,
+            b: "b".into(),
+            r#type: vec![],
+        })
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        text.contains("  type: [i64; 0]") && !text.contains("r#"),
+        "raw identifiers lose their r#: {text}"
+    );
+}
+
+fn seven() -> u32 {
+    7
+}
+
+#[derive(Stateify, Debug, PartialEq)]
+#[state(type_name = "Conn", after_load)]
+struct ConnV2 {
+    #[state(rename = "peer_name", alias = "peer")]
+    peer: String,
+    #[state(default = "seven")]
+    mtu: u32,
+    #[state(default)]
+    flags: Vec<u8>,
+    #[state(nosave)]
+    cache: HashMap<String, u32>,
+    #[state(with = "as_text")]
+    port: u16,
+}
+
+impl AfterLoad for ConnV2 {
+    fn after_load(&mut self, _: &mut LoadContext) -> Result<(), Error> {
+        self.cache.insert(self.peer.clone(), self.port as u32);
+        Ok(())
+    }
+}
+
+/// Saves a u16 as its decimal text.
+mod as_text {
+    pub fn save(v: &u16, s: &mut stateify::Saver) -> Result<(), stateify::Error> {
+        s.write_str(&v.to_string());
+        Ok(())
+    }
+    pub fn load(l: &mut stateify::Loader) -> Result<u16, stateify::Error> {
+        let t = l.read_str()?;
+        t.parse().map_err(stateify::Error::custom)
+    }
+}
+
+#[derive(Stateify)]
+#[state(type_name = "Conn")]
+struct ConnV1 {
+    peer: String,
+    #[state(with = "as_text")]
+    port: u16,
+}
+
+#[test]
+fn attributes_evolution_and_hooks() {
+    let v2 = ConnV2 {
+        peer: "p".into(),
+        mtu: 1500,
+        flags: vec![1],
+        cache: HashMap::from([("junk".into(), 1)]),
+        port: 80,
+    };
+    let bytes = stateify::to_vec(&v2).unwrap();
+    let text = stateify::pretty::to_string(&bytes).unwrap();
+    assert!(
+        text.contains("peer_name: \"p\"")
+            && text.contains("port: \"80\"")
+            && !text.contains("cache"),
+        "{text}"
+    );
+    let back: ConnV2 = stateify::from_slice(&bytes).unwrap();
+    assert_eq!(
+        back.cache,
+        HashMap::from([("p".to_string(), 80)]),
+        "nosave comes back from after_load"
+    );
+    assert_eq!((back.mtu, back.flags.clone()), (1500, vec![1]));
+
+    // An old stream: `peer` under its old name, no mtu/flags.
+    let old = stateify::to_vec(&ConnV1 {
+        peer: "q".into(),
+        port: 22,
+    })
+    .unwrap();
+    let back: ConnV2 = stateify::from_slice(&old).unwrap();
+    assert_eq!(
+        (back.peer.as_str(), back.mtu, back.flags.len(), back.port),
+        ("q", 7, 0, 22)
+    );
+}
+
+#[derive(Stateify, Debug, PartialEq)]
+#[state(type_name = "Conn", ignore_unknown)]
+struct Minimal {
+    port: String,
+}
+
+#[derive(Stateify, Debug, PartialEq)]
+#[state(type_name = "Conn")]
+struct Strict {
+    port: String,
+}
+
+#[test]
+fn unknown_fields_error_or_are_ignored() {
+    let bytes = stateify::to_vec(&ConnV1 {
+        peer: "q".into(),
+        port: 22,
+    })
+    .unwrap();
+    assert_eq!(
+        stateify::from_slice::<Minimal>(&bytes).unwrap(),
+        Minimal { port: "22".into() }
+    );
+    let err = stateify::from_slice::<Strict>(&bytes).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("type `Conn` has no field named `peer`"),
+        "{err}"
+    );
+}
+
+#[derive(Stateify, Debug)]
+#[state(before_save, after_load = "relink")]
+struct Parent {
+    name: String,
+    kids: Vec<Rc<RefCell<Kid>>>,
+    #[state(nosave)]
+    kid_count: usize,
+}
+
+#[derive(Stateify, Debug)]
+struct Kid {
+    parent: Weak<RefCell<Parent>>,
+}
+
+impl BeforeSave for Parent {
+    fn before_save(&self) -> Result<(), Error> {
+        if self.name.is_empty() {
+            return Err(Error::custom("unnamed parent"));
+        }
+        Ok(())
+    }
+}
+
+fn relink(p: &mut Parent, _: &mut LoadContext) -> Result<(), Error> {
+    p.kid_count = p.kids.len();
+    Ok(())
+}
+
+#[test]
+fn hooks_and_cycles_through_the_derive() {
+    let p = Rc::new(RefCell::new(Parent {
+        name: "p".into(),
+        kids: vec![],
+        kid_count: 0,
+    }));
+    for _ in 0..3 {
+        let k = Rc::new(RefCell::new(Kid {
+            parent: Rc::downgrade(&p),
+        }));
+        p.borrow_mut().kids.push(k);
+    }
+    let back: Rc<RefCell<Parent>> = stateify::from_slice(&stateify::to_vec(&p).unwrap()).unwrap();
+    assert_eq!(back.borrow().kid_count, 3);
+    for k in &back.borrow().kids {
+        assert!(Rc::ptr_eq(&k.borrow().parent.upgrade().unwrap(), &back));
+    }
+    p.borrow_mut().name.clear();
+    let err = stateify::to_vec(&p).unwrap_err();
+    assert_eq!(err.to_string(), "root: unnamed parent");
+    p.borrow_mut().kids.clear();
+}
+
+#[derive(Stateify, Debug, PartialEq)]
+#[state(bound = "T: Stateify + Clone")]
+struct Bounded<T> {
+    v: T,
+}
+
+#[test]
+fn explicit_bounds() {
+    rt(&Bounded { v: 5u8 });
+}
