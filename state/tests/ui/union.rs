@@ -1,0 +1,9 @@
+use stateify::Stateify;
+
+#[derive(Stateify)]
+union U {
+    a: u32,
+    b: f32,
+}
+
+fn main() {}
