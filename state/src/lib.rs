@@ -31,6 +31,7 @@ mod record;
 mod save;
 mod stats;
 mod table;
+mod traitobj;
 mod varint;
 mod walk;
 #[doc(hidden)]
@@ -42,12 +43,14 @@ use std::io::{BufRead, Write};
 
 pub use error::{Error, ErrorKind, Result, Segment};
 pub use hooks::{AfterLoad, BeforeSave, LoadContext, Resources};
+pub use impls::DynLoad;
 pub use load::{LoadOptions, Loader, SharedPtr, StructLoad};
 pub use record::{decode_header, read_header, skip_record, write_header, OBJECT_FLAG};
 pub use save::{Encoder, SaveOptions, Saver};
 /// `#[derive(Stateify)]`: see the crate docs for the `#[state(...)]` attributes.
 pub use stateify_derive::Stateify;
 pub use stats::{LoadStats, SaveStats, Stats, TypeStat};
+pub use traitobj::AsAny;
 
 /// Default nesting limit (pointers and containers) for saves and loads:
 /// enough for a million-long `Rc` chain. Deep recursion runs on stack

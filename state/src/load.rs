@@ -800,6 +800,55 @@ impl<'de, 'r> Loader<'de, 'r> {
         }
     }
 
+    /// Loads a strong shared pointer built by `build` (trait objects): a new
+    /// object, or a reference to one. Weak back-edges into such objects are
+    /// not supported.
+    pub fn load_shared_with<P: Clone + 'static>(
+        &mut self,
+        build: impl FnOnce(&mut Self) -> Result<P>,
+    ) -> Result<P> {
+        let at = self.r.offset();
+        match self.tag()? {
+            wire::OBJ => {
+                let id = self.objects.len();
+                self.objects.push(ObjSlot::Building(None));
+                let p = self
+                    .nest(build)
+                    .map_err(|e| e.in_segment(Segment::Object(id as u64)))?;
+                self.objects[id] = ObjSlot::Built(Box::new(p.clone()));
+                Ok(p)
+            }
+            wire::REF => {
+                let id = self.r.varint()?;
+                match self.objects.get(id as usize) {
+                    Some(ObjSlot::Built(b)) => b
+                        .downcast_ref::<P>()
+                        .cloned()
+                        .ok_or_else(|| other_type::<P>(id, at)),
+                    Some(ObjSlot::Building(_)) => {
+                        Err(Error::new(ErrorKind::StrongCycle(id)).at(at))
+                    }
+                    Some(_) => Err(other_type::<P>(id, at)),
+                    None => {
+                        Err(Error::invalid(format!("reference to undefined object #{id}")).at(at))
+                    }
+                }
+            }
+            wire::OBJ_CYCLIC => {
+                Err(Error::invalid("weak back-edges into a trait object are not supported").at(at))
+            }
+            t => Err(self.mismatch("shared object", t, at)),
+        }
+    }
+
+    /// The error for a trait-object type name missing from the registry.
+    #[cold]
+    pub fn unknown_dyn(&self, name: &str, tr: &str) -> Error {
+        self.r.error(Error::invalid(format!(
+            "`{name}` is not registered for `dyn {tr}` (register_dyn!)"
+        )))
+    }
+
     #[cfg(panic = "unwind")]
     fn load_cyclic<P: SharedPtr>(&mut self) -> Result<P>
     where

@@ -3,5 +3,6 @@
 mod collections;
 mod net;
 mod pointers;
+pub use pointers::DynLoad;
 mod primitives;
 mod sync;

@@ -1,6 +1,8 @@
 //! Boxes and shared pointers. `Rc`/`Arc` keep their identity through the
 //! object table (keyed by allocation address and type); `Weak`s come back
-//! live when their target is in the graph, dead when it was gone.
+//! live when their target is in the graph, dead when it was gone. Boxes and
+//! shared pointers also hold trait objects registered with
+//! [`register_dyn!`](crate::register_dyn), through [`DynLoad`].
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -8,30 +10,54 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::{Loader, Saver, Stateify};
 
-impl<T: Stateify> Stateify for Box<T> {
+/// How a pointee is rebuilt behind `Box`, `Rc` and `Arc`: sized types
+/// through their own `load`, trait objects through the registry that
+/// [`register_dyn!`](crate::register_dyn) generates.
+pub trait DynLoad: Stateify + 'static {
+    /// Loads a boxed value.
+    fn load_box(l: &mut Loader) -> Result<Box<Self>>;
+    /// Loads an `Rc`, sharing included.
+    fn load_rc(l: &mut Loader) -> Result<Rc<Self>>;
+    /// Loads an `Arc`, sharing included.
+    fn load_arc(l: &mut Loader) -> Result<Arc<Self>>;
+}
+
+impl<T: Stateify + 'static> DynLoad for T {
+    fn load_box(l: &mut Loader) -> Result<Box<Self>> {
+        l.nest(T::load).map(Box::new)
+    }
+    fn load_rc(l: &mut Loader) -> Result<Rc<Self>> {
+        l.load_shared::<Rc<T>>()
+    }
+    fn load_arc(l: &mut Loader) -> Result<Arc<Self>> {
+        l.load_shared::<Arc<T>>()
+    }
+}
+
+impl<T: DynLoad + ?Sized> Stateify for Box<T> {
     fn save(&self, s: &mut Saver) -> Result<()> {
         s.nest(|s| (**self).save(s))
     }
     fn load(l: &mut Loader) -> Result<Self> {
-        l.nest(T::load).map(Box::new)
+        T::load_box(l)
     }
 }
 
-impl<T: Stateify + 'static> Stateify for Rc<T> {
+impl<T: DynLoad + ?Sized> Stateify for Rc<T> {
     fn save(&self, s: &mut Saver) -> Result<()> {
         s.save_shared(Rc::as_ptr(self) as *const (), &**self)
     }
     fn load(l: &mut Loader) -> Result<Self> {
-        l.load_shared::<Rc<T>>()
+        T::load_rc(l)
     }
 }
 
-impl<T: Stateify + 'static> Stateify for Arc<T> {
+impl<T: DynLoad + ?Sized> Stateify for Arc<T> {
     fn save(&self, s: &mut Saver) -> Result<()> {
         s.save_shared(Arc::as_ptr(self) as *const (), &**self)
     }
     fn load(l: &mut Loader) -> Result<Self> {
-        l.load_shared::<Arc<T>>()
+        T::load_arc(l)
     }
 }
 
