@@ -13,9 +13,10 @@ use std::process::Command;
 use std::rc::{Rc, Weak};
 use std::time::Instant;
 
-use stateify::{AfterLoad, Error, LoadContext, Loader, Saver, Stateify};
+use stateify::{AfterLoad, Error, LoadContext, Stateify};
 
 /// A directory in a toy filesystem: children shared, parent weak.
+#[derive(Stateify)]
 struct Dir {
     name: String,
     parent: Weak<RefCell<Dir>>,
@@ -24,6 +25,8 @@ struct Dir {
 }
 
 /// The whole "program state".
+#[derive(Stateify)]
+#[state(after_load)]
 struct World {
     root: Rc<RefCell<Dir>>,
     /// Every directory by path (shares the tree's nodes).
@@ -31,70 +34,8 @@ struct World {
     /// Application memory stand-in: saved as one packed array.
     heap: Vec<u8>,
     /// Not saved: rebuilt by `after_load` from the index.
+    #[state(nosave)]
     dir_count: usize,
-}
-
-const DIR_FIELDS: &[&str] = &["name", "parent", "children", "files"];
-const WORLD_FIELDS: &[&str] = &["root", "index", "heap"];
-
-impl Stateify for Dir {
-    fn save(&self, s: &mut Saver) -> Result<(), Error> {
-        s.save_struct("Dir", DIR_FIELDS, |s| {
-            s.field("name", &self.name)?;
-            s.field("parent", &self.parent)?;
-            s.field("children", &self.children)?;
-            s.field("files", &self.files)
-        })
-    }
-    fn load(l: &mut Loader) -> Result<Self, Error> {
-        let (mut name, mut parent, mut children, mut files) = (None, None, None, None);
-        l.load_struct("Dir", DIR_FIELDS, |st, l| {
-            while let Some(i) = st.next(l)? {
-                match i {
-                    0 => name = Some(st.value(l)?),
-                    1 => parent = Some(st.value(l)?),
-                    2 => children = Some(st.value(l)?),
-                    _ => files = Some(st.value(l)?),
-                }
-            }
-            Ok(Dir {
-                name: st.take(name, 0)?,
-                parent: st.take(parent, 1)?,
-                children: st.take(children, 2)?,
-                files: st.take(files, 3)?,
-            })
-        })
-    }
-}
-
-impl Stateify for World {
-    fn save(&self, s: &mut Saver) -> Result<(), Error> {
-        s.save_struct("World", WORLD_FIELDS, |s| {
-            s.field("root", &self.root)?;
-            s.field("index", &self.index)?;
-            s.field("heap", &self.heap)
-        })
-    }
-    fn load(l: &mut Loader) -> Result<Self, Error> {
-        let (mut root, mut index, mut heap) = (None, None, None);
-        let mut w = l.load_struct("World", WORLD_FIELDS, |st, l| {
-            while let Some(i) = st.next(l)? {
-                match i {
-                    0 => root = Some(st.value(l)?),
-                    1 => index = Some(st.value(l)?),
-                    _ => heap = Some(st.value(l)?),
-                }
-            }
-            Ok(World {
-                root: st.take(root, 0)?,
-                index: st.take(index, 1)?,
-                heap: st.take(heap, 2)?,
-                dir_count: 0,
-            })
-        })?;
-        w.after_load(l.context())?;
-        Ok(w)
-    }
 }
 
 impl AfterLoad for World {

@@ -15,6 +15,25 @@
 //! assert_eq!(*back.0, vec![1, 2, 3]);
 //! ```
 //!
+//! # Deriving
+//!
+//! `#[derive(Stateify)]` works on structs (named, tuple, unit), enums and
+//! generic types. Fields match by name on load, so reordering is free.
+//!
+//! | attribute | on | effect |
+//! |---|---|---|
+//! | `nosave` | field | not written; loads as `Default` (or `default = "f"`) |
+//! | `default` / `default = "f"` | field | value when an older stream lacks the field |
+//! | `rename = "x"` | field | the name in the stream |
+//! | `alias = "old"` | field | another accepted name on load |
+//! | `with = "m"` | field | `m::save(&T, &mut Saver)` / `m::load(&mut Loader) -> T` |
+//! | `after_load` / `after_load = "f"` | type | [`AfterLoad::after_load`] (or `f(&mut Self, &mut LoadContext)`) after the fields load |
+//! | `before_save` | type | [`BeforeSave::before_save`] before the fields are written |
+//! | `type_name = "T"` | type | the name in the stream (default: the Rust name) |
+//! | `ignore_unknown` | type | skip stream fields the type does not have |
+//! | `bound = "T: Trait"` | type | replaces the default `T: Stateify` bounds |
+//! | `crate = "path"` | type | where `stateify` is when renamed |
+//!
 //! A stream is a sequence of records (see [`write_header`]): each [`save`]
 //! writes one graph record, each [`load`] reads exactly one, and raw records
 //! may sit in between. `docs/FORMAT.md` specifies every byte.
