@@ -154,6 +154,7 @@ fn g1_digest(t: &Tree) -> String {
 
 // ---- G2 "graph" --------------------------------------------------------
 
+#[derive(Stateify)]
 struct Node {
     id: u64,
     name: String,
@@ -161,57 +162,9 @@ struct Node {
     attrs: HashMap<String, u64>,
 }
 
+#[derive(Stateify)]
 struct Graph {
     nodes: Vec<Rc<RefCell<Node>>>,
-}
-
-const NODE_FIELDS: &[&str] = &["id", "name", "edges", "attrs"];
-
-impl Stateify for Node {
-    fn save(&self, s: &mut Saver) -> Result<(), Error> {
-        s.save_struct("Node", NODE_FIELDS, |s| {
-            s.field("id", &self.id)?;
-            s.field("name", &self.name)?;
-            s.field("edges", &self.edges)?;
-            s.field("attrs", &self.attrs)
-        })
-    }
-    fn load(l: &mut Loader) -> Result<Self, Error> {
-        let (mut id, mut name, mut edges, mut attrs) = (None, None, None, None);
-        l.load_struct("Node", NODE_FIELDS, |st, l| {
-            while let Some(i) = st.next(l)? {
-                match i {
-                    0 => id = Some(st.value(l)?),
-                    1 => name = Some(st.value(l)?),
-                    2 => edges = Some(st.value(l)?),
-                    _ => attrs = Some(st.value(l)?),
-                }
-            }
-            Ok(Node {
-                id: st.take(id, 0)?,
-                name: st.take(name, 1)?,
-                edges: st.take(edges, 2)?,
-                attrs: st.take(attrs, 3)?,
-            })
-        })
-    }
-}
-
-impl Stateify for Graph {
-    fn save(&self, s: &mut Saver) -> Result<(), Error> {
-        s.save_struct("Graph", &["nodes"], |s| s.field("nodes", &self.nodes))
-    }
-    fn load(l: &mut Loader) -> Result<Self, Error> {
-        let mut nodes = None;
-        l.load_struct("Graph", &["nodes"], |st, l| {
-            while st.next(l)?.is_some() {
-                nodes = Some(st.value(l)?);
-            }
-            Ok(Graph {
-                nodes: st.take(nodes, 0)?,
-            })
-        })
-    }
 }
 
 fn g2(n: usize) -> Graph {
@@ -256,25 +209,9 @@ fn g2_digest(g: &Graph) -> String {
 
 // ---- G3 "bytes" --------------------------------------------------------
 
+#[derive(Stateify)]
 struct Bytes {
     data: Vec<u8>,
-}
-
-impl Stateify for Bytes {
-    fn save(&self, s: &mut Saver) -> Result<(), Error> {
-        s.save_struct("Bytes", &["data"], |s| s.field("data", &self.data))
-    }
-    fn load(l: &mut Loader) -> Result<Self, Error> {
-        let mut data = None;
-        l.load_struct("Bytes", &["data"], |st, l| {
-            while st.next(l)?.is_some() {
-                data = Some(st.value(l)?);
-            }
-            Ok(Bytes {
-                data: st.take(data, 0)?,
-            })
-        })
-    }
 }
 
 fn g3(len: usize) -> Bytes {

@@ -767,35 +767,9 @@ impl<'de, 'r> Loader<'de, 'r> {
     {
         let at = self.r.offset();
         match self.tag()? {
-            wire::OBJ => {
-                let id = self.objects.len();
-                self.objects.push(ObjSlot::Building(None));
-                let v = self
-                    .nest(|l| P::Target::load(l))
-                    .map_err(|e| e.in_segment(Segment::Object(id as u64)))?;
-                let p = P::new(v);
-                self.objects[id] = p.erase();
-                Ok(p)
-            }
+            wire::OBJ => self.define(|l| l.nest(P::Target::load).map(P::new), P::erase),
             wire::OBJ_CYCLIC => self.load_cyclic::<P>(),
-            wire::REF => {
-                let id = self.r.varint()?;
-                match self.objects.get(id as usize) {
-                    Some(slot @ (ObjSlot::Built(_) | ObjSlot::BuiltRc(_))) => {
-                        P::unerase(slot).ok_or_else(|| other_type::<P>(id, at))
-                    }
-                    Some(ObjSlot::Building(_)) => {
-                        Err(Error::new(ErrorKind::StrongCycle(id)).at(at))
-                    }
-                    Some(ObjSlot::Skipped) => Err(Error::invalid(format!(
-                        "reference to object #{id}, which was inside a skipped field"
-                    ))
-                    .at(at)),
-                    None => {
-                        Err(Error::invalid(format!("reference to undefined object #{id}")).at(at))
-                    }
-                }
-            }
+            wire::REF => self.strong_ref(at, P::unerase),
             t => Err(self.mismatch("shared object", t, at)),
         }
     }
@@ -809,35 +783,41 @@ impl<'de, 'r> Loader<'de, 'r> {
     ) -> Result<P> {
         let at = self.r.offset();
         match self.tag()? {
-            wire::OBJ => {
-                let id = self.objects.len();
-                self.objects.push(ObjSlot::Building(None));
-                let p = self
-                    .nest(build)
-                    .map_err(|e| e.in_segment(Segment::Object(id as u64)))?;
-                self.objects[id] = ObjSlot::Built(Box::new(p.clone()));
-                Ok(p)
-            }
-            wire::REF => {
-                let id = self.r.varint()?;
-                match self.objects.get(id as usize) {
-                    Some(ObjSlot::Built(b)) => b
-                        .downcast_ref::<P>()
-                        .cloned()
-                        .ok_or_else(|| other_type::<P>(id, at)),
-                    Some(ObjSlot::Building(_)) => {
-                        Err(Error::new(ErrorKind::StrongCycle(id)).at(at))
-                    }
-                    Some(_) => Err(other_type::<P>(id, at)),
-                    None => {
-                        Err(Error::invalid(format!("reference to undefined object #{id}")).at(at))
-                    }
-                }
-            }
+            wire::OBJ => self.define(|l| l.nest(build), |p| ObjSlot::Built(Box::new(p.clone()))),
+            wire::REF => self.strong_ref(at, |slot| match slot {
+                ObjSlot::Built(b) => b.downcast_ref::<P>().cloned(),
+                _ => None,
+            }),
             wire::OBJ_CYCLIC => {
                 Err(Error::invalid("weak back-edges into a trait object are not supported").at(at))
             }
             t => Err(self.mismatch("shared object", t, at)),
+        }
+    }
+
+    /// Builds the object whose `OBJ` tag was just read and records it.
+    fn define<P>(
+        &mut self,
+        build: impl FnOnce(&mut Self) -> Result<P>,
+        erase: impl FnOnce(&P) -> ObjSlot,
+    ) -> Result<P> {
+        let id = self.objects.len();
+        self.objects.push(ObjSlot::Building(None));
+        let p = build(self).map_err(|e| e.in_segment(Segment::Object(id as u64)))?;
+        self.objects[id] = erase(&p);
+        Ok(p)
+    }
+
+    /// Resolves the `REF id` whose tag (at `at`) was just read.
+    fn strong_ref<P>(&mut self, at: u64, unerase: impl FnOnce(&ObjSlot) -> Option<P>) -> Result<P> {
+        let id = self.r.varint()?;
+        match self.objects.get(id as usize) {
+            Some(slot @ (ObjSlot::Built(_) | ObjSlot::BuiltRc(_))) => {
+                unerase(slot).ok_or_else(|| other_type::<P>(id, at))
+            }
+            Some(ObjSlot::Building(_)) => Err(Error::new(ErrorKind::StrongCycle(id)).at(at)),
+            Some(ObjSlot::Skipped) => Err(skipped(id, at)),
+            None => Err(undefined(id, at)),
         }
     }
 
@@ -918,24 +898,16 @@ impl<'de, 'r> Loader<'de, 'r> {
                 Some(p) => Ok(p.downgrade()),
                 None => Err(other_type::<P>(id, at)),
             },
-            Some(ObjSlot::Building(Some(w))) => {
-                w.downcast_ref::<P::Weak>().cloned().ok_or_else(|| {
-                    Error::mismatch(
-                        std::any::type_name::<P::Weak>(),
-                        format!("object #{id} of another type"),
-                    )
-                    .at(at)
-                })
-            }
+            Some(ObjSlot::Building(Some(w))) => w
+                .downcast_ref::<P::Weak>()
+                .cloned()
+                .ok_or_else(|| other_type::<P::Weak>(id, at)),
             Some(ObjSlot::Building(None)) => Err(Error::invalid(format!(
                 "weak reference to object #{id} while it is built, but it is not marked cyclic"
             ))
             .at(at)),
-            Some(ObjSlot::Skipped) => Err(Error::invalid(format!(
-                "reference to object #{id}, which was inside a skipped field"
-            ))
-            .at(at)),
-            None => Err(Error::invalid(format!("reference to undefined object #{id}")).at(at)),
+            Some(ObjSlot::Skipped) => Err(skipped(id, at)),
+            None => Err(undefined(id, at)),
         }
     }
 }
@@ -955,6 +927,19 @@ pub(crate) fn cautious<T>(count: usize, remaining: usize) -> usize {
     } else {
         count.min(MAX_BYTES / size)
     }
+}
+
+#[cold]
+fn skipped(id: u64, at: u64) -> Error {
+    Error::invalid(format!(
+        "reference to object #{id}, which was inside a skipped field"
+    ))
+    .at(at)
+}
+
+#[cold]
+fn undefined(id: u64, at: u64) -> Error {
+    Error::invalid(format!("reference to undefined object #{id}")).at(at)
 }
 
 #[cold]
