@@ -107,7 +107,15 @@ fn each_meta(
 
 fn path_value(key: &str, v: Option<&Expr>, span: proc_macro2::Span) -> syn::Result<Path> {
     match v {
-        Some(e) => lit_str(e)?.parse::<Path>(),
+        Some(e) => {
+            let lit = lit_str(e)?;
+            lit.parse::<Path>().map_err(|_| {
+                syn::Error::new(
+                    lit.span(),
+                    format!("`{key}` expects a path, such as \"my_mod::my_fn\""),
+                )
+            })
+        }
         None => Err(syn::Error::new(
             span,
             format!("`{key}` needs a value: {key} = \"path\""),

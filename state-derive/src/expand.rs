@@ -184,20 +184,31 @@ fn save_fields(
 
 /// The constructor expression from the loaded locals.
 fn construct(path: TokenStream, shape: &Fields, fields: &[Field]) -> TokenStream {
-    let values = fields.iter().map(|f| {
-        let local = &f.local;
-        let ty = &f.ty;
-        let fallback = match &f.attr.default {
-            Some(Some(p)) => quote!(#p()),
-            Some(None) => quote!(<#ty as ::core::default::Default>::default()),
-            None if f.attr.nosave => quote_spanned!(ty.span()=> <#ty as ::core::default::Default>::default()),
-            None => quote!(return ::core::result::Result::Err(__st.missing(#local.1))),
-        };
-        if f.attr.nosave {
-            return fallback;
-        }
-        quote!(match #local.0 { ::core::option::Option::Some(__x) => __x, ::core::option::Option::None => #fallback })
-    });
+    // The index of each saved field among the saved ones (what `missing` names).
+    let mut saved_index = 0usize;
+    let values: Vec<TokenStream> = fields
+        .iter()
+        .map(|f| {
+            let local = &f.local;
+            let ty = &f.ty;
+            let k = saved_index;
+            if !f.attr.nosave {
+                saved_index += 1;
+            }
+            let fallback = match &f.attr.default {
+                Some(Some(p)) => quote!(#p()),
+                Some(None) => quote!(<#ty as ::core::default::Default>::default()),
+                None if f.attr.nosave => {
+                    quote_spanned!(ty.span()=> <#ty as ::core::default::Default>::default())
+                }
+                None => quote!(return ::core::result::Result::Err(__st.missing(#k))),
+            };
+            if f.attr.nosave {
+                return fallback;
+            }
+            quote!(match #local { ::core::option::Option::Some(__x) => __x, ::core::option::Option::None => #fallback })
+        })
+        .collect();
     match shape {
         Fields::Named(_) => {
             let members = fields.iter().map(|f| &f.member);
@@ -230,19 +241,26 @@ fn load_fields(
             Some(m) => quote!(__st.value_with(__l, #m::load)?),
             None => quote!(__st.value(__l)?),
         };
-        arms.push(quote! {
-            #(#idx)|* => {
-                if #local.0.is_some() {
+        // Without aliases a field cannot come twice (the runtime rejects
+        // duplicate names in a type definition); with them, old and new name could.
+        let dup_check = (!f.attr.alias.is_empty()).then(|| {
+            quote! {
+                if #local.is_some() {
                     return ::core::result::Result::Err(__st.duplicate(#i));
                 }
-                #local.0 = ::core::option::Option::Some(#load);
+            }
+        });
+        arms.push(quote! {
+            #(#idx)|* => {
+                #dup_check
+                #local = ::core::option::Option::Some(#load);
             }
         });
     }
-    let decls = saved.iter().enumerate().map(|(i, f)| {
+    let decls = saved.iter().map(|f| {
         let local = &f.local;
         let ty = &f.ty;
-        quote!(let mut #local: (::core::option::Option<#ty>, usize) = (::core::option::Option::None, #i);)
+        quote!(let mut #local: ::core::option::Option<#ty> = ::core::option::Option::None;)
     });
     let ignore = ignore_unknown.then(|| quote!(__st.ignore_unknown();));
     quote! {

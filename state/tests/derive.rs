@@ -258,3 +258,114 @@ struct Bounded<T> {
 fn explicit_bounds() {
     rt(&Bounded { v: 5u8 });
 }
+
+/// A stand-in for a runtime handle (a socket, a thread): not saveable.
+#[derive(Debug, Default)]
+struct Handle(Option<u16>);
+
+/// What the restoring process lends to hooks: a "socket factory".
+struct Sockets {
+    opened: Vec<u16>,
+}
+
+#[derive(Stateify, Debug)]
+#[state(after_load)]
+struct Listener {
+    port: u16,
+    backlog: Vec<String>,
+    #[state(nosave)]
+    handle: Handle,
+}
+
+impl AfterLoad for Listener {
+    fn after_load(&mut self, cx: &mut LoadContext) -> Result<(), Error> {
+        let sockets = cx
+            .resource_mut::<Sockets>()
+            .ok_or_else(|| Error::custom("no socket factory in Resources"))?;
+        sockets.opened.push(self.port);
+        self.handle = Handle(Some(self.port));
+        Ok(())
+    }
+}
+
+#[test]
+fn nosave_handle_rebuilt_from_resources() {
+    let ls = vec![
+        Listener {
+            port: 80,
+            backlog: vec!["a".into()],
+            handle: Handle(Some(80)),
+        },
+        Listener {
+            port: 443,
+            backlog: vec![],
+            handle: Handle(Some(443)),
+        },
+    ];
+    let bytes = stateify::to_vec(&ls).unwrap();
+    let mut res = stateify::Resources::new();
+    res.insert(Sockets { opened: vec![] });
+    let back: Vec<Listener> = stateify::load_with(&bytes[..], &mut res).unwrap();
+    assert_eq!(res.get::<Sockets>().unwrap().opened, vec![80, 443]);
+    assert_eq!(back[1].handle.0, Some(443));
+    assert_eq!(back[0].backlog, vec!["a".to_string()]);
+    let err = stateify::from_slice::<Vec<Listener>>(&bytes).unwrap_err();
+    assert_eq!(err.to_string(), "root[0]: no socket factory in Resources");
+}
+
+/// A monotonic clock the restoring process provides (fake in tests).
+struct Clock {
+    now: std::time::Duration,
+}
+
+#[derive(Stateify, Debug)]
+#[state(before_save, after_load)]
+struct Timer {
+    /// Saved: time left until it fires, relative to the saving process's clock.
+    remaining: std::cell::Cell<std::time::Duration>,
+    /// Not saved: the absolute deadline on this process's clock.
+    #[state(nosave)]
+    deadline: std::time::Duration,
+    #[state(nosave)]
+    saved_at: std::time::Duration,
+}
+
+impl BeforeSave for Timer {
+    fn before_save(&self) -> Result<(), Error> {
+        self.remaining
+            .set(self.deadline.saturating_sub(self.saved_at));
+        Ok(())
+    }
+}
+
+impl AfterLoad for Timer {
+    fn after_load(&mut self, cx: &mut LoadContext) -> Result<(), Error> {
+        let now = cx
+            .resource::<Clock>()
+            .ok_or_else(|| Error::custom("no clock"))?
+            .now;
+        self.deadline = now + self.remaining.get();
+        Ok(())
+    }
+}
+
+#[test]
+fn timer_rearms_from_remaining_duration() {
+    use std::time::Duration;
+    let t = Timer {
+        remaining: Default::default(),
+        deadline: Duration::from_secs(105),
+        saved_at: Duration::from_secs(100),
+    };
+    let bytes = stateify::to_vec(&t).unwrap();
+    let mut res = stateify::Resources::new();
+    res.insert(Clock {
+        now: Duration::from_secs(7),
+    });
+    let back: Timer = stateify::load_with(&bytes[..], &mut res).unwrap();
+    assert_eq!(
+        back.deadline,
+        Duration::from_secs(12),
+        "5 s left, re-armed on the new clock"
+    );
+}

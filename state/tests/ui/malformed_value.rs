@@ -1,12 +1,14 @@
 use stateify::Stateify;
 
 #[derive(Stateify)]
-#[state(type_name = "A", type_name = "B")]
+#[state(after_load = relink)]
 struct S {
     #[state(rename = 5)]
     a: u32,
     #[state(nosave = "yes")]
     b: u32,
+    #[state(default = "not a path")]
+    c: u32,
 }
 
 fn main() {}
