@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use sha2::{Digest, Sha256};
 use stateify::{Error, Loader, Saver, Stateify};
 
@@ -411,4 +411,28 @@ criterion_group! {
         .measurement_time(Duration::from_secs(4));
     targets = bench_g1, bench_g2, bench_g3, bench_bulk
 }
-criterion_main!(benches);
+/// `STATEIFY_ONESHOT=hand|derived`: one save and one load of a 100,000-item
+/// G1 and exit, for instruction counts that do not depend on machine noise:
+/// `STATEIFY_ONESHOT=derived valgrind --tool=callgrind target/release/deps/graphs-*`.
+fn oneshot(kind: &str) {
+    let t = g1(100_000);
+    match kind {
+        "hand" => {
+            let bytes = stateify::to_vec(&t).unwrap();
+            black_box(stateify::from_slice::<Tree>(&bytes).unwrap());
+        }
+        _ => {
+            let d = derived(&t);
+            let bytes = stateify::to_vec(&d).unwrap();
+            black_box(stateify::from_slice::<DerivedTree>(&bytes).unwrap());
+        }
+    }
+}
+
+fn main() {
+    if let Ok(kind) = std::env::var("STATEIFY_ONESHOT") {
+        return oneshot(&kind);
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
