@@ -1,0 +1,103 @@
+//! The errors of reading and writing a statefile: one variant per way a
+//! file can be wrong, each saying where.
+
+use std::io;
+
+/// A statefile error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The underlying reader or writer failed (ENOSPC included).
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+    /// The file does not start with the statefile magic.
+    #[error("not a statefile: bad magic")]
+    BadMagic,
+    /// A major version this build cannot read.
+    #[error(
+        "unsupported statefile version {major}.{minor} (this build reads {}.x)",
+        crate::VERSION_MAJOR
+    )]
+    UnsupportedVersion {
+        /// Major version in the file.
+        major: u16,
+        /// Minor version in the file.
+        minor: u16,
+    },
+    /// Flags this build does not understand (e.g. a compression it lacks).
+    #[error("unsupported flags {0:#x}")]
+    UnsupportedFlags(u32),
+    /// The metadata is larger than [`crate::MAX_METADATA`].
+    #[error("metadata of {0} bytes exceeds the limit of {max}", max = crate::MAX_METADATA)]
+    MetadataTooLarge(u64),
+    /// The metadata block is malformed.
+    #[error("invalid metadata: {0}")]
+    InvalidMetadata(String),
+    /// A user metadata key starts with `_` (reserved for the writer).
+    #[error("metadata key `{0}` is reserved: user keys may not start with `_`")]
+    ReservedKey(String),
+    /// The file is keyed and no key was given.
+    #[error("the file is protected by a key; none was given")]
+    KeyRequired,
+    /// The header checksum holds but its MAC does not: another key.
+    #[error("wrong key: the header MAC does not match")]
+    WrongKey,
+    /// The header checksum does not hold.
+    #[error("header tampered: checksum mismatch")]
+    HeaderTampered,
+    /// A chunk's MAC does not match its bytes.
+    #[error("chunk {index} at byte {offset} tampered: MAC mismatch")]
+    ChunkTampered {
+        /// Sequence number of the chunk.
+        index: u64,
+        /// Offset of the chunk in the file.
+        offset: u64,
+    },
+    /// A chunk carries another sequence number than its position.
+    #[error(
+        "chunks reordered or spliced: expected chunk {expected}, found {found} at byte {offset}"
+    )]
+    Reordered {
+        /// The expected sequence number.
+        expected: u64,
+        /// The one found.
+        found: u64,
+        /// Offset of the chunk in the file.
+        offset: u64,
+    },
+    /// A chunk length above [`crate::MAX_CHUNK_SIZE`] or an unknown chunk kind.
+    #[error("invalid chunk at byte {offset}: {what}")]
+    InvalidChunk {
+        /// Offset of the chunk in the file.
+        offset: u64,
+        /// What is wrong.
+        what: String,
+    },
+    /// The file ends early (including exactly at a chunk boundary, before
+    /// the end chunk).
+    #[error("truncated at byte {0}")]
+    Truncated(u64),
+    /// The end chunk's total disagrees with the data read.
+    #[error("end chunk says {expected} bytes, the chunks hold {found}")]
+    LengthMismatch {
+        /// Total in the end chunk.
+        expected: u64,
+        /// Total of the data chunks.
+        found: u64,
+    },
+    /// Bytes after the end chunk.
+    #[error("trailing bytes after the end chunk at byte {0}")]
+    TrailingBytes(u64),
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Io(e) => e,
+            other => io::Error::new(io::ErrorKind::InvalidData, other),
+        }
+    }
+}
