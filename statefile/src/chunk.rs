@@ -134,6 +134,14 @@ impl<W: Write> Writer<W> {
 
 impl<W: Write> Write for Writer<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.buf.is_empty() && data.len() >= self.chunk_size {
+            // A whole chunk straight from the caller's buffer: no copy.
+            let chunk = &data[..self.chunk_size];
+            self.emit(KIND_DATA, chunk)?;
+            self.totals.chunks += 1;
+            self.totals.bytes += chunk.len() as u64;
+            return Ok(chunk.len());
+        }
         let room = self.chunk_size - self.buf.len();
         let n = room.min(data.len());
         self.buf.extend_from_slice(&data[..n]);
