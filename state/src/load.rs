@@ -253,7 +253,7 @@ impl StructLoad {
     fn in_current(&self, l: &Loader, e: Error) -> Error {
         let name = l.types.defs[self.ty as usize]
             .members
-            .get(self.at as usize - 1)
+            .get((self.at as usize).wrapping_sub(1))
             .copied()
             .unwrap_or("?");
         e.in_field(name)

@@ -369,3 +369,19 @@ fn timer_rearms_from_remaining_duration() {
         "5 s left, re-armed on the new clock"
     );
 }
+
+/// The runtime under another name, as when a user renames the dependency.
+mod renamed {
+    pub use stateify as st;
+}
+
+#[derive(Debug, PartialEq, renamed::st::Stateify)]
+#[state(crate = "renamed::st")]
+struct ThroughRenamedCrate {
+    v: Vec<u8>,
+}
+
+#[test]
+fn crate_attribute_points_at_a_renamed_runtime() {
+    rt(&ThroughRenamedCrate { v: vec![1, 2] });
+}
