@@ -43,6 +43,32 @@ fn bench(c: &mut Criterion) {
             r.read_to_end(&mut out).unwrap();
         })
     });
+    for (label, compression) in [
+        ("lz4", statefile::Compression::Lz4),
+        ("zstd:3", statefile::Compression::Zstd(3)),
+    ] {
+        let opts = statefile::Options {
+            compression,
+            ..Default::default()
+        };
+        g.bench_function(format!("write (MAC, {label})"), |b| {
+            b.iter(|| {
+                file.clear();
+                let mut w =
+                    statefile::Writer::with_options(&mut file, Some(b"key"), &meta, opts).unwrap();
+                w.write_all(black_box(&data)).unwrap();
+                w.finish().unwrap();
+            })
+        });
+        eprintln!("{label}: {} of {} bytes", file.len(), LEN);
+        g.bench_function(format!("read (MAC, {label})"), |b| {
+            b.iter(|| {
+                out.clear();
+                let mut r = statefile::Reader::new(black_box(&file[..]), Some(b"key")).unwrap();
+                r.read_to_end(&mut out).unwrap();
+            })
+        });
+    }
     g.finish();
 }
 

@@ -13,6 +13,10 @@ pub const DEFAULT_CHUNK_SIZE: usize = 1 << 20;
 /// Largest chunk a reader accepts (and a writer may be configured with).
 pub const MAX_CHUNK_SIZE: usize = 64 << 20;
 
+/// Largest stored data chunk: a full chunk plus the worst-case growth of
+/// lz4/zstd on incompressible data (well under 1/64) and the length prefix.
+const MAX_STORED_CHUNK: usize = MAX_CHUNK_SIZE + (MAX_CHUNK_SIZE >> 6);
+
 const KIND_DATA: u8 = 0;
 const KIND_END: u8 = 1;
 const CHUNK_HEAD: usize = 8 + 4 + 1;
@@ -44,11 +48,32 @@ pub struct Totals {
     pub file_bytes: u64,
 }
 
+/// How a [`Writer`] cuts and compresses chunks.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Uncompressed bytes per data chunk (1 to [`MAX_CHUNK_SIZE`]).
+    pub chunk_size: usize,
+    /// Compression of data chunks.
+    pub compression: crate::Compression,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            compression: crate::Compression::None,
+        }
+    }
+}
+
 /// Writes a statefile: the header at creation, then chunks as data comes.
 pub struct Writer<W: Write> {
     inner: W,
     key: Key,
     prev: [u8; mac::LEN],
+    compression: crate::Compression,
+    /// Compressed payload of the chunk being written.
+    packed: Vec<u8>,
     buf: Vec<u8>,
     chunk_size: usize,
     totals: Totals,
@@ -67,11 +92,26 @@ impl<W: Write> Writer<W> {
 
     /// As [`Writer::new`], with chunks of `chunk_size` bytes (1 to [`MAX_CHUNK_SIZE`]).
     pub fn with_chunk_size(
-        mut inner: W,
+        inner: W,
         key: Option<&[u8]>,
         metadata: &std::collections::BTreeMap<String, String>,
         chunk_size: usize,
     ) -> Result<Self> {
+        let opts = Options {
+            chunk_size,
+            ..Options::default()
+        };
+        Self::with_options(inner, key, metadata, opts)
+    }
+
+    /// As [`Writer::new`], with explicit [`Options`].
+    pub fn with_options(
+        mut inner: W,
+        key: Option<&[u8]>,
+        metadata: &std::collections::BTreeMap<String, String>,
+        opts: Options,
+    ) -> Result<Self> {
+        let chunk_size = opts.chunk_size;
         if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
             return Err(Error::InvalidChunk {
                 offset: 0,
@@ -79,12 +119,14 @@ impl<W: Write> Writer<W> {
             });
         }
         let k = Key::new(key);
-        let (head, prev) = header::encode(metadata, &k, key.is_some())?;
+        let (head, prev) = header::encode(metadata, &k, key.is_some(), opts.compression)?;
         inner.write_all(&head)?;
         Ok(Writer {
             inner,
             key: k,
             prev,
+            compression: opts.compression,
+            packed: Vec::new(),
             buf: Vec::with_capacity(chunk_size),
             chunk_size,
             totals: Totals {
@@ -109,13 +151,30 @@ impl<W: Write> Writer<W> {
         Ok(())
     }
 
+    /// Writes one data chunk of `data` (compressed if configured).
+    fn data_chunk(&mut self, data: &[u8]) -> io::Result<()> {
+        let r = if self.compression == crate::Compression::None {
+            self.emit(KIND_DATA, data)
+        } else {
+            let mut packed = std::mem::take(&mut self.packed);
+            let r = self
+                .compression
+                .compress(data, &mut packed)
+                .map_err(io::Error::from)
+                .and_then(|()| self.emit(KIND_DATA, &packed));
+            self.packed = packed;
+            r
+        };
+        self.totals.chunks += 1;
+        r
+    }
+
     fn flush_chunk(&mut self) -> io::Result<()> {
         if self.buf.is_empty() {
             return Ok(());
         }
         let buf = std::mem::take(&mut self.buf);
-        let r = self.emit(KIND_DATA, &buf);
-        self.totals.chunks += 1;
+        let r = self.data_chunk(&buf);
         self.buf = buf;
         self.buf.clear();
         r
@@ -137,8 +196,7 @@ impl<W: Write> Write for Writer<W> {
         if self.buf.is_empty() && data.len() >= self.chunk_size {
             // A whole chunk straight from the caller's buffer: no copy.
             let chunk = &data[..self.chunk_size];
-            self.emit(KIND_DATA, chunk)?;
-            self.totals.chunks += 1;
+            self.data_chunk(chunk)?;
             self.totals.bytes += chunk.len() as u64;
             return Ok(chunk.len());
         }
@@ -163,6 +221,8 @@ impl<W: Write> Write for Writer<W> {
 pub struct Reader<R: Read> {
     inner: R,
     header: Header,
+    /// The chunk as stored, when it must be decompressed into `buf`.
+    packed: Vec<u8>,
     key: Key,
     prev: [u8; mac::LEN],
     buf: Vec<u8>,
@@ -195,6 +255,7 @@ impl<R: Read> Reader<R> {
             offset: header.len,
             inner,
             header,
+            packed: Vec::new(),
             key: k,
             buf: Vec::new(),
             pos: 0,
@@ -230,7 +291,7 @@ impl<R: Read> Reader<R> {
             });
         }
         let valid = match kind {
-            KIND_DATA => len <= MAX_CHUNK_SIZE,
+            KIND_DATA => len <= MAX_STORED_CHUNK,
             KIND_END => len == 8,
             _ => false,
         };
@@ -275,7 +336,12 @@ impl<R: Read> Reader<R> {
             self.buf.clear();
             return Ok(false);
         }
-        self.total += len as u64;
+        let compression = self.header.compression;
+        if compression != crate::Compression::None {
+            std::mem::swap(&mut self.buf, &mut self.packed);
+            compression.decompress(&self.packed, MAX_CHUNK_SIZE, &mut self.buf, at)?;
+        }
+        self.total += self.buf.len() as u64;
         Ok(true)
     }
 }

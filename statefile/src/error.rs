@@ -85,6 +85,14 @@ pub enum Error {
         /// Total of the data chunks.
         found: u64,
     },
+    /// A compressed chunk does not decompress to what it announces.
+    #[error("chunk at byte {offset} does not decompress: {what}")]
+    Decompress {
+        /// Offset of the chunk in the file.
+        offset: u64,
+        /// What went wrong.
+        what: String,
+    },
     /// Bytes after the end chunk.
     #[error("trailing bytes after the end chunk at byte {0}")]
     TrailingBytes(u64),

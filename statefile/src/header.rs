@@ -18,7 +18,9 @@ pub const MAX_METADATA: u64 = 1 << 20;
 
 /// Flag bit: the file was written with a user key.
 pub const FLAG_KEYED: u32 = 1;
-const KNOWN_FLAGS: u32 = FLAG_KEYED;
+/// Bits 8–15: the compression id.
+pub const COMPRESSION_SHIFT: u32 = 8;
+const KNOWN_FLAGS: u32 = FLAG_KEYED | (0xff << COMPRESSION_SHIFT);
 
 /// What the header says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +34,8 @@ pub struct Header {
     pub metadata: BTreeMap<String, String>,
     /// Whether the file needs a key to be verified.
     pub keyed: bool,
+    /// How the data chunks are compressed.
+    pub compression: crate::Compression,
     /// The header's length in bytes.
     pub len: u64,
     /// The header MAC (first link of the chunk chain).
@@ -92,6 +96,7 @@ pub(crate) fn encode(
     metadata: &BTreeMap<String, String>,
     key: &Key,
     keyed: bool,
+    compression: crate::Compression,
 ) -> Result<(Vec<u8>, [u8; mac::LEN])> {
     let mut meta = BTreeMap::new();
     for (k, v) in metadata {
@@ -105,7 +110,7 @@ pub(crate) fn encode(
         .map(|d| d.as_secs())
         .unwrap_or(0);
     meta.insert("_timestamp".into(), now.to_string());
-    meta.insert("_compression".into(), "none".into());
+    meta.insert("_compression".into(), compression.label());
     meta.insert(
         "_format_version".into(),
         format!("{VERSION_MAJOR}.{VERSION_MINOR}"),
@@ -118,7 +123,7 @@ pub(crate) fn encode(
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&VERSION_MAJOR.to_le_bytes());
     out.extend_from_slice(&VERSION_MINOR.to_le_bytes());
-    let flags = if keyed { FLAG_KEYED } else { 0 };
+    let flags = (u32::from(keyed) * FLAG_KEYED) | (compression.id() << COMPRESSION_SHIFT);
     out.extend_from_slice(&flags.to_le_bytes());
     out.extend_from_slice(&(block.len() as u32).to_le_bytes());
     out.extend_from_slice(&block);
@@ -165,7 +170,9 @@ pub fn read_header<R: Read>(mut r: R) -> Result<Header> {
     if !mac::eq(&sum, &mac::checksum(&all)) {
         return Err(Error::HeaderTampered);
     }
-    if flags & !KNOWN_FLAGS != 0 {
+    if flags & !KNOWN_FLAGS != 0
+        || crate::Compression::from_id((flags >> COMPRESSION_SHIFT) & 0xff).is_none()
+    {
         return Err(Error::UnsupportedFlags(flags));
     }
     let metadata = decode_metadata(&all[20..])?;
@@ -176,6 +183,8 @@ pub fn read_header<R: Read>(mut r: R) -> Result<Header> {
         flags,
         metadata,
         keyed: flags & FLAG_KEYED != 0,
+        compression: crate::Compression::from_id((flags >> COMPRESSION_SHIFT) & 0xff)
+            .unwrap_or_default(),
         len: all.len() as u64 + 2 * mac::LEN as u64,
         mac: m,
         raw: all,

@@ -27,19 +27,21 @@
 //! assert_eq!(out, "hello checkpoint");
 //! ```
 //!
-//! This first version writes and verifies chunks sequentially and stores
-//! them uncompressed; the `_compression` metadata key and the flags field
-//! carry what later versions add (lz4/zstd, parallel workers).
+//! Chunks can be compressed with lz4 or zstd ([`Options`]). This version
+//! compresses, MACs and verifies chunks on the calling thread; parallel
+//! workers are future work.
 //!
 //! See `docs/FORMAT.md` for the byte layout.
 
 mod atomic;
 mod chunk;
+mod compress;
 mod error;
 mod header;
 mod mac;
 
 pub use atomic::create_atomic;
-pub use chunk::{Reader, Totals, Writer, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE};
+pub use chunk::{Options, Reader, Totals, Writer, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE};
+pub use compress::Compression;
 pub use error::{Error, Result};
 pub use header::{read_header, Header, MAGIC, MAX_METADATA, VERSION_MAJOR, VERSION_MINOR};

@@ -248,3 +248,61 @@ fn atomic_creation_never_leaves_a_partial_file() {
     assert_eq!(got, b"complete");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn compressed_chunks_round_trip_and_resist_damage() {
+    use statefile::{Compression, Options};
+    for compression in [
+        Compression::Lz4,
+        Compression::Zstd(3),
+        Compression::Zstd(19),
+    ] {
+        for len in [0, 1, 8, 33, 64 * 3, 64 * 30 + 5] {
+            // Compressible and incompressible halves.
+            let mut payload = vec![b'a'; len / 2];
+            payload.extend(data(len - len / 2));
+            let opts = Options {
+                chunk_size: 64,
+                compression,
+            };
+            let mut w = Writer::with_options(Vec::new(), Some(b"k"), &meta(1), opts).unwrap();
+            w.write_all(&payload).unwrap();
+            let (file, _) = w.finish().unwrap();
+            let (m, got) = read(&file, Some(b"k")).unwrap();
+            assert_eq!(got, payload, "{compression:?} {len}");
+            assert_eq!(
+                m["_compression"],
+                match compression {
+                    Compression::Lz4 => "lz4".to_string(),
+                    Compression::Zstd(l) => format!("zstd:{l}"),
+                    Compression::None => unreachable!(),
+                }
+            );
+            assert_eq!(
+                read_header(&file[..]).unwrap().compression == Compression::Lz4,
+                compression == Compression::Lz4
+            );
+            if len == 64 * 3 {
+                for i in 0..file.len() {
+                    let mut bad = file.clone();
+                    bad[i] ^= 0x04;
+                    assert!(
+                        read(&bad, Some(b"k")).is_err(),
+                        "flip at {i} went unnoticed"
+                    );
+                }
+            }
+        }
+    }
+    // A chunk exactly as large as the configured size, compressed.
+    let big = vec![7u8; 1000];
+    let opts = Options {
+        chunk_size: 1000,
+        compression: Compression::Lz4,
+    };
+    let mut w = Writer::with_options(Vec::new(), None, &BTreeMap::new(), opts).unwrap();
+    w.write_all(&big).unwrap();
+    let (file, _) = w.finish().unwrap();
+    let ok = read(&file, None).unwrap().1;
+    assert_eq!(ok, big);
+}
