@@ -10,7 +10,8 @@ use std::hint::black_box;
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use sha2::{Digest, Sha256};
 use stateify::{Error, Loader, Saver, Stateify};
 
@@ -264,36 +265,51 @@ fn digests_match_the_shared_definition() {
     check("G3 small", g3_digest(&g3(4096)), "7611e638");
 }
 
+/// Encodes `value`, checks that it loads back with the same `digest`, prints
+/// the encoded size, and measures save (fresh `Vec`), save (reused
+/// `Encoder`) and load in a group named `name`, returned open for more cases.
+fn save_load<'c, T: Stateify>(
+    c: &'c mut Criterion,
+    name: &str,
+    value: &T,
+    digest: fn(&T) -> String,
+    expect: &str,
+    peer_size: &str,
+) -> (BenchmarkGroup<'c, WallTime>, Vec<u8>) {
+    check(name, digest(value), expect);
+    let bytes = stateify::to_vec(value).unwrap();
+    let back: T = stateify::from_slice(&bytes).unwrap();
+    check(&format!("{name} loaded"), digest(&back), expect);
+    eprintln!("{name} encoded size: {} bytes ({peer_size})", bytes.len());
+    let mut g = c.benchmark_group(name);
+    g.throughput(Throughput::Bytes(bytes.len() as u64));
+    g.bench_function("save", |b| {
+        b.iter_custom(|n| timed(n, || stateify::to_vec(black_box(value)).unwrap()))
+    });
+    let mut enc = stateify::Encoder::new();
+    g.bench_function("save-reused-encoder", |b| {
+        b.iter_custom(|n| timed(n, || enc.encode(black_box(value)).unwrap().0.len()))
+    });
+    g.bench_function("load", |b| {
+        b.iter_custom(|n| timed(n, || stateify::from_slice::<T>(black_box(&bytes)).unwrap()))
+    });
+    (g, bytes)
+}
+
 fn bench_g1(c: &mut Criterion) {
     if !wanted("G1") {
         return;
     }
     digests_match_the_shared_definition();
     let t = g1(1_000_000);
-    check("G1", g1_digest(&t), "f9ebc20bb91749ea");
-    let bytes = stateify::to_vec(&t).unwrap();
-    let back: Tree = stateify::from_slice(&bytes).unwrap();
-    check("G1 loaded", g1_digest(&back), "f9ebc20bb91749ea");
-    eprintln!(
-        "G1 encoded size: {} bytes (gVisor: 36,979,235)",
-        bytes.len()
+    let (mut g, bytes) = save_load(
+        c,
+        "G1",
+        &t,
+        g1_digest,
+        "f9ebc20bb91749ea",
+        "gVisor: 36,979,235",
     );
-    let mut g = c.benchmark_group("G1");
-    g.throughput(Throughput::Bytes(bytes.len() as u64));
-    g.bench_function("save", |b| {
-        b.iter_custom(|n| timed(n, || stateify::to_vec(black_box(&t)).unwrap()))
-    });
-    let mut enc = stateify::Encoder::new();
-    g.bench_function("save-reused-encoder", |b| {
-        b.iter_custom(|n| timed(n, || enc.encode(black_box(&t)).unwrap().0.len()))
-    });
-    g.bench_function("load", |b| {
-        b.iter_custom(|n| {
-            timed(n, || {
-                stateify::from_slice::<Tree>(black_box(&bytes)).unwrap()
-            })
-        })
-    });
     let d = derived(&t);
     assert_eq!(
         stateify::to_vec(&d).unwrap(),
@@ -318,31 +334,16 @@ fn bench_g2(c: &mut Criterion) {
         return;
     }
     let graph = g2(200_000);
-    check("G2", g2_digest(&graph), "df9f9ab5b6bbd5da");
-    let bytes = stateify::to_vec(&graph).unwrap();
-    let back: Graph = stateify::from_slice(&bytes).unwrap();
-    check("G2 loaded", g2_digest(&back), "df9f9ab5b6bbd5da");
-    eprintln!(
-        "G2 encoded size: {} bytes (gVisor: 20,682,424)",
-        bytes.len()
-    );
-    let mut g = c.benchmark_group("G2");
-    g.throughput(Throughput::Bytes(bytes.len() as u64));
-    g.bench_function("save", |b| {
-        b.iter_custom(|n| timed(n, || stateify::to_vec(black_box(&graph)).unwrap()))
-    });
-    let mut enc = stateify::Encoder::new();
-    g.bench_function("save-reused-encoder", |b| {
-        b.iter_custom(|n| timed(n, || enc.encode(black_box(&graph)).unwrap().0.len()))
-    });
-    g.bench_function("load", |b| {
-        b.iter_custom(|n| {
-            timed(n, || {
-                stateify::from_slice::<Graph>(black_box(&bytes)).unwrap()
-            })
-        })
-    });
-    g.finish();
+    save_load(
+        c,
+        "G2",
+        &graph,
+        g2_digest,
+        "df9f9ab5b6bbd5da",
+        "gVisor: 20,682,424",
+    )
+    .0
+    .finish();
 }
 
 fn bench_g3(c: &mut Criterion) {
@@ -350,31 +351,10 @@ fn bench_g3(c: &mut Criterion) {
         return;
     }
     let data = g3(64 << 20);
-    check("G3", g3_digest(&data), "b03ae2fd2197ef26");
-    let bytes = stateify::to_vec(&data).unwrap();
-    let back: Bytes = stateify::from_slice(&bytes).unwrap();
-    check("G3 loaded", g3_digest(&back), "b03ae2fd2197ef26");
-    eprintln!(
-        "G3 encoded size: {} bytes (64 MiB = 67,108,864; gVisor: 100,662,047)",
-        bytes.len()
-    );
-    let mut g = c.benchmark_group("G3");
-    g.throughput(Throughput::Bytes(data.data.len() as u64));
-    g.bench_function("save", |b| {
-        b.iter_custom(|n| timed(n, || stateify::to_vec(black_box(&data)).unwrap()))
-    });
-    let mut enc = stateify::Encoder::new();
-    g.bench_function("save-reused-encoder", |b| {
-        b.iter_custom(|n| timed(n, || enc.encode(black_box(&data)).unwrap().0.len()))
-    });
-    g.bench_function("load", |b| {
-        b.iter_custom(|n| {
-            timed(n, || {
-                stateify::from_slice::<Bytes>(black_box(&bytes)).unwrap()
-            })
-        })
-    });
-    g.finish();
+    let peer = "64 MiB = 67,108,864; gVisor: 100,662,047";
+    save_load(c, "G3", &data, g3_digest, "b03ae2fd2197ef26", peer)
+        .0
+        .finish();
 }
 
 /// The 64 MiB buffer against the copy it cannot beat: a fresh `Vec` filled by
