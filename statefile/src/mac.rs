@@ -4,8 +4,10 @@
 //! about who wrote the file.
 //!
 //! Why BLAKE3 rather than HMAC-SHA256: one pass, keyed mode built in, and
-//! several GB/s per core with SIMD — integrity must not be what limits a
-//! checkpoint.
+//! measured side by side on one core of our 2-core VM over 256 MiB in 1 MiB
+//! pieces (`cargo bench -p statefile --bench throughput -- mac`): keyed
+//! BLAKE3 3.95 GiB/s, HMAC-SHA256 1.15 GiB/s. Integrity must not be what
+//! limits a checkpoint.
 
 /// The MAC length in bytes.
 pub const LEN: usize = 32;
