@@ -196,34 +196,30 @@ pub fn load_with_options<T: Stateify, R: BufRead>(
     resources: &mut Resources,
     opts: &LoadOptions,
 ) -> Result<(T, LoadStats), Error> {
-    let peeked = {
-        let buf = r.fill_buf()?;
-        decode_header(buf).ok()
-    };
-    let (len, object, hlen) = match peeked {
-        Some((len, object, hlen)) => {
-            if !object {
-                return Err(Error::mismatch(
-                    "a graph record",
-                    format!("a raw record of {len} bytes (not consumed)"),
-                )
-                .at(0));
-            }
+    // Peek the header so that a raw record can be refused without consuming it.
+    let peeked = decode_header(r.fill_buf()?).ok();
+    let (len, object) = match peeked {
+        Some((len, true, hlen)) => {
             r.consume(hlen);
-            (len, object, hlen)
+            (len, true)
         }
-        None => {
-            let (len, object) = read_header(&mut r)?;
-            let mut tmp = Vec::new();
-            write_header(&mut tmp, len, object)?;
-            (len, object, tmp.len())
-        }
+        Some((len, false, _)) => (len, false),
+        None => read_header(&mut r)?,
     };
     if !object {
-        return Err(
-            Error::mismatch("a graph record", format!("a raw record of {len} bytes")).at(0),
-        );
+        let consumed = if peeked.is_some() {
+            " (not consumed)"
+        } else {
+            ""
+        };
+        return Err(Error::mismatch(
+            "a graph record",
+            format!("a raw record of {len} bytes{consumed}"),
+        )
+        .at(0));
     }
+    // Bit 63 is set, so an object header is always exactly this long.
+    let hlen = record::OBJECT_HEADER_LEN;
     let mut body = Vec::new();
     record::read_body(&mut r, len, hlen as u64, &mut body)?;
     load::decode_payload(&body, hlen as u64, resources, opts)
