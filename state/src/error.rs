@@ -32,6 +32,12 @@ pub enum ErrorKind {
     /// Nesting deeper than the configured limit.
     #[error("nesting deeper than the limit of {0} levels")]
     DepthLimit(usize),
+    /// Owned values nested deeper than the configured limit.
+    #[error(
+        "owned values (Box, Vec, maps, structs) nested deeper than {0} levels; \
+         raise LoadOptions::max_owned_depth if the thread stack can drop them"
+    )]
+    OwnedDepthLimit(usize),
     /// A field the type needs is not in the stream.
     #[error("type `{ty}` has no field `{field}` in the stream")]
     MissingField {

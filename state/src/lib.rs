@@ -77,6 +77,11 @@ pub use traitobj::AsAny;
 /// bounds the memory a hostile, deeply nested input can cost.
 pub const DEFAULT_MAX_DEPTH: usize = 1 << 20;
 
+/// The default [`LoadOptions::max_owned_depth`]: owned values (`Box`, `Vec`,
+/// structs…) nested this deep drop recursively within a 2 MiB thread stack,
+/// even in a debug build (`tests/hostile.rs` checks it).
+pub const DEFAULT_MAX_OWNED_DEPTH: usize = 10_000;
+
 /// A type that can be saved into a graph and loaded back.
 ///
 /// Implemented for std types here; derive it for your own types, or write

@@ -32,6 +32,13 @@ use crate::Stateify;
 pub struct LoadOptions {
     /// Deepest nesting of pointers and containers accepted from the input.
     pub max_depth: usize,
+    /// Deepest nesting of *owned* values (`Box`, `Vec`, maps, structs…)
+    /// between two shared objects. Dropping owned values recurses once per
+    /// level on the thread's own stack, so a rejected input (or the value
+    /// itself, later) must not nest deeper than a thread stack can drop.
+    /// Shared objects (`Rc`, `Arc`) reset the count: the loader's object
+    /// table keeps them alive until the end, so they drop one at a time.
+    pub max_owned_depth: usize,
     /// Measure time per type in the statistics.
     pub timing: bool,
 }
@@ -40,6 +47,7 @@ impl Default for LoadOptions {
     fn default() -> Self {
         LoadOptions {
             max_depth: crate::DEFAULT_MAX_DEPTH,
+            max_owned_depth: crate::DEFAULT_MAX_OWNED_DEPTH,
             timing: false,
         }
     }
@@ -74,9 +82,14 @@ pub struct Loader<'de, 'r> {
     objects: Vec<ObjSlot>,
     depth: usize,
     max_depth: usize,
+    owned_depth: usize,
+    max_owned_depth: usize,
     counters: Counters,
     cx: LoadContext<'r>,
     last_struct: Option<LastStruct>,
+    /// Bytes that vectors may still preallocate from their claimed counts;
+    /// see [`Loader::read_elements`].
+    prealloc_left: usize,
 }
 
 /// The struct type most recently matched, to skip the checks on repeats.
@@ -88,6 +101,11 @@ struct LastStruct {
     name: usize,
     fields: usize,
 }
+
+/// Preallocation budget of a load: this many bytes per input byte…
+const PREALLOC_PER_INPUT_BYTE: usize = 16;
+/// …plus this many.
+const PREALLOC_FLOOR: usize = 1 << 20;
 
 const RED_ZONE: usize = 128 * 1024;
 const STACK_SEGMENT: usize = 4 * 1024 * 1024;
@@ -314,9 +332,15 @@ impl<'de, 'r> Loader<'de, 'r> {
             objects: Vec::new(),
             depth: 0,
             max_depth: opts.max_depth,
+            owned_depth: 0,
+            max_owned_depth: opts.max_owned_depth,
             counters: Counters::new(opts.timing),
             cx: LoadContext::new(resources),
             last_struct: None,
+            prealloc_left: payload
+                .len()
+                .saturating_mul(PREALLOC_PER_INPUT_BYTE)
+                .saturating_add(PREALLOC_FLOOR),
         }
     }
 
@@ -366,9 +390,25 @@ impl<'de, 'r> Loader<'de, 'r> {
                 .r
                 .error(Error::new(ErrorKind::DepthLimit(self.max_depth))));
         }
+        if self.owned_depth >= self.max_owned_depth {
+            return Err(self
+                .r
+                .error(Error::new(ErrorKind::OwnedDepthLimit(self.max_owned_depth))));
+        }
         self.depth += 1;
+        self.owned_depth += 1;
         let r = stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || f(self));
         self.depth -= 1;
+        self.owned_depth -= 1;
+        r
+    }
+
+    /// [`Loader::nest`] into the body of a shared object, which starts a new
+    /// count of owned depth (see [`LoadOptions::max_owned_depth`]).
+    fn nest_object<R>(&mut self, f: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
+        let owned = std::mem::replace(&mut self.owned_depth, 0);
+        let r = self.nest(f);
+        self.owned_depth = owned;
         r
     }
 
@@ -575,10 +615,23 @@ impl<'de, 'r> Loader<'de, 'r> {
         }
     }
 
-    /// Loads `count` elements into a vector, element-wise, preallocating no
-    /// more than the input can hold.
+    /// Loads `count` elements into a vector, element-wise.
+    ///
+    /// The claimed count is trusted for preallocation only while a budget
+    /// proportional to the input lasts; the budget is shared by the whole
+    /// load, so vectors nested a million deep cannot each reserve a multiple
+    /// of the input. Past it, vectors start empty and grow as elements
+    /// actually arrive.
     pub fn read_elements<T: Stateify>(&mut self, count: usize) -> Result<Vec<T>> {
-        let mut v = Vec::with_capacity(cautious::<T>(count, self.r.remaining()));
+        let size = std::mem::size_of::<T>().max(1);
+        let want = count.saturating_mul(size);
+        let cap = if want <= self.prealloc_left {
+            self.prealloc_left -= want;
+            count
+        } else {
+            0
+        };
+        let mut v = Vec::with_capacity(cap);
         crate::mem::advise_vec(&mut v);
         self.nest(|l| {
             for i in 0..count {
@@ -767,7 +820,7 @@ impl<'de, 'r> Loader<'de, 'r> {
     {
         let at = self.r.offset();
         match self.tag()? {
-            wire::OBJ => self.define(|l| l.nest(P::Target::load).map(P::new), P::erase),
+            wire::OBJ => self.define(|l| l.nest_object(P::Target::load).map(P::new), P::erase),
             wire::OBJ_CYCLIC => self.load_cyclic::<P>(),
             wire::REF => self.strong_ref(at, P::unerase),
             t => Err(self.mismatch("shared object", t, at)),
@@ -783,7 +836,10 @@ impl<'de, 'r> Loader<'de, 'r> {
     ) -> Result<P> {
         let at = self.r.offset();
         match self.tag()? {
-            wire::OBJ => self.define(|l| l.nest(build), |p| ObjSlot::Built(Box::new(p.clone()))),
+            wire::OBJ => self.define(
+                |l| l.nest_object(build),
+                |p| ObjSlot::Built(Box::new(p.clone())),
+            ),
             wire::REF => self.strong_ref(at, |slot| match slot {
                 ObjSlot::Built(b) => b.downcast_ref::<P>().cloned(),
                 _ => None,
@@ -841,7 +897,7 @@ impl<'de, 'r> Loader<'de, 'r> {
         let built = catch_unwind(AssertUnwindSafe(|| {
             P::new_cyclic(|weak| {
                 self.objects[id] = ObjSlot::Building(Some(Box::new(weak.clone())));
-                match self.nest(|l| P::Target::load(l)) {
+                match self.nest_object(|l| P::Target::load(l)) {
                     Ok(v) => v,
                     Err(e) => {
                         stash = Some(e);
@@ -918,17 +974,6 @@ impl<'de, 'r> Loader<'de, 'r> {
 /// one byte, so a plausible count is cheap to honour and saves regrowing);
 /// otherwise 1 MiB worth, and the rest grows as elements actually decode.
 #[inline]
-pub(crate) fn cautious<T>(count: usize, remaining: usize) -> usize {
-    const MAX_BYTES: usize = 1 << 20;
-    let size = std::mem::size_of::<T>().max(1);
-    let bytes = count.saturating_mul(size);
-    if bytes <= MAX_BYTES || bytes / 16 <= remaining {
-        count
-    } else {
-        count.min(MAX_BYTES / size)
-    }
-}
-
 #[cold]
 fn skipped(id: u64, at: u64) -> Error {
     Error::invalid(format!(

@@ -83,6 +83,24 @@ pub fn render_graph(payload: &[u8], out: &mut String) -> Result<(), Error> {
 /// Deepest indentation, in levels.
 const MAX_INDENT: usize = 40;
 
+/// Longest type, field or variant name printed, in bytes; longer names are
+/// cut with `…`. With the capped indentation this bounds the text printed per
+/// input byte, so a stream cannot amplify into huge output by referring to
+/// one long name many times.
+const MAX_NAME: usize = 64;
+
+/// A name as printed: cut at `MAX_NAME` bytes, on a character boundary.
+fn name(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.len() <= MAX_NAME {
+        return s.into();
+    }
+    let mut end = MAX_NAME;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end]).into()
+}
+
 /// How many elements of a packed array are shown.
 const PREVIEW: usize = 16;
 
@@ -207,17 +225,17 @@ impl<'de> Visitor<'de> for Printer<'_> {
             Open::Seq(_) => write!(o, "["),
             Open::Tuple(_) => write!(o, "("),
             Open::Map(_) => write!(o, "{{"),
-            Open::Struct(ty) => write!(o, "{} {{", types.defs[ty as usize].name),
+            Open::Struct(ty) => write!(o, "{} {{", name(types.defs[ty as usize].name)),
             Open::Some => write!(o, "Some("),
             Open::Variant(ty, i) => {
                 let def = &types.defs[ty as usize];
-                write!(o, "{}::{}(", def.name, def.members[i as usize])
+                write!(o, "{}::{}(", name(def.name), name(def.members[i as usize]))
             }
             Open::Object { id, cyclic } => {
                 write!(o, "#{id}{} = ", if cyclic { " (cyclic)" } else { "" })
             }
             Open::Weak => write!(o, "weak "),
-            Open::Dyn(ty) => write!(o, "dyn {} ", types.defs[ty as usize].name),
+            Open::Dyn(ty) => write!(o, "dyn {} ", name(types.defs[ty as usize].name)),
         };
         self.stack.push(0);
         if indents(open) {
@@ -239,7 +257,7 @@ impl<'de> Visitor<'de> for Printer<'_> {
         }
         self.newline();
         if let Slot::Field(ty, i) = slot {
-            let _ = write!(self.out, "{}: ", types.defs[ty as usize].members[i]);
+            let _ = write!(self.out, "{}: ", name(types.defs[ty as usize].members[i]));
         }
         Ok(())
     }

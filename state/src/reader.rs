@@ -63,9 +63,7 @@ impl<'de> Reader<'de> {
                 Ok(v)
             }
             Err(varint::VarintError::Truncated) => Err(self.truncated()),
-            Err(varint::VarintError::Overflow) => {
-                Err(self.error(Error::invalid("varint longer than 64 bits")))
-            }
+            Err(e) => Err(self.error(Error::invalid(e.describe()))),
         }
     }
 

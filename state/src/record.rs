@@ -46,7 +46,13 @@ pub fn read_header<R: Read>(mut r: R) -> Result<(u64, bool)> {
     let mut buf = [0u8; varint::MAX_LEN];
     for i in 0..varint::MAX_LEN {
         let mut b = [0u8];
-        match r.read(&mut b) {
+        let got = loop {
+            match r.read(&mut b) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        match got {
             Ok(0) => {
                 return Err(if i == 0 {
                     Error::new(ErrorKind::Io(io::Error::new(
@@ -59,7 +65,6 @@ pub fn read_header<R: Read>(mut r: R) -> Result<(u64, bool)> {
                 .at(i as u64));
             }
             Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(Error::from(e).at(i as u64)),
         }
         buf[i] = b[0];
@@ -75,9 +80,7 @@ pub fn decode_header(input: &[u8]) -> Result<(u64, bool, usize)> {
     match varint::read(input) {
         Ok((v, n)) => Ok((v & !OBJECT_FLAG, v & OBJECT_FLAG != 0, n)),
         Err(varint::VarintError::Truncated) => Err(Error::new(ErrorKind::Truncated).at(0)),
-        Err(varint::VarintError::Overflow) => {
-            Err(Error::invalid("record header varint longer than 64 bits").at(0))
-        }
+        Err(e) => Err(Error::invalid(format!("record header: {}", e.describe())).at(0)),
     }
 }
 
@@ -126,6 +129,36 @@ mod tests {
         let e = read_header(&out[..5]).unwrap_err();
         assert!(matches!(e.kind(), ErrorKind::Truncated), "{e}");
         assert!(read_header(&[][..]).is_err());
+    }
+
+    /// A reader that fails with `Interrupted` before every byte.
+    struct Flaky<'a>(&'a [u8], bool);
+
+    impl Read for Flaky<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.1 = !self.1;
+            if self.1 {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            let n = buf.len().min(1);
+            self.0.read(&mut buf[..n])
+        }
+    }
+
+    #[test]
+    fn interrupted_reads_are_retried_without_losing_bytes() {
+        let mut out = Vec::new();
+        write_header(&mut out, 300, true).unwrap();
+        write_header(&mut out, 1 << 40, false).unwrap();
+        let mut r = Flaky(&out, false);
+        assert_eq!(read_header(&mut r).unwrap(), (300, true));
+        assert_eq!(read_header(&mut r).unwrap(), (1 << 40, false));
+    }
+
+    #[test]
+    fn padded_header_is_refused() {
+        let e = read_header(&[0x83, 0x00][..]).unwrap_err();
+        assert!(e.to_string().contains("not minimal"), "{e}");
     }
 
     #[test]

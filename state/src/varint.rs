@@ -1,9 +1,9 @@
 //! LEB128 varints: 7 bits per byte, least significant group first, high bit
 //! set on every byte but the last. A u64 takes 1 to 10 bytes.
 //!
-//! Decoding rejects encodings longer than 10 bytes and a 10th byte with bits
-//! above the 64th, so every u64 has exactly one accepted encoding of minimal
-//! length or a clear error (determinism needs writers to emit minimal ones).
+//! Decoding rejects encodings longer than 10 bytes, a 10th byte with bits
+//! above the 64th, and padded encodings (a zero last byte after others, as in
+//! `80 00`), so every u64 has exactly one accepted encoding: the minimal one.
 
 /// The longest encoding of a u64.
 pub const MAX_LEN: usize = 10;
@@ -43,6 +43,19 @@ pub enum VarintError {
     Truncated,
     /// More than 64 bits.
     Overflow,
+    /// A longer encoding than needed (a last byte of zero after others).
+    NonMinimal,
+}
+
+impl VarintError {
+    /// What went wrong, for error messages (truncation has its own kind).
+    pub fn describe(&self) -> &'static str {
+        match self {
+            VarintError::Truncated => "varint cut short",
+            VarintError::Overflow => "varint longer than 64 bits",
+            VarintError::NonMinimal => "varint padded with a zero byte (not minimal)",
+        }
+    }
 }
 
 /// Decodes a varint at the start of `input`, returning the value and its length.
@@ -60,6 +73,9 @@ pub fn read(input: &[u8]) -> Result<(u64, usize), VarintError> {
         }
         v |= ((b & 0x7f) as u64) << (7 * i);
         if b < 0x80 {
+            if b == 0 {
+                return Err(VarintError::NonMinimal);
+            }
             return Ok((v, i + 1));
         }
     }
@@ -86,6 +102,9 @@ mod tests {
             assert_eq!(read(&out[..out.len() - 1]), Err(VarintError::Truncated));
         }
         assert_eq!(read(&[0x80; 10]), Err(VarintError::Overflow));
+        assert_eq!(read(&[0x80, 0x00]), Err(VarintError::NonMinimal));
+        assert_eq!(read(&[0xff, 0x80, 0x00]), Err(VarintError::NonMinimal));
+        assert_eq!(read(&[0x00]), Ok((0, 1)));
         assert_eq!(
             read(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]),
             Err(VarintError::Overflow)

@@ -86,21 +86,67 @@ fn deep_nesting_is_bounded() {
         deep = Nest { inner: vec![deep] };
     }
     let bytes = stateify::to_vec(&deep).unwrap();
-    let opts = stateify::LoadOptions {
-        max_depth: 50_000,
-        ..Default::default()
-    };
-    let err =
+    // Owned nesting is capped far below the overall depth by default…
+    let err = stateify::from_slice::<Nest>(&bytes).unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::OwnedDepthLimit(stateify::DEFAULT_MAX_OWNED_DEPTH)
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("max_owned_depth"), "{err}");
+    // …and the overall limit still applies when the owned one is raised.
+    let load = |max_depth, max_owned_depth| {
+        let opts = stateify::LoadOptions {
+            max_depth,
+            max_owned_depth,
+            ..Default::default()
+        };
         stateify::from_slice_with_options::<Nest>(&bytes, &mut stateify::Resources::new(), &opts)
-            .unwrap_err();
+    };
+    let err = load(50_000, usize::MAX).unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::DepthLimit(50_000)), "{err}");
-    let back: Nest = stateify::from_slice(&bytes).unwrap();
+    let (back, _) = load(stateify::DEFAULT_MAX_DEPTH, usize::MAX).unwrap();
     // Tear both down iteratively.
     for mut n in [deep, back] {
         while let Some(next) = n.inner.pop() {
             n = next;
         }
     }
+}
+
+/// A value built right up to the owned-depth limit and then rejected (a later
+/// field is of the wrong type) is dropped by the loader on an ordinary 2 MiB
+/// thread stack.
+#[test]
+fn a_rejected_value_at_the_owned_limit_drops_without_overflow() {
+    let mut deep = Nest { inner: vec![] };
+    for _ in 0..stateify::DEFAULT_MAX_OWNED_DEPTH {
+        deep = Nest { inner: vec![deep] };
+    }
+    let bytes = stateify::to_vec(&(deep, "not a number".to_string())).unwrap();
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            // The deepest that loads: each level nests a struct and a vector.
+            let err = stateify::from_slice::<(Nest, u32)>(&bytes).unwrap_err();
+            assert!(matches!(err.kind(), ErrorKind::OwnedDepthLimit(_)), "{err}");
+            let mut shallower = bytes.clone();
+            // Cut the chain to half the limit by loading a prefix type: two
+            // levels per `Nest`, so `limit / 2 - 1` levels load, then fail.
+            let mut half = Nest { inner: vec![] };
+            for _ in 0..stateify::DEFAULT_MAX_OWNED_DEPTH / 2 - 2 {
+                half = Nest { inner: vec![half] };
+            }
+            shallower.clear();
+            stateify::save(&mut shallower, &(half, "not a number".to_string())).unwrap();
+            let err = stateify::from_slice::<(Nest, u32)>(&shallower).unwrap_err();
+            assert!(err.to_string().contains("expected u32"), "{err}");
+        })
+        .unwrap()
+        .join()
+        .expect("the rejected value dropped without overflowing the stack");
 }
 
 #[test]
@@ -178,4 +224,46 @@ proptest! {
         let c = cut % bytes.len();
         prop_assert!(stateify::from_slice::<Mixed>(&sample()[..c]).is_err());
     }
+}
+
+/// A struct whose type and field names are 10,000 bytes long.
+struct LongNames(u8);
+
+fn long_name(c: char) -> &'static str {
+    Box::leak(
+        std::iter::repeat_n(c, 10_000)
+            .collect::<String>()
+            .into_boxed_str(),
+    )
+}
+
+thread_local! {
+    static NAMES: (&'static str, &'static [&'static str]) =
+        (long_name('T'), Box::leak(Box::new([long_name('f')])));
+}
+
+impl stateify::Stateify for LongNames {
+    fn save(&self, s: &mut stateify::Saver) -> Result<(), stateify::Error> {
+        let (ty, fields) = NAMES.with(|n| *n);
+        s.save_struct(ty, fields, |s| s.field(fields[0], &self.0))
+    }
+    fn load(_: &mut stateify::Loader) -> Result<Self, stateify::Error> {
+        unreachable!("only printed")
+    }
+}
+
+/// Names are defined once and referred to by a varint: the printer cuts them,
+/// so a stream repeating one long name cannot amplify into huge output.
+#[test]
+fn pretty_output_is_linear_in_the_input() {
+    let v: Vec<LongNames> = (0..2000).map(|i| LongNames(i as u8)).collect();
+    let bytes = stateify::to_vec(&v).unwrap();
+    let text = stateify::pretty::to_string(&bytes).unwrap();
+    assert!(
+        text.len() < 16 * bytes.len(),
+        "{} bytes of text from {} bytes of input",
+        text.len(),
+        bytes.len()
+    );
+    assert!(text.contains("TTTT…"), "{}", &text[..200]);
 }
