@@ -1,12 +1,14 @@
 //! Chunks: `seq u64 | len u32 | kind u8 | payload | MAC`, the MAC chained
 //! over the previous chunk's MAC (the header's for the first), and a final
-//! end chunk holding the total length. Memory is bounded by one chunk.
+//! end chunk holding the total length. Worker threads compress, hash and
+//! verify chunks in parallel; memory is bounded by a few chunks per worker.
 
 use std::io::{self, BufRead, Read, Write};
 
 use crate::error::{Error, Result};
 use crate::header::{self, Header};
 use crate::mac::{self, Key};
+use crate::pool::Ordered;
 
 /// Data per chunk unless configured otherwise.
 pub const DEFAULT_CHUNK_SIZE: usize = 1 << 20;
@@ -21,20 +23,41 @@ const KIND_DATA: u8 = 0;
 const KIND_END: u8 = 1;
 const CHUNK_HEAD: usize = 8 + 4 + 1;
 
-fn chunk_mac(
-    key: &Key,
+/// Finishes a chunk MAC whose hasher (keyed, see [`Key::hasher`]) has
+/// already taken the payload: the fixed-size trailer `seq | kind | len |
+/// previous MAC` goes last, so the expensive part (the payload) can be
+/// hashed by a worker before the previous chunk's MAC is known.
+fn finish_mac(
+    mut h: blake3::Hasher,
     prev: &[u8; mac::LEN],
     seq: u64,
     kind: u8,
-    payload: &[u8],
+    len: usize,
 ) -> [u8; mac::LEN] {
-    let mut h = key.hasher();
-    h.update(prev);
     h.update(&seq.to_le_bytes());
     h.update(&[kind]);
-    h.update(&(payload.len() as u32).to_le_bytes());
-    h.update(payload);
+    h.update(&(len as u32).to_le_bytes());
+    h.update(prev);
     *h.finalize().as_bytes()
+}
+
+/// Hashes a chunk payload with the keyed hasher.
+fn payload_hasher(key: &Key, payload: &[u8]) -> blake3::Hasher {
+    let mut h = key.hasher();
+    h.update(payload);
+    h
+}
+
+/// Threads by default: one per available core.
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Chunks in flight per thread (being processed or waiting their turn).
+const IN_FLIGHT_PER_THREAD: usize = 2;
+
+fn in_flight_limit(threads: usize) -> usize {
+    threads * IN_FLIGHT_PER_THREAD + 1
 }
 
 /// What a finished writer wrote.
@@ -55,6 +78,10 @@ pub struct Options {
     pub chunk_size: usize,
     /// Compression of data chunks.
     pub compression: crate::Compression,
+    /// Threads that compress and MAC chunks, the calling thread included
+    /// (it works while it would otherwise wait): 1 runs everything on the
+    /// caller. At most `2 × threads + 1` chunks are in flight.
+    pub threads: usize,
 }
 
 impl Default for Options {
@@ -62,21 +89,76 @@ impl Default for Options {
         Options {
             chunk_size: DEFAULT_CHUNK_SIZE,
             compression: crate::Compression::None,
+            threads: default_threads(),
         }
     }
 }
 
+/// A data chunk for a worker to compress and hash.
+struct SealJob {
+    data: Vec<u8>,
+    spare: Vec<u8>,
+    key: Key,
+    compression: crate::Compression,
+}
+
+/// A chunk ready to be written: its stored payload, the hasher that has
+/// taken it, and a buffer to recycle.
+struct Sealed {
+    payload: Vec<u8>,
+    hasher: blake3::Hasher,
+    spare: Vec<u8>,
+}
+
+fn seal(j: SealJob) -> Result<Sealed> {
+    let SealJob {
+        data,
+        mut spare,
+        key,
+        compression,
+    } = j;
+    if compression == crate::Compression::None {
+        let hasher = payload_hasher(&key, &data);
+        return Ok(Sealed {
+            payload: data,
+            hasher,
+            spare,
+        });
+    }
+    compression.compress(&data, &mut spare)?;
+    let hasher = payload_hasher(&key, &spare);
+    Ok(Sealed {
+        payload: spare,
+        hasher,
+        spare: data,
+    })
+}
+
 /// Writes a statefile: the header at creation, then chunks as data comes.
+/// Chunks are compressed and hashed by worker threads ([`Options::threads`])
+/// and written in order by the calling thread.
 pub struct Writer<W: Write> {
     inner: W,
     key: Key,
     prev: [u8; mac::LEN],
     compression: crate::Compression,
-    /// Compressed payload of the chunk being written.
-    packed: Vec<u8>,
+    pool: Ordered<SealJob, Result<Sealed>>,
+    limit: usize,
+    /// The chunk being filled.
     buf: Vec<u8>,
+    /// Buffers to reuse.
+    free: Vec<Vec<u8>>,
     chunk_size: usize,
+    /// Sequence number of the next chunk written out.
+    written: u64,
     totals: Totals,
+    /// Set by the first error: a chunk may be missing, so nothing more may
+    /// be written.
+    failed: bool,
+}
+
+fn worker_lost(msg: String) -> io::Error {
+    io::Error::other(format!("statefile worker failed: {msg}"))
 }
 
 impl<W: Write> Writer<W> {
@@ -87,7 +169,7 @@ impl<W: Write> Writer<W> {
         key: Option<&[u8]>,
         metadata: &std::collections::BTreeMap<String, String>,
     ) -> Result<Self> {
-        Self::with_chunk_size(inner, key, metadata, DEFAULT_CHUNK_SIZE)
+        Self::with_options(inner, key, metadata, Options::default())
     }
 
     /// As [`Writer::new`], with chunks of `chunk_size` bytes (1 to [`MAX_CHUNK_SIZE`]).
@@ -121,24 +203,30 @@ impl<W: Write> Writer<W> {
         let k = Key::new(key);
         let (head, prev) = header::encode(metadata, &k, key.is_some(), opts.compression)?;
         inner.write_all(&head)?;
+        let pool = Ordered::new(opts.threads, "statefile-seal", seal);
         Ok(Writer {
             inner,
             key: k,
             prev,
             compression: opts.compression,
-            packed: Vec::new(),
+            limit: in_flight_limit(pool.threads()),
+            pool,
             buf: Vec::with_capacity(chunk_size),
+            free: Vec::new(),
             chunk_size,
+            written: 0,
             totals: Totals {
                 file_bytes: head.len() as u64,
                 ..Totals::default()
             },
+            failed: false,
         })
     }
 
-    fn emit(&mut self, kind: u8, payload: &[u8]) -> io::Result<()> {
-        let seq = self.totals.chunks;
-        let m = chunk_mac(&self.key, &self.prev, seq, kind, payload);
+    /// Writes one chunk (data or end) whose payload the hasher has taken.
+    fn emit(&mut self, kind: u8, payload: &[u8], hasher: blake3::Hasher) -> io::Result<()> {
+        let seq = self.written;
+        let m = finish_mac(hasher, &self.prev, seq, kind, payload.len());
         let mut head = [0u8; CHUNK_HEAD];
         head[..8].copy_from_slice(&seq.to_le_bytes());
         head[8..12].copy_from_slice(&(payload.len() as u32).to_le_bytes());
@@ -147,67 +235,94 @@ impl<W: Write> Writer<W> {
         self.inner.write_all(payload)?;
         self.inner.write_all(&m)?;
         self.prev = m;
+        self.written += 1;
         self.totals.file_bytes += (CHUNK_HEAD + payload.len() + mac::LEN) as u64;
         Ok(())
     }
 
-    /// Writes one data chunk of `data` (compressed if configured).
-    fn data_chunk(&mut self, data: &[u8]) -> io::Result<()> {
-        let r = if self.compression == crate::Compression::None {
-            self.emit(KIND_DATA, data)
-        } else {
-            let mut packed = std::mem::take(&mut self.packed);
-            let r = self
-                .compression
-                .compress(data, &mut packed)
-                .map_err(io::Error::from)
-                .and_then(|()| self.emit(KIND_DATA, &packed));
-            self.packed = packed;
-            r
-        };
-        self.totals.chunks += 1;
-        r
+    fn recycle(&mut self, mut b: Vec<u8>) {
+        if self.free.len() < 2 * self.limit {
+            b.clear();
+            self.free.push(b);
+        }
     }
 
-    fn flush_chunk(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
+    /// Writes out the oldest chunk in flight, waiting for its worker.
+    fn emit_next(&mut self) -> io::Result<()> {
+        let sealed = match self.pool.next() {
+            None => return Ok(()),
+            Some(Ok(r)) => r.map_err(io::Error::from)?,
+            Some(Err(msg)) => return Err(worker_lost(msg)),
+        };
+        self.emit(KIND_DATA, &sealed.payload, sealed.hasher)?;
+        self.recycle(sealed.payload);
+        self.recycle(sealed.spare);
+        Ok(())
+    }
+
+    /// Hands the filled buffer to the workers; writes out finished chunks
+    /// while the in-flight limit is reached.
+    fn submit(&mut self) -> io::Result<()> {
+        let fresh = self
+            .free
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(self.chunk_size));
+        let data = std::mem::replace(&mut self.buf, fresh);
+        let spare = self.free.pop().unwrap_or_default();
+        self.pool.submit(SealJob {
+            data,
+            spare,
+            key: self.key.clone(),
+            compression: self.compression,
+        });
+        self.totals.chunks += 1;
+        while self.pool.in_flight() >= self.limit {
+            self.emit_next()?;
         }
-        let buf = std::mem::take(&mut self.buf);
-        let r = self.data_chunk(&buf);
-        self.buf = buf;
-        self.buf.clear();
+        Ok(())
+    }
+
+    fn guard<T>(&mut self, f: impl FnOnce(&mut Self) -> io::Result<T>) -> io::Result<T> {
+        if self.failed {
+            return Err(io::Error::other(
+                "statefile writer: an earlier write failed; the file is incomplete",
+            ));
+        }
+        let r = f(self);
+        self.failed = r.is_err();
         r
     }
 
     /// Writes the last data chunk and the end chunk; returns the inner
     /// writer (flushed) and the totals.
     pub fn finish(mut self) -> Result<(W, Totals)> {
-        self.flush_chunk()?;
-        let total = self.totals.bytes.to_le_bytes();
-        self.emit(KIND_END, &total)?;
-        self.inner.flush()?;
+        self.guard(|w| {
+            if !w.buf.is_empty() {
+                w.submit()?;
+            }
+            while w.pool.in_flight() > 0 {
+                w.emit_next()?;
+            }
+            let total = w.totals.bytes.to_le_bytes();
+            let hasher = payload_hasher(&w.key, &total);
+            w.emit(KIND_END, &total, hasher)?;
+            w.inner.flush()
+        })?;
         Ok((self.inner, self.totals))
     }
 }
 
 impl<W: Write> Write for Writer<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.buf.is_empty() && data.len() >= self.chunk_size {
-            // A whole chunk straight from the caller's buffer: no copy.
-            let chunk = &data[..self.chunk_size];
-            self.data_chunk(chunk)?;
-            self.totals.bytes += chunk.len() as u64;
-            return Ok(chunk.len());
-        }
-        let room = self.chunk_size - self.buf.len();
-        let n = room.min(data.len());
-        self.buf.extend_from_slice(&data[..n]);
-        self.totals.bytes += n as u64;
-        if self.buf.len() == self.chunk_size {
-            self.flush_chunk()?;
-        }
-        Ok(n)
+        self.guard(|w| {
+            let n = (w.chunk_size - w.buf.len()).min(data.len());
+            w.buf.extend_from_slice(&data[..n]);
+            w.totals.bytes += n as u64;
+            if w.buf.len() == w.chunk_size {
+                w.submit()?;
+            }
+            Ok(n)
+        })
     }
 
     /// Flushes the inner writer; a partial chunk stays buffered (chunk
@@ -217,20 +332,87 @@ impl<W: Write> Write for Writer<W> {
     }
 }
 
+/// A stored chunk for a worker to verify (and decompress).
+struct OpenJob {
+    seq: u64,
+    kind: u8,
+    offset: u64,
+    payload: Vec<u8>,
+    spare: Vec<u8>,
+    /// The MAC stored after the previous chunk: chunk `i` is checked
+    /// against it without waiting for chunk `i - 1`'s own check, which
+    /// binds that MAC to its chunk in turn.
+    prev: [u8; mac::LEN],
+    mac: [u8; mac::LEN],
+    key: Key,
+    compression: crate::Compression,
+}
+
+enum Opened {
+    Data { data: Vec<u8>, spare: Vec<u8> },
+    End { total: u64 },
+}
+
+fn open(j: OpenJob) -> Result<Opened> {
+    let h = payload_hasher(&j.key, &j.payload);
+    let m = finish_mac(h, &j.prev, j.seq, j.kind, j.payload.len());
+    if !mac::eq(&m, &j.mac) {
+        return Err(Error::ChunkTampered {
+            index: j.seq,
+            offset: j.offset,
+        });
+    }
+    if j.kind == KIND_END {
+        let total = u64::from_le_bytes(j.payload[..8].try_into().unwrap_or([0; 8]));
+        return Ok(Opened::End { total });
+    }
+    if j.compression == crate::Compression::None {
+        return Ok(Opened::Data {
+            data: j.payload,
+            spare: j.spare,
+        });
+    }
+    let mut out = j.spare;
+    j.compression
+        .decompress(&j.payload, MAX_CHUNK_SIZE, &mut out, j.offset)?;
+    Ok(Opened::Data {
+        data: out,
+        spare: j.payload,
+    })
+}
+
 /// Reads a statefile, verifying every chunk before handing out its bytes.
+///
+/// The calling thread reads chunks ahead (a bounded number) and worker
+/// threads verify and decompress them in parallel; bytes and errors come out
+/// in file order, so an error is reported only once every byte before it
+/// has been handed out.
 pub struct Reader<R: Read> {
     inner: R,
     header: Header,
-    /// The chunk as stored, when it must be decompressed into `buf`.
-    packed: Vec<u8>,
     key: Key,
+    pool: Ordered<OpenJob, Result<Opened>>,
+    limit: usize,
+    free: Vec<Vec<u8>>,
+    /// The MAC of the last chunk read from the file.
     prev: [u8; mac::LEN],
+    /// Verified data being handed out.
     buf: Vec<u8>,
     pos: usize,
+    /// Sequence number and offset of the next chunk to read.
     seq: u64,
     offset: u64,
+    /// Data bytes handed to the caller so far.
     total: u64,
+    /// The end chunk was read (no more reading ahead).
+    end_read: bool,
+    /// An error met while reading ahead, reported after the chunks before it.
+    pending: Option<Error>,
+    /// Trailing bytes after the end chunk, reported after it verifies.
+    trailing: Option<Error>,
     done: bool,
+    /// The first error handed out; every later read fails too.
+    failed: Option<String>,
 }
 
 fn fill<R: Read>(r: &mut R, buf: &mut [u8], offset: u64) -> Result<()> {
@@ -242,26 +424,40 @@ fn fill<R: Read>(r: &mut R, buf: &mut [u8], offset: u64) -> Result<()> {
 
 impl<R: Read> Reader<R> {
     /// Reads and verifies the header with `key` (which must be given for a
-    /// file written with one).
-    pub fn new(mut inner: R, key: Option<&[u8]>) -> Result<Self> {
+    /// file written with one); chunks are verified by one thread per core.
+    pub fn new(inner: R, key: Option<&[u8]>) -> Result<Self> {
+        Self::with_threads(inner, key, default_threads())
+    }
+
+    /// As [`Reader::new`], with `threads` threads verifying and
+    /// decompressing, the calling thread included (1: the caller alone).
+    /// At most `2 × threads + 1` chunks are read ahead.
+    pub fn with_threads(mut inner: R, key: Option<&[u8]>, threads: usize) -> Result<Self> {
         let header = header::read_header(&mut inner)?;
         if header.keyed && key.is_none() {
             return Err(Error::KeyRequired);
         }
         let k = Key::new(key);
         header::verify(&header, &k)?;
+        let pool = Ordered::new(threads, "statefile-open", open);
         Ok(Reader {
             prev: header.mac,
             offset: header.len,
             inner,
             header,
-            packed: Vec::new(),
             key: k,
+            limit: in_flight_limit(pool.threads()),
+            pool,
+            free: Vec::new(),
             buf: Vec::new(),
             pos: 0,
             seq: 0,
             total: 0,
+            end_read: false,
+            pending: None,
+            trailing: None,
             done: false,
+            failed: None,
         })
     }
 
@@ -275,8 +471,8 @@ impl<R: Read> Reader<R> {
         &self.header
     }
 
-    /// Reads the next chunk into `buf`; returns false at the end chunk.
-    fn next_chunk(&mut self) -> Result<bool> {
+    /// Reads the next stored chunk from the file (not verified yet).
+    fn read_chunk(&mut self) -> Result<OpenJob> {
         let at = self.offset;
         let mut head = [0u8; CHUNK_HEAD];
         fill(&mut self.inner, &mut head, at)?;
@@ -301,56 +497,118 @@ impl<R: Read> Reader<R> {
                 what: format!("kind {kind} with length {len}"),
             });
         }
-        self.buf.clear();
-        self.buf.resize(len, 0);
-        fill(&mut self.inner, &mut self.buf, at + CHUNK_HEAD as u64)?;
+        let mut payload = self.free.pop().unwrap_or_default();
+        payload.clear();
+        payload.reserve(len);
+        // `read_to_end` on `take` fills the spare capacity without zeroing
+        // it first (for files and slices), so the read is the only copy.
+        let got = (&mut self.inner)
+            .take(len as u64)
+            .read_to_end(&mut payload)?;
+        if got != len {
+            return Err(Error::Truncated(at + (CHUNK_HEAD + got) as u64));
+        }
         let mut m = [0u8; mac::LEN];
         fill(&mut self.inner, &mut m, at + (CHUNK_HEAD + len) as u64)?;
-        if !mac::eq(&m, &chunk_mac(&self.key, &self.prev, seq, kind, &self.buf)) {
-            return Err(Error::ChunkTampered {
-                index: seq,
-                offset: at,
-            });
-        }
-        self.prev = m;
+        let prev = std::mem::replace(&mut self.prev, m);
         self.seq += 1;
         self.offset += (CHUNK_HEAD + len + mac::LEN) as u64;
-        self.pos = 0;
-        if kind == KIND_END {
-            let expected = u64::from_le_bytes(self.buf[..8].try_into().unwrap_or([0; 8]));
-            if expected != self.total {
-                return Err(Error::LengthMismatch {
-                    expected,
-                    found: self.total,
-                });
+        Ok(OpenJob {
+            seq,
+            kind,
+            offset: at,
+            payload,
+            spare: self.free.pop().unwrap_or_default(),
+            prev,
+            mac: m,
+            key: self.key.clone(),
+            compression: self.header.compression,
+        })
+    }
+
+    /// After the end chunk, the file must end.
+    fn check_end_of_file(&mut self) -> Option<Error> {
+        let mut probe = [0u8; 1];
+        loop {
+            match self.inner.read(&mut probe) {
+                Ok(0) => return None,
+                Ok(_) => return Some(Error::TrailingBytes(self.offset)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Some(Error::Io(e)),
             }
-            let mut probe = [0u8; 1];
-            loop {
-                match self.inner.read(&mut probe) {
-                    Ok(0) => break,
-                    Ok(_) => return Err(Error::TrailingBytes(self.offset)),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(Error::Io(e)),
+        }
+    }
+
+    /// Reads ahead up to the in-flight limit, handing chunks to the workers.
+    fn read_ahead(&mut self) {
+        while !self.end_read && self.pending.is_none() && self.pool.in_flight() < self.limit {
+            match self.read_chunk() {
+                Ok(job) => {
+                    if job.kind == KIND_END {
+                        self.end_read = true;
+                        self.trailing = self.check_end_of_file();
+                    }
+                    self.pool.submit(job);
                 }
+                Err(e) => self.pending = Some(e),
             }
-            self.buf.clear();
-            return Ok(false);
         }
-        let compression = self.header.compression;
-        if compression != crate::Compression::None {
-            std::mem::swap(&mut self.buf, &mut self.packed);
-            compression.decompress(&self.packed, MAX_CHUNK_SIZE, &mut self.buf, at)?;
+    }
+
+    fn recycle(&mut self, mut b: Vec<u8>) {
+        if self.free.len() < 2 * self.limit {
+            b.clear();
+            self.free.push(b);
         }
-        self.total += self.buf.len() as u64;
-        Ok(true)
+    }
+
+    /// Makes the next verified chunk current; returns false at the end.
+    fn next_chunk(&mut self) -> Result<bool> {
+        self.read_ahead();
+        let opened = match self.pool.next() {
+            Some(Ok(r)) => r?,
+            Some(Err(msg)) => return Err(Error::Io(worker_lost(msg))),
+            None => return Err(self.pending.take().unwrap_or(Error::Truncated(self.offset))),
+        };
+        match opened {
+            Opened::Data { data, spare } => {
+                let old = std::mem::replace(&mut self.buf, data);
+                self.recycle(old);
+                self.recycle(spare);
+                self.pos = 0;
+                self.total += self.buf.len() as u64;
+                Ok(true)
+            }
+            Opened::End { total } => {
+                if total != self.total {
+                    return Err(Error::LengthMismatch {
+                        expected: total,
+                        found: self.total,
+                    });
+                }
+                if let Some(e) = self.trailing.take() {
+                    return Err(e);
+                }
+                self.buf.clear();
+                self.pos = 0;
+                Ok(false)
+            }
+        }
     }
 }
 
 impl<R: Read> BufRead for Reader<R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.pos == self.buf.len() && !self.done {
-            if !self.next_chunk()? {
-                self.done = true;
+            if let Some(msg) = &self.failed {
+                return Err(io::Error::other(format!("statefile already failed: {msg}")));
+            }
+            match self.next_chunk() {
+                Ok(more) => self.done = !more,
+                Err(e) => {
+                    self.failed = Some(e.to_string());
+                    return Err(e.into());
+                }
             }
         }
         Ok(&self.buf[self.pos..])

@@ -6,7 +6,25 @@
 //! lz4 (`lz4_flex`, pure Rust) for speed, zstd (`zstd`, the reference C
 //! library) for ratio with a configurable level.
 
+use std::cell::RefCell;
+
 use crate::error::{Error, Result};
+
+/// zstd contexts, reused per thread (creating one per chunk costs more than
+/// compressing a small chunk).
+struct ZstdContexts {
+    level: Option<i32>,
+    compressor: zstd::bulk::Compressor<'static>,
+    decompressor: zstd::bulk::Decompressor<'static>,
+}
+
+thread_local! {
+    static ZSTD: RefCell<ZstdContexts> = RefCell::new(ZstdContexts {
+        level: None,
+        compressor: zstd::bulk::Compressor::default(),
+        decompressor: zstd::bulk::Decompressor::default(),
+    });
+}
 
 /// How data chunks are compressed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -52,11 +70,33 @@ impl Compression {
     pub(crate) fn compress(self, data: &[u8], out: &mut Vec<u8>) -> Result<()> {
         out.clear();
         out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        match self {
-            Compression::None => out.extend_from_slice(data),
-            Compression::Lz4 => out.extend_from_slice(&lz4_flex::block::compress(data)),
-            Compression::Zstd(level) => out.extend_from_slice(&zstd::bulk::compress(data, level)?),
-        }
+        let bound = match self {
+            Compression::None => {
+                out.extend_from_slice(data);
+                return Ok(());
+            }
+            Compression::Lz4 => lz4_flex::block::get_maximum_output_size(data.len()),
+            Compression::Zstd(_) => zstd::zstd_safe::compress_bound(data.len()),
+        };
+        // Straight into the (reused) output buffer, no intermediate vector.
+        out.resize(4 + bound, 0);
+        let n = match self {
+            Compression::Lz4 => lz4_flex::block::compress_into(data, &mut out[4..])
+                .map_err(|e| std::io::Error::other(e.to_string()))?,
+            _ => ZSTD.with(|z| -> std::io::Result<usize> {
+                let mut z = z.borrow_mut();
+                let level = match self {
+                    Compression::Zstd(level) => level,
+                    _ => 0,
+                };
+                if z.level != Some(level) {
+                    z.compressor = zstd::bulk::Compressor::new(level)?;
+                    z.level = Some(level);
+                }
+                z.compressor.compress_to_buffer(data, &mut out[4..])
+            })?,
+        };
+        out.truncate(4 + n);
         Ok(())
     }
 
@@ -89,7 +129,11 @@ impl Compression {
                 out.truncate(n);
             }
             Compression::Zstd(_) => {
-                *out = zstd::bulk::decompress(body, raw).map_err(|e| bad(e.to_string()))?;
+                out.resize(raw, 0);
+                let n = ZSTD
+                    .with(|z| z.borrow_mut().decompressor.decompress_to_buffer(body, out))
+                    .map_err(|e| bad(e.to_string()))?;
+                out.truncate(n);
             }
         }
         if out.len() != raw {

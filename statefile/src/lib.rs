@@ -27,9 +27,10 @@
 //! assert_eq!(out, "hello checkpoint");
 //! ```
 //!
-//! Chunks can be compressed with lz4 or zstd ([`Options`]). This version
-//! compresses, MACs and verifies chunks on the calling thread; parallel
-//! workers are future work.
+//! Chunks can be compressed with lz4 or zstd ([`Options`]). Worker threads
+//! (one per core by default) compress and hash chunks on write and verify and
+//! decompress them on read, with a few chunks per worker in flight; output
+//! order, and the order in which errors are reported, is the file's.
 //!
 //! See `docs/FORMAT.md` for the byte layout.
 
@@ -39,6 +40,7 @@ mod compress;
 mod error;
 mod header;
 mod mac;
+mod pool;
 
 pub use atomic::create_atomic;
 pub use chunk::{Options, Reader, Totals, Writer, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE};

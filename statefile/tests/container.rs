@@ -264,6 +264,7 @@ fn compressed_chunks_round_trip_and_resist_damage() {
             let opts = Options {
                 chunk_size: 64,
                 compression,
+                ..Options::default()
             };
             let mut w = Writer::with_options(Vec::new(), Some(b"k"), &meta(1), opts).unwrap();
             w.write_all(&payload).unwrap();
@@ -299,10 +300,72 @@ fn compressed_chunks_round_trip_and_resist_damage() {
     let opts = Options {
         chunk_size: 1000,
         compression: Compression::Lz4,
+        ..Options::default()
     };
     let mut w = Writer::with_options(Vec::new(), None, &BTreeMap::new(), opts).unwrap();
     w.write_all(&big).unwrap();
     let (file, _) = w.finish().unwrap();
     let ok = read(&file, None).unwrap().1;
     assert_eq!(ok, big);
+}
+
+/// The bytes of a file do not depend on how many threads wrote it.
+#[test]
+fn worker_count_changes_nothing_but_speed() {
+    use statefile::{Compression, Options};
+    let payload = data(100_003);
+    for compression in [Compression::None, Compression::Lz4, Compression::Zstd(1)] {
+        let files: Vec<Vec<u8>> = [1, 2, 4]
+            .into_iter()
+            .map(|threads| {
+                let opts = Options {
+                    chunk_size: 1000,
+                    compression,
+                    threads,
+                };
+                let mut w = Writer::with_options(Vec::new(), Some(b"k"), &meta(2), opts).unwrap();
+                for part in payload.chunks(4097) {
+                    w.write_all(part).unwrap();
+                }
+                let (mut file, _) = w.finish().unwrap();
+                // `_timestamp` differs between runs: compare from the chunks on.
+                let hlen = read_header(&file[..]).unwrap().len as usize;
+                file.drain(..hlen);
+                file
+            })
+            .collect();
+        assert_eq!(files[0], files[1], "{compression:?}");
+        assert_eq!(files[0], files[2], "{compression:?}");
+    }
+}
+
+/// Reading ahead must not report an error early: every byte before a bad
+/// chunk is handed out first, whatever the number of threads.
+#[test]
+fn errors_come_after_the_bytes_before_them() {
+    let payload = data(10 * 64);
+    let file = write(&payload, Some(b"k"), &meta(1), 64);
+    let chunks = chunk_offsets(&file);
+    let (at, _) = chunks[6];
+    for (damage, threads) in [(0, 1), (0, 2), (0, 4), (1, 4)] {
+        let mut bad = file.clone();
+        if damage == 0 {
+            bad[at + 20] ^= 1; // a payload byte of chunk 6
+        } else {
+            bad.truncate(at + 5); // inside chunk 6's head
+        }
+        let mut r = Reader::with_threads(&bad[..], Some(b"k"), threads).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 10];
+        let err = loop {
+            match r.read(&mut buf) {
+                Ok(0) => panic!("damage went unnoticed"),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(got, payload[..6 * 64], "threads {threads}: {err}");
+        // The reader stays failed.
+        assert!(r.read(&mut buf).is_err());
+    }
 }
