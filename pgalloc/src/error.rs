@@ -1,0 +1,76 @@
+use std::io;
+
+/// Everything that can go wrong in `pgalloc`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A system call or the save/load stream failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+    /// A system call failed.
+    #[error("{call} failed: {source}")]
+    Sys {
+        /// The call.
+        call: &'static str,
+        /// Its errno.
+        source: nix::Error,
+    },
+    /// The metadata graph could not be written or read.
+    #[error("page metadata: {0}")]
+    Meta(#[from] stateify::Error),
+    /// An allocation that cannot be satisfied.
+    #[error("cannot allocate {len} bytes: {why}")]
+    NoSpace {
+        /// The requested length.
+        len: u64,
+        /// Why.
+        why: String,
+    },
+    /// A range that is not page-aligned, empty, outside the file or not
+    /// allocated as the operation needs.
+    #[error("bad range {start:#x}..{end:#x}: {why}")]
+    BadRange {
+        /// Start offset.
+        start: u64,
+        /// End offset.
+        end: u64,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// A page block record does not match the segment it should fill.
+    #[error("mismatched segment at {start:#x}: expected {expected} bytes, got {got}")]
+    MismatchedSegment {
+        /// Where the segment starts in the file.
+        start: u64,
+        /// Its length.
+        expected: u64,
+        /// The record's length.
+        got: u64,
+    },
+    /// A page block was expected as a raw record and an object record came.
+    #[error("page block at {start:#x}: expected a raw record, found an object (graph) record")]
+    NotRaw {
+        /// Where the block starts in the file.
+        start: u64,
+    },
+    /// The pages file ended before the last block.
+    #[error("pages file too short: block at file offset {start:#x} needs bytes up to {needed}, the file ends at {len}")]
+    ShortPagesFile {
+        /// Where the block goes in the memory file.
+        start: u64,
+        /// Bytes of the pages file needed.
+        needed: u64,
+        /// The pages file's length.
+        len: u64,
+    },
+    /// The metadata describes an impossible memory file.
+    #[error("corrupt page metadata: {0}")]
+    Corrupt(String),
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub(crate) fn sys(call: &'static str) -> impl FnOnce(nix::Error) -> Error {
+    move |source| Error::Sys { call, source }
+}

@@ -1,0 +1,616 @@
+//! `MemoryFile`: a memfd grown in chunks, each chunk mapped once and never
+//! remapped, with a usage segment set recording what is allocated.
+
+use std::fs::File;
+use std::ops::Range;
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+use memmap2::{MmapOptions, MmapRaw};
+use nix::fcntl::FallocateFlags;
+
+use crate::error::{sys, Error, Result};
+use crate::segment::SegmentSet;
+
+/// The page size every range is aligned to.
+pub const PAGE_SIZE: u64 = 4096;
+/// The huge page size (per-chunk advice, decommit batching).
+pub const HUGE_PAGE_SIZE: u64 = 2 << 20;
+/// The default chunk (growth and mapping unit).
+pub const DEFAULT_CHUNK_SIZE: u64 = 1 << 30;
+/// The largest file a `MemoryFile` grows to (and a saved one may claim).
+pub const MAX_FILE_SIZE: u64 = 1 << 46;
+/// The most chunks (mappings) a `MemoryFile` has; the kernel's default
+/// limit is 65,530 mappings per process.
+pub const MAX_CHUNKS: u64 = 16 << 10;
+
+/// What the memory is used for, for accounting (gVisor's usage kinds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, stateify::Stateify)]
+pub enum MemoryKind {
+    /// Used by the sandbox itself.
+    System,
+    /// Application anonymous memory.
+    Anonymous,
+    /// File contents cached for the application.
+    PageCache,
+    /// tmpfs file contents.
+    Tmpfs,
+}
+
+impl MemoryKind {
+    /// Every kind, in accounting order.
+    pub const ALL: [MemoryKind; 4] = [
+        MemoryKind::System,
+        MemoryKind::Anonymous,
+        MemoryKind::PageCache,
+        MemoryKind::Tmpfs,
+    ];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A page-aligned range of the file: `start..end`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileRange {
+    /// First byte.
+    pub start: u64,
+    /// One past the last byte.
+    pub end: u64,
+}
+
+impl FileRange {
+    /// The range's length in bytes.
+    pub fn len(&self) -> u64 {
+        self.end - self.start
+    }
+
+    /// Whether the range is empty.
+    pub fn is_empty(&self) -> bool {
+        self.start >= self.end
+    }
+
+    pub(crate) fn as_range(&self) -> Range<u64> {
+        self.start..self.end
+    }
+}
+
+/// How a [`MemoryFile`] grows.
+#[derive(Clone, Copy, Debug)]
+pub struct MemoryFileOpts {
+    /// The unit of growth and mapping: a power of two, at least a huge page
+    /// (or a page, for tests), at most 64 GiB. No allocation is larger.
+    pub chunk_size: u64,
+    /// Advise huge pages for each chunk (`MADV_HUGEPAGE`).
+    pub huge_pages: bool,
+}
+
+impl Default for MemoryFileOpts {
+    fn default() -> Self {
+        MemoryFileOpts {
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            huge_pages: true,
+        }
+    }
+}
+
+/// How to allocate.
+#[derive(Clone, Copy, Debug)]
+pub struct AllocOpts {
+    /// Accounted as this kind.
+    pub kind: MemoryKind,
+    /// The owning memory cgroup id (0: none).
+    pub memcg: u32,
+}
+
+impl Default for AllocOpts {
+    fn default() -> Self {
+        AllocOpts {
+            kind: MemoryKind::Anonymous,
+            memcg: 0,
+        }
+    }
+}
+
+/// What the segment set records per allocated range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Usage {
+    pub kind: MemoryKind,
+    pub memcg: u32,
+    pub refs: u64,
+    /// Seen committed (resident) by `update_usage`, or restored committed.
+    pub committed: bool,
+}
+
+/// Bytes per kind: allocated, and known committed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UsageTotals {
+    /// Allocated bytes per kind, indexed like [`MemoryKind::ALL`].
+    pub allocated: [u64; 4],
+    /// Bytes known committed per kind.
+    pub committed: [u64; 4],
+}
+
+impl UsageTotals {
+    /// Allocated bytes of one kind.
+    pub fn allocated(&self, kind: MemoryKind) -> u64 {
+        self.allocated[kind.index()]
+    }
+
+    /// Known committed bytes of one kind.
+    pub fn committed(&self, kind: MemoryKind) -> u64 {
+        self.committed[kind.index()]
+    }
+}
+
+pub(crate) struct State {
+    pub file_size: u64,
+    pub usage: SegmentSet<Usage>,
+    last_scan: Option<Instant>,
+}
+
+/// memfd-backed page memory. See the crate documentation.
+pub struct MemoryFile {
+    pub(crate) file: File,
+    pub(crate) opts: MemoryFileOpts,
+    pub(crate) state: Mutex<State>,
+    /// One mapping per chunk, in file order; only ever appended to.
+    chunks: RwLock<Vec<MmapRaw>>,
+    /// Readers of the mapped bytes share it, writers hold it alone, so safe
+    /// code never sees a slice that another thread writes.
+    access: RwLock<()>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn read<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) fn bad(r: FileRange, why: &'static str) -> Error {
+    Error::BadRange {
+        start: r.start,
+        end: r.end,
+        why,
+    }
+}
+
+/// A chunk size is a power of two from a page to 64 GiB.
+pub(crate) fn valid_chunk_size(c: u64) -> bool {
+    c.is_power_of_two() && (PAGE_SIZE..=64 << 30).contains(&c)
+}
+
+/// The minimum throttle between two `update_usage` scans.
+const SCAN_INTERVAL: Duration = Duration::from_millis(10);
+
+impl MemoryFile {
+    /// Creates an empty memory file.
+    pub fn new(opts: MemoryFileOpts) -> Result<MemoryFile> {
+        let c = opts.chunk_size;
+        if !valid_chunk_size(c) {
+            return Err(Error::Corrupt(format!(
+                "chunk size {c} is not a power of two between a page and 64 GiB"
+            )));
+        }
+        let fd = nix::sys::memfd::memfd_create(
+            c"stateify-pgalloc",
+            nix::sys::memfd::MFdFlags::MFD_CLOEXEC,
+        )
+        .map_err(sys("memfd_create"))?;
+        Ok(MemoryFile {
+            file: File::from(fd),
+            opts,
+            state: Mutex::new(State {
+                file_size: 0,
+                usage: SegmentSet::new(),
+                last_scan: None,
+            }),
+            chunks: RwLock::new(Vec::new()),
+            access: RwLock::new(()),
+        })
+    }
+
+    /// The chunk size.
+    pub fn chunk_size(&self) -> u64 {
+        self.opts.chunk_size
+    }
+
+    /// The file's current size (a multiple of the chunk size).
+    pub fn file_size(&self) -> u64 {
+        lock(&self.state).file_size
+    }
+
+    /// Grows the file (and the mappings) to at least `size` bytes.
+    pub(crate) fn grow_to(&self, st: &mut State, size: u64) -> Result<()> {
+        let c = self.opts.chunk_size;
+        let size = size.div_ceil(c) * c;
+        if size <= st.file_size {
+            return Ok(());
+        }
+        if size > MAX_FILE_SIZE || size / c > MAX_CHUNKS {
+            return Err(Error::NoSpace {
+                len: size,
+                why: format!("the file would exceed {MAX_FILE_SIZE} bytes or {MAX_CHUNKS} chunks"),
+            });
+        }
+        self.file.set_len(size)?;
+        let mut chunks = write(&self.chunks);
+        while (chunks.len() as u64) * c < size {
+            let offset = chunks.len() as u64 * c;
+            let map = MmapOptions::new()
+                .offset(offset)
+                .len(c as usize)
+                .map_raw(&self.file)?;
+            if self.opts.huge_pages && c >= HUGE_PAGE_SIZE {
+                // Advice only: a kernel without shmem THP ignores it.
+                let _ = map.advise(memmap2::Advice::HugePage);
+            }
+            chunks.push(map);
+        }
+        st.file_size = size;
+        Ok(())
+    }
+
+    /// Allocates `len` bytes (rounded up to pages), bottom-up first fit,
+    /// reusing freed ranges; the range holds one reference and reads as
+    /// zeros. No allocation crosses a chunk boundary.
+    pub fn allocate(&self, len: u64, opts: AllocOpts) -> Result<FileRange> {
+        let c = self.opts.chunk_size;
+        if len == 0 || len > c {
+            return Err(Error::NoSpace {
+                len,
+                why: format!("allocations are 1 to {c} bytes (the chunk size)"),
+            });
+        }
+        let len = len.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        let mut st = lock(&self.state);
+        // In a gap [a, b): the lowest start that does not cross a chunk.
+        let fit = |a: u64, b: u64| {
+            let start = if a / c != (a + len - 1) / c {
+                a.div_ceil(c) * c
+            } else {
+                a
+            };
+            (start.checked_add(len)? <= b).then_some(start)
+        };
+        let start = st
+            .usage
+            .first_gap(0, len, MAX_FILE_SIZE, fit)
+            .ok_or_else(|| Error::NoSpace {
+                len,
+                why: "no room below the file size limit".into(),
+            })?;
+        let r = FileRange {
+            start,
+            end: start + len,
+        };
+        self.grow_to(&mut st, r.end)?;
+        let inserted = st.usage.insert(
+            r.as_range(),
+            Usage {
+                kind: opts.kind,
+                memcg: opts.memcg,
+                refs: 1,
+                committed: false,
+            },
+        );
+        debug_assert!(inserted, "first_gap returned an allocated range");
+        Ok(r)
+    }
+
+    fn check_allocated(st: &State, r: FileRange) -> Result<()> {
+        if r.is_empty() || r.start % PAGE_SIZE != 0 || r.end % PAGE_SIZE != 0 {
+            return Err(bad(r, "not a non-empty page-aligned range"));
+        }
+        let mut at = r.start;
+        for (seg, _) in st
+            .usage
+            .iter()
+            .filter(|(s, _)| s.end > r.start && s.start < r.end)
+        {
+            if seg.start > at {
+                break;
+            }
+            at = seg.end;
+        }
+        if at < r.end {
+            return Err(bad(r, "not entirely allocated"));
+        }
+        Ok(())
+    }
+
+    /// Adds a reference to every page of `r` (which must be allocated).
+    pub fn inc_ref(&self, r: FileRange) -> Result<()> {
+        let mut st = lock(&self.state);
+        Self::check_allocated(&st, r)?;
+        st.usage.update(r.as_range(), |u| {
+            Some(Usage {
+                refs: u.refs + 1,
+                ..*u
+            })
+        });
+        Ok(())
+    }
+
+    /// Drops a reference to every page of `r`; pages left with none are
+    /// freed and decommitted (their memory returns to the system and they
+    /// read as zeros when allocated again).
+    pub fn dec_ref(&self, r: FileRange) -> Result<()> {
+        let mut st = lock(&self.state);
+        Self::check_allocated(&st, r)?;
+        let before = st.usage.update(r.as_range(), |u| {
+            (u.refs > 1).then_some(Usage {
+                refs: u.refs - 1,
+                ..*u
+            })
+        });
+        drop(st);
+        for (range, u) in before {
+            if u.refs == 1 {
+                self.decommit(FileRange {
+                    start: range.start,
+                    end: range.end,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Returns the pages of `r` to the system: a hole punched in the memfd,
+    /// or zeros written where the file system cannot punch.
+    pub(crate) fn decommit(&self, r: FileRange) -> Result<()> {
+        if !self.punch(r)? {
+            self.with_slice_mut(r, |s| s.fill(0))?;
+        }
+        Ok(())
+    }
+
+    /// Punches a hole over `r`; false if the file system cannot.
+    pub(crate) fn punch(&self, r: FileRange) -> Result<bool> {
+        let punched = nix::fcntl::fallocate(
+            &self.file,
+            FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE,
+            r.start as libc::off_t,
+            r.len() as libc::off_t,
+        );
+        match punched {
+            Ok(()) => Ok(true),
+            Err(nix::Error::EOPNOTSUPP) => Ok(false),
+            Err(e) => Err(sys("fallocate(PUNCH_HOLE)")(e)),
+        }
+    }
+
+    /// Totals per kind: allocated and known committed bytes.
+    pub fn usage(&self) -> UsageTotals {
+        let st = lock(&self.state);
+        let mut t = UsageTotals::default();
+        for (r, u) in st.usage.iter() {
+            let len = r.end - r.start;
+            t.allocated[u.kind.index()] += len;
+            if u.committed {
+                t.committed[u.kind.index()] += len;
+            }
+        }
+        t
+    }
+
+    /// The allocated ranges with their kind, memcg and reference count.
+    pub fn segments(&self) -> Vec<(FileRange, MemoryKind, u32, u64)> {
+        let st = lock(&self.state);
+        st.usage
+            .iter()
+            .map(|(r, u)| {
+                (
+                    FileRange {
+                        start: r.start,
+                        end: r.end,
+                    },
+                    u.kind,
+                    u.memcg,
+                    u.refs,
+                )
+            })
+            .collect()
+    }
+
+    /// Finds pages that became committed since the last scan (with
+    /// `mincore`) and accounts them. Scans at most once per 10 ms unless
+    /// `force`; the state lock is not held during the scan. Returns the
+    /// bytes newly found committed.
+    pub fn update_usage(&self, force: bool) -> Result<u64> {
+        let candidates: Vec<Range<u64>> = {
+            let mut st = lock(&self.state);
+            if !force && st.last_scan.is_some_and(|t| t.elapsed() < SCAN_INTERVAL) {
+                return Ok(0);
+            }
+            st.last_scan = Some(Instant::now());
+            st.usage
+                .iter()
+                .filter(|(_, u)| !u.committed)
+                .map(|(r, _)| r)
+                .collect()
+        };
+        let mut found = Vec::new();
+        for r in candidates {
+            self.resident_runs(r, &mut found)?;
+        }
+        let mut st = lock(&self.state);
+        let mut newly = 0;
+        for r in found {
+            // Ranges freed meanwhile are gaps and stay untouched.
+            for (piece, u) in st.usage.update(r.clone(), |u| {
+                Some(Usage {
+                    committed: true,
+                    ..*u
+                })
+            }) {
+                if !u.committed {
+                    newly += piece.end - piece.start;
+                }
+            }
+        }
+        Ok(newly)
+    }
+
+    /// Appends the runs of resident pages within `r` (which lies inside the
+    /// file) to `out`, using `mincore` one chunk piece at a time.
+    fn resident_runs(&self, r: Range<u64>, out: &mut Vec<Range<u64>>) -> Result<()> {
+        let mut vec = Vec::new();
+        let mut at = r.start;
+        while at < r.end {
+            let (ptr, avail) = self.chunk_ptr(at)?;
+            let len = avail.min(r.end - at);
+            let pages = (len / PAGE_SIZE) as usize;
+            vec.clear();
+            vec.resize(pages, 0u8);
+            // SAFETY: `ptr..ptr + len` lies inside one live mapping of ours
+            // (chunk_ptr checks the chunk; mappings live as long as `self`),
+            // page-aligned; `vec` has one byte per page of it.
+            let rc = unsafe { libc::mincore(ptr.cast(), len as usize, vec.as_mut_ptr()) };
+            if rc != 0 {
+                return Err(Error::Io(std::io::Error::last_os_error()));
+            }
+            let mut i = 0;
+            while i < pages {
+                if vec[i] & 1 == 0 {
+                    i += 1;
+                    continue;
+                }
+                let s = i;
+                while i < pages && vec[i] & 1 == 1 {
+                    i += 1;
+                }
+                let start = at + s as u64 * PAGE_SIZE;
+                let end = at + i as u64 * PAGE_SIZE;
+                match out.last_mut() {
+                    Some(last) if last.end == start => last.end = end,
+                    _ => out.push(start..end),
+                }
+            }
+            at += len;
+        }
+        Ok(())
+    }
+
+    /// The mapped address of file offset `at` and the bytes of its chunk
+    /// from there on.
+    pub(crate) fn chunk_ptr(&self, at: u64) -> Result<(*mut u8, u64)> {
+        let c = self.opts.chunk_size;
+        let chunks = read(&self.chunks);
+        let map = chunks.get((at / c) as usize).ok_or(Error::BadRange {
+            start: at,
+            end: at,
+            why: "beyond the end of the file",
+        })?;
+        let off = at % c;
+        // SAFETY: `off < c == map.len()`, so the pointer stays inside the
+        // mapping; computing it dereferences nothing.
+        let ptr = unsafe { map.as_mut_ptr().add(off as usize) };
+        Ok((ptr, c - off))
+    }
+
+    /// The mapped bytes of `r`, which must lie inside one chunk.
+    fn span(&self, r: FileRange) -> Result<*mut u8> {
+        if r.start > r.end {
+            return Err(bad(r, "start after end"));
+        }
+        let (ptr, avail) = self.chunk_ptr(r.start)?;
+        if r.len() > avail {
+            return Err(bad(r, "crosses a chunk boundary or the end of the file"));
+        }
+        Ok(ptr)
+    }
+
+    /// Runs `f` on the bytes of `r` (inside one chunk; no allocation
+    /// crosses one). Writers wait until `f` returns; `f` must not call
+    /// back into this `MemoryFile`.
+    pub fn with_slice<T>(&self, r: FileRange, f: impl FnOnce(&[u8]) -> T) -> Result<T> {
+        let ptr = self.span(r)?;
+        let _shared = read(&self.access);
+        // SAFETY: `ptr..ptr + len` is inside a mapping that lives as long
+        // as `self` (mappings are never removed before drop). Every safe
+        // writer of mapped bytes holds `access` exclusively, so nothing
+        // writes these bytes while the shared guard lives.
+        let s = unsafe { std::slice::from_raw_parts(ptr, r.len() as usize) };
+        Ok(f(s))
+    }
+
+    /// Runs `f` on the bytes of `r` for writing, alone (every other access
+    /// waits); `f` must not call back into this `MemoryFile`.
+    pub fn with_slice_mut<T>(&self, r: FileRange, f: impl FnOnce(&mut [u8]) -> T) -> Result<T> {
+        let ptr = self.span(r)?;
+        let _alone = write(&self.access);
+        // SAFETY: as in `with_slice`, and the exclusive guard means no other
+        // safe reference to mapped bytes exists while `f` runs.
+        let s = unsafe { std::slice::from_raw_parts_mut(ptr, r.len() as usize) };
+        Ok(f(s))
+    }
+
+    /// Calls `f(range, done)` for each piece of `at..at + len` that lies
+    /// in one chunk, `done` being the bytes before the piece.
+    fn pieces(
+        &self,
+        at: u64,
+        len: usize,
+        mut f: impl FnMut(FileRange, usize) -> Result<()>,
+    ) -> Result<()> {
+        let mut done = 0;
+        while done < len {
+            let start = at + done as u64;
+            let (_, avail) = self.chunk_ptr(start)?;
+            let n = (avail as usize).min(len - done);
+            f(
+                FileRange {
+                    start,
+                    end: start + n as u64,
+                },
+                done,
+            )?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Copies bytes from file offset `at` into `buf` (across chunks).
+    pub fn read_at(&self, at: u64, buf: &mut [u8]) -> Result<()> {
+        self.pieces(at, buf.len(), |r, done| {
+            let n = r.len() as usize;
+            self.with_slice(r, |s| buf[done..done + n].copy_from_slice(s))
+        })
+    }
+
+    /// Copies `data` to file offset `at` (across chunks).
+    pub fn write_at(&self, at: u64, data: &[u8]) -> Result<()> {
+        self.pieces(at, data.len(), |r, done| {
+            let n = r.len() as usize;
+            self.with_slice_mut(r, |s| s.copy_from_slice(&data[done..done + n]))
+        })
+    }
+
+    /// The raw address of `r`'s bytes (inside one chunk).
+    ///
+    /// # Safety
+    ///
+    /// The pointer is valid for `r.len()` bytes while `self` lives. The
+    /// caller must not create references that alias bytes another thread
+    /// writes, and must not write bytes that safe readers (`with_slice`,
+    /// `read_at`) may be reading: it takes over the synchronization that
+    /// the safe methods do with their lock.
+    pub unsafe fn raw_ptr(&self, r: FileRange) -> Result<*mut u8> {
+        self.span(r)
+    }
+
+    /// Holds off every safe access while `f` runs with shared access to
+    /// all mapped bytes (used by `save_to`, which reads them in place).
+    pub(crate) fn shared_access<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _shared = read(&self.access);
+        f()
+    }
+}

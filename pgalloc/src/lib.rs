@@ -1,0 +1,45 @@
+//! # pgalloc — page memory that can be checkpointed
+//!
+//! A [`MemoryFile`] is a memfd grown in chunks (1 GiB by default), each
+//! mapped `MAP_SHARED` once and never remapped, so addresses stay valid. A
+//! usage segment set records, per allocated range, its [`MemoryKind`], owner
+//! memory cgroup, reference count and whether it is known committed.
+//!
+//! [`MemoryFile::save_to`] writes the metadata as a stateify graph and then
+//! only the pages that hold data: holes are skipped without being touched
+//! (`lseek(SEEK_DATA)`), committed pages are scanned for zeros, and zero
+//! pages not known committed are left out and decommitted again.
+//! [`MemoryFile::load_from`] rebuilds the file and reads the pages straight
+//! into the mappings.
+//!
+//! ```
+//! use pgalloc::{AllocOpts, MemoryFile, MemoryFileOpts};
+//!
+//! let mf = MemoryFile::new(MemoryFileOpts { chunk_size: 1 << 21, ..Default::default() })?;
+//! let r = mf.allocate(3 * 4096, AllocOpts::default())?;
+//! mf.write_at(r.start + 4096, b"hello pages")?;
+//!
+//! let mut saved = Vec::new();
+//! let stats = mf.save_to(&mut saved, None, &Default::default())?;
+//! assert_eq!(stats.bytes_written, 4096); // one page holds data
+//!
+//! let (back, _) = MemoryFile::load_from(&saved[..], None, &Default::default())?;
+//! let mut buf = [0u8; 11];
+//! back.read_at(r.start + 4096, &mut buf)?;
+//! assert_eq!(&buf, b"hello pages");
+//! # Ok::<(), pgalloc::Error>(())
+//! ```
+
+mod error;
+mod file;
+mod load;
+mod save;
+mod segment;
+
+pub use error::{Error, Result};
+pub use file::{
+    AllocOpts, FileRange, MemoryFile, MemoryFileOpts, MemoryKind, UsageTotals, DEFAULT_CHUNK_SIZE,
+    HUGE_PAGE_SIZE, MAX_CHUNKS, MAX_FILE_SIZE, PAGE_SIZE,
+};
+pub use load::{LoadOpts, LoadStats};
+pub use save::{SaveOpts, SaveStats};
