@@ -73,6 +73,7 @@ fn main() {
     mf.update_usage(true).unwrap();
     let opts = SaveOpts {
         exclude_committed_zero_pages: true,
+        ..SaveOpts::default()
     };
     let pages_path = dir.join("pgalloc-bench.pages");
     let plain_path = dir.join("pgalloc-bench.plain");

@@ -1,6 +1,7 @@
 //! `save_to`: the zero-page scan, the metadata graph and the page blocks.
 
-use std::io::Write;
+use std::io::{IoSlice, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::unistd::Whence;
@@ -15,6 +16,9 @@ pub struct SaveOpts {
     /// as uncommitted zero pages). Without it, only pages *not known*
     /// committed that turn out zero are left out (and decommitted again).
     pub exclude_committed_zero_pages: bool,
+    /// Threads scanning for zero pages before an inline save (0: one per
+    /// core). With a pages file one thread scans while the caller writes.
+    pub threads: usize,
 }
 
 /// What a save did (the figures gVisor logs).
@@ -85,6 +89,36 @@ pub(crate) fn page_is_zero(page: &[u8]) -> bool {
 /// the scan goes on.
 const MAX_BLOCK: u64 = 8 << 20;
 
+/// Pieces per vectored write (Linux's `IOV_MAX` is 1024).
+const IOV_BLOCKS: usize = 1024;
+
+/// Bytes per scan job (the unit of parallel scanning).
+const SCAN_JOB: u64 = 64 << 20;
+
+/// A piece of data to scan for zero pages, inside one chunk.
+struct ScanJob {
+    range: FileRange,
+    /// The segment is known committed (zero pages are kept, not decommitted).
+    committed: bool,
+}
+
+/// What the scan of one job found.
+#[derive(Default)]
+struct Scanned {
+    bytes_scanned: u64,
+    zero_bytes: u64,
+    blocks: Vec<FileRange>,
+    decommit: Vec<FileRange>,
+}
+
+fn opts_threads(opts: &SaveOpts) -> usize {
+    if opts.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        opts.threads
+    }
+}
+
 /// Appends `r` to a list of ranges, extending the last one if they touch
 /// and `join` allows.
 fn push_run(runs: &mut Vec<FileRange>, r: FileRange, join: impl Fn(&FileRange) -> bool) {
@@ -121,83 +155,147 @@ impl MemoryFile {
         Ok(())
     }
 
-    /// Scans the data runs of `segments` for zero pages and hands each
-    /// finished page block to `emit` (in file order, each inside one chunk,
-    /// at most `MAX_BLOCK` bytes). Zero pages not known committed are
-    /// collected for decommit instead, and left out.
-    fn scan(
-        &self,
-        segments: &[(FileRange, Usage)],
-        opts: &SaveOpts,
-        stats: &mut SaveStats,
-        decommit: &mut Vec<FileRange>,
-        mut emit: impl FnMut(FileRange) -> Result<()>,
-    ) -> Result<()> {
+    /// Cuts the data of `segments` into scan jobs: data runs (found with
+    /// `lseek`, so holes are never read), split at chunk boundaries and
+    /// every `SCAN_JOB` bytes. The cut depends only on the file, so the
+    /// blocks a save writes do not depend on how many threads scanned.
+    fn scan_jobs(&self, segments: &[(FileRange, Usage)]) -> Result<Vec<ScanJob>> {
         let c = self.opts.chunk_size;
-        let mut pending: Option<FileRange> = None;
+        let mut jobs = Vec::new();
         let mut runs = Vec::new();
         for (seg, u) in segments {
-            stats.allocated_bytes += seg.len();
             runs.clear();
             self.data_runs(*seg, &mut runs)?;
             for run in &runs {
-                stats.bytes_scanned += run.len();
                 let mut at = run.start;
                 while at < run.end {
-                    // One chunk's piece at a time: one mapping, one slice.
-                    let piece_end = run.end.min((at / c + 1) * c);
-                    let piece = FileRange {
-                        start: at,
-                        end: piece_end,
-                    };
-                    // SAFETY: `piece` is inside one chunk's mapping, which
-                    // lives as long as `self`; `save_to` holds the shared
-                    // access guard, which keeps every safe writer out.
-                    let bytes = unsafe {
-                        let ptr = self.raw_ptr(piece)?;
-                        std::slice::from_raw_parts(ptr, piece.len() as usize)
-                    };
-                    for (i, page) in bytes.chunks_exact(PAGE_SIZE as usize).enumerate() {
-                        let p = FileRange {
-                            start: at + i as u64 * PAGE_SIZE,
-                            end: at + (i as u64 + 1) * PAGE_SIZE,
-                        };
-                        if page_is_zero(page) {
-                            stats.zero_bytes += PAGE_SIZE;
-                            if !u.committed {
-                                // Batched, but never across a huge page.
-                                push_run(decommit, p, |l| {
-                                    l.start / HUGE_PAGE_SIZE == p.start / HUGE_PAGE_SIZE
-                                });
-                                continue;
-                            }
-                            if opts.exclude_committed_zero_pages {
-                                continue;
-                            }
-                        }
-                        match &mut pending {
-                            Some(b)
-                                if b.end == p.start
-                                    && b.start / c == p.start / c
-                                    && b.len() < MAX_BLOCK =>
-                            {
-                                b.end = p.end
-                            }
-                            _ => {
-                                if let Some(done) = pending.replace(p) {
-                                    emit(done)?;
-                                }
-                            }
-                        }
-                    }
-                    at = piece_end;
+                    let end = run.end.min((at / c + 1) * c).min(at + SCAN_JOB);
+                    jobs.push(ScanJob {
+                        range: FileRange { start: at, end },
+                        committed: u.committed,
+                    });
+                    at = end;
                 }
             }
         }
-        if let Some(done) = pending {
-            emit(done)?;
+        Ok(jobs)
+    }
+
+    /// Scans one job's pages for zeros: page blocks to save (each at most
+    /// `MAX_BLOCK` bytes) and zero pages to decommit (those not known
+    /// committed; batched, never across a huge page).
+    fn scan_job(&self, job: &ScanJob, opts: &SaveOpts) -> Result<Scanned> {
+        let mut out = Scanned {
+            bytes_scanned: job.range.len(),
+            ..Scanned::default()
+        };
+        // SAFETY: a job lies inside one chunk's mapping, which lives as long
+        // as `self`; `save_to` holds the shared access guard throughout,
+        // which keeps every safe writer out.
+        let bytes = unsafe { self.block_bytes(job.range)? };
+        for (i, page) in bytes.chunks_exact(PAGE_SIZE as usize).enumerate() {
+            let start = job.range.start + i as u64 * PAGE_SIZE;
+            let p = FileRange {
+                start,
+                end: start + PAGE_SIZE,
+            };
+            if page_is_zero(page) {
+                out.zero_bytes += PAGE_SIZE;
+                if !job.committed {
+                    push_run(&mut out.decommit, p, |l| {
+                        l.start / HUGE_PAGE_SIZE == p.start / HUGE_PAGE_SIZE
+                    });
+                    continue;
+                }
+                if opts.exclude_committed_zero_pages {
+                    continue;
+                }
+            }
+            push_run(&mut out.blocks, p, |l| l.len() < MAX_BLOCK);
+        }
+        Ok(out)
+    }
+
+    /// Writes the bytes of `blocks` with vectored writes (a block of data
+    /// pages between zero runs is often one 64 KiB piece: a syscall each
+    /// would cost more than the copy), each preceded by its raw record
+    /// header if `records`.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the shared access guard.
+    unsafe fn write_blocks(
+        &self,
+        out: &mut dyn Write,
+        blocks: &[FileRange],
+        records: bool,
+    ) -> Result<()> {
+        let mut headers = Vec::with_capacity(if records { blocks.len() } else { 0 });
+        if records {
+            for b in blocks {
+                let mut h = Vec::with_capacity(10);
+                stateify::write_header(&mut h, b.len(), false)?;
+                headers.push(h);
+            }
+        }
+        let mut iov = Vec::with_capacity(blocks.len() * 2);
+        for (i, b) in blocks.iter().enumerate() {
+            if let Some(h) = headers.get(i) {
+                iov.push(IoSlice::new(h));
+            }
+            // SAFETY: the caller holds the shared access guard.
+            iov.push(IoSlice::new(unsafe { self.block_bytes(*b)? }));
+        }
+        let mut rest = &mut iov[..];
+        while !rest.is_empty() {
+            let n = rest.len().min(IOV_BLOCKS);
+            match out.write_vectored(&rest[..n]) {
+                Ok(0) => return Err(Error::Io(std::io::ErrorKind::WriteZero.into())),
+                Ok(written) => IoSlice::advance_slices(&mut rest, written),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(())
+    }
+
+    /// Runs every job on `threads` threads; results in job order.
+    fn scan_parallel(
+        &self,
+        jobs: &[ScanJob],
+        opts: &SaveOpts,
+        threads: usize,
+    ) -> Result<Vec<Scanned>> {
+        let next = AtomicUsize::new(0);
+        let work = || -> Result<Vec<(usize, Scanned)>> {
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(job) = jobs.get(i) else {
+                    return Ok(done);
+                };
+                done.push((i, self.scan_job(job, opts)?));
+            }
+        };
+        let threads = threads.clamp(1, jobs.len().max(1));
+        let parts = std::thread::scope(|s| {
+            let helpers: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+            let mut parts = vec![work()];
+            for h in helpers {
+                parts.push(h.join().unwrap_or_else(|_| {
+                    Err(Error::Io(std::io::Error::other(
+                        "a zero-scan thread panicked",
+                    )))
+                }));
+            }
+            parts
+        });
+        let mut all = Vec::with_capacity(jobs.len());
+        for part in parts {
+            all.extend(part?);
+        }
+        all.sort_unstable_by_key(|(i, _)| *i);
+        Ok(all.into_iter().map(|(_, s)| s).collect())
     }
 
     /// The bytes of a block (inside one chunk).
@@ -246,38 +344,47 @@ impl MemoryFile {
             let mut stats = SaveStats::default();
             let mut decommit = Vec::new();
             let mut blocks = Vec::new();
+            stats.allocated_bytes = segments.iter().map(|(r, _)| r.len()).sum();
             let t = Instant::now();
+            let jobs = self.scan_jobs(&segments)?;
+            let tally = |sc: &Scanned, stats: &mut SaveStats, decommit: &mut Vec<FileRange>| {
+                stats.bytes_scanned += sc.bytes_scanned;
+                stats.zero_bytes += sc.zero_bytes;
+                decommit.extend_from_slice(&sc.decommit);
+            };
             match pages {
                 None => {
-                    self.scan(&segments, opts, &mut stats, &mut decommit, |b| {
-                        blocks.push(b);
-                        Ok(())
-                    })?;
+                    // Nothing can be written before the graph, which lists
+                    // every block: scan on every core first.
+                    for sc in self.scan_parallel(&jobs, opts, opts_threads(opts))? {
+                        tally(&sc, &mut stats, &mut decommit);
+                        blocks.extend_from_slice(&sc.blocks);
+                    }
                     stats.scan_time = t.elapsed();
                 }
                 Some(out) => {
-                    let (tx, rx) = std::sync::mpsc::sync_channel::<FileRange>(4);
+                    // One thread scans while this one writes what it found.
+                    let (tx, rx) = std::sync::mpsc::sync_channel::<Scanned>(2);
                     let scanned = std::thread::scope(|s| {
                         let scanner = s.spawn(|| {
-                            let mut stats = SaveStats::default();
-                            let mut decommit = Vec::new();
                             let t = Instant::now();
-                            let r = self.scan(&segments, opts, &mut stats, &mut decommit, |b| {
+                            for job in &jobs {
+                                let sc = self.scan_job(job, opts)?;
                                 // The writer hung up: it has the error.
-                                tx.send(b).map_err(|_| {
-                                    Error::Io(std::io::Error::other("page writer stopped"))
-                                })
-                            });
+                                if tx.send(sc).is_err() {
+                                    break;
+                                }
+                            }
                             drop(tx);
-                            stats.scan_time = t.elapsed();
-                            r.map(|()| (stats, decommit))
+                            Ok::<_, Error>(t.elapsed())
                         });
                         let written = (|| -> Result<()> {
-                            for b in rx {
+                            for sc in rx {
                                 // SAFETY: the shared access guard is held
                                 // for the whole closure.
-                                out.write_all(unsafe { self.block_bytes(b)? })?;
-                                blocks.push(b);
+                                unsafe { self.write_blocks(&mut *out, &sc.blocks, false)? };
+                                tally(&sc, &mut stats, &mut decommit);
+                                blocks.extend_from_slice(&sc.blocks);
                             }
                             out.flush()?;
                             Ok(())
@@ -288,9 +395,7 @@ impl MemoryFile {
                         // A write error explains a scanner stopped by it.
                         written.and(scanned)
                     })?;
-                    let (s, d) = scanned;
-                    stats = s;
-                    decommit = d;
+                    stats.scan_time = scanned;
                     stats.pages_time = t.elapsed();
                 }
             }
@@ -332,10 +437,9 @@ impl MemoryFile {
             stats.bytes_written = blocks.iter().map(|b| b.len()).sum();
             if inline {
                 let t = Instant::now();
-                for b in &blocks {
-                    stateify::write_header(&mut meta, b.len(), false)?;
+                for group in blocks.chunks(IOV_BLOCKS / 2) {
                     // SAFETY: the shared access guard is held here.
-                    meta.write_all(unsafe { self.block_bytes(*b)? })?;
+                    unsafe { self.write_blocks(&mut meta, group, true)? };
                 }
                 stats.pages_time = t.elapsed();
             }

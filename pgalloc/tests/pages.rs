@@ -247,6 +247,7 @@ fn zero_pages_are_left_out_and_decommitted() {
     assert_eq!(kept.decommitted_bytes, 0);
     let opts = SaveOpts {
         exclude_committed_zero_pages: true,
+        ..SaveOpts::default()
     };
     let dropped = mf.save_to(&mut Vec::new(), None, &opts).unwrap();
     assert_eq!(dropped.bytes_written, 2 * PAGE_SIZE);
