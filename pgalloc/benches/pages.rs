@@ -135,8 +135,12 @@ fn main() {
         // Eager load vs a plain read of the pages file.
         let pages = File::open(&pages_path).unwrap();
         let t = Instant::now();
-        let (back, _) =
-            MemoryFile::load_from(&meta[..], Some(&pages), &LoadOpts::default()).unwrap();
+        let (back, _) = MemoryFile::load_from(
+            &meta[..],
+            Some(std::sync::Arc::new(pages)),
+            &LoadOpts::default(),
+        )
+        .unwrap();
         load.push(t.elapsed());
         let mut probe = [0u8; 8];
         back.read_at(len - PAGE_SIZE, &mut probe).unwrap();

@@ -63,6 +63,16 @@ pub enum Error {
         /// The pages file's length.
         len: u64,
     },
+    /// Pages of a background restore could not be loaded: every access to
+    /// them gets this error, with the I/O error's kind.
+    #[error("pages at {start:#x} are unavailable: {source}")]
+    PagesUnavailable {
+        /// The memory offset of the first unavailable unit touched (0 for
+        /// the restore as a whole).
+        start: u64,
+        /// The I/O error that failed them.
+        source: std::io::Error,
+    },
     /// The metadata describes an impossible memory file.
     #[error("corrupt page metadata: {0}")]
     Corrupt(String),

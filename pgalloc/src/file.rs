@@ -152,6 +152,9 @@ pub(crate) struct State {
 
 /// memfd-backed page memory. See the crate documentation.
 pub struct MemoryFile {
+    /// A background restore in progress (declared first: dropping it stops
+    /// and joins the workers before the mappings below are unmapped).
+    pub(crate) background: std::sync::OnceLock<crate::restore::Background>,
     pub(crate) file: File,
     pub(crate) opts: MemoryFileOpts,
     pub(crate) state: Mutex<State>,
@@ -205,6 +208,7 @@ impl MemoryFile {
         )
         .map_err(sys("memfd_create"))?;
         Ok(MemoryFile {
+            background: std::sync::OnceLock::new(),
             file: File::from(fd),
             opts,
             state: Mutex::new(State {
@@ -354,10 +358,15 @@ impl MemoryFile {
         drop(st);
         for (range, u) in before {
             if u.refs == 1 {
-                self.decommit(FileRange {
+                let r = FileRange {
                     start: range.start,
                     end: range.end,
-                })?;
+                };
+                // Never punch a hole under a read in flight.
+                if let Some(b) = self.background.get() {
+                    b.restore.forget_range(r)?;
+                }
+                self.decommit(r)?;
             }
         }
         Ok(())
@@ -528,11 +537,66 @@ impl MemoryFile {
         Ok(ptr)
     }
 
+    /// Waits until the pages of `r` are restored (at once unless a
+    /// background restore is running); an error if they failed to load.
+    pub fn await_range(&self, r: FileRange) -> Result<()> {
+        match self.background.get() {
+            Some(b) if !b.restore.all_loaded() => b.restore.await_range(r),
+            _ => Ok(()),
+        }
+    }
+
+    /// Waits until a background restore is complete; the first error if
+    /// any pages failed to load.
+    pub fn await_all(&self) -> Result<()> {
+        match self.background.get() {
+            Some(b) => b.restore.await_all(),
+            None => Ok(()),
+        }
+    }
+
+    /// Progress of the background restore, if this file was loaded in the
+    /// background.
+    pub fn restore_progress(&self) -> Option<crate::RestoreProgress> {
+        self.background.get().map(|b| b.restore.progress())
+    }
+
+    /// Runs `f` once the background restore is done (at once if it is, or
+    /// if there is none): from then on the pages file is no longer open
+    /// and may be deleted.
+    pub fn on_restore_complete(
+        &self,
+        f: impl FnOnce(std::result::Result<(), &Error>) + Send + 'static,
+    ) {
+        match self.background.get() {
+            Some(b) => b.restore.on_complete(Box::new(f)),
+            None => f(Ok(())),
+        }
+    }
+
+    /// The reads of the background restore so far, in order: memory
+    /// offset, length, and whether a waiting access read it itself.
+    pub fn restore_read_order(&self) -> Vec<(u64, u64, bool)> {
+        self.background
+            .get()
+            .map(|b| b.restore.read_order())
+            .unwrap_or_default()
+    }
+
+    /// The base address of each chunk's mapping.
+    pub(crate) fn chunk_bases(&self) -> Vec<usize> {
+        read(&self.chunks)
+            .iter()
+            .map(|m| m.as_mut_ptr() as usize)
+            .collect()
+    }
+
     /// Runs `f` on the bytes of `r` (inside one chunk; no allocation
-    /// crosses one). Writers wait until `f` returns; `f` must not call
-    /// back into this `MemoryFile`.
+    /// crosses one), once they are restored. Writers wait until `f`
+    /// returns; `f` must not call back into this `MemoryFile`.
     pub fn with_slice<T>(&self, r: FileRange, f: impl FnOnce(&[u8]) -> T) -> Result<T> {
         let ptr = self.span(r)?;
+        self.await_range(r)?;
         let _shared = read(&self.access);
         // SAFETY: `ptr..ptr + len` is inside a mapping that lives as long
         // as `self` (mappings are never removed before drop). Every safe
@@ -543,9 +607,11 @@ impl MemoryFile {
     }
 
     /// Runs `f` on the bytes of `r` for writing, alone (every other access
-    /// waits); `f` must not call back into this `MemoryFile`.
+    /// waits), once they are restored; `f` must not call back into this
+    /// `MemoryFile`.
     pub fn with_slice_mut<T>(&self, r: FileRange, f: impl FnOnce(&mut [u8]) -> T) -> Result<T> {
         let ptr = self.span(r)?;
+        self.await_range(r)?;
         let _alone = write(&self.access);
         // SAFETY: as in `with_slice`, and the exclusive guard means no other
         // safe reference to mapped bytes exists while `f` runs.
@@ -602,7 +668,8 @@ impl MemoryFile {
     /// caller must not create references that alias bytes another thread
     /// writes, and must not write bytes that safe readers (`with_slice`,
     /// `read_at`) may be reading: it takes over the synchronization that
-    /// the safe methods do with their lock.
+    /// the safe methods do with their lock. During a background restore it
+    /// must call [`MemoryFile::await_range`] before touching the bytes.
     pub unsafe fn raw_ptr(&self, r: FileRange) -> Result<*mut u8> {
         self.span(r)
     }

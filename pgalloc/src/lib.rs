@@ -10,7 +10,10 @@
 //! (`lseek(SEEK_DATA)`), committed pages are scanned for zeros, and zero
 //! pages not known committed are left out and decommitted again.
 //! [`MemoryFile::load_from`] rebuilds the file and reads the pages straight
-//! into the mappings.
+//! into the mappings: eagerly, or in the background ([`LoadOpts::background`])
+//! while the program runs, every access first waiting for the pages it
+//! touches (which it reads itself if no worker has yet), waited pages before
+//! the rest, I/O errors reported to the accesses they affect, never a panic.
 //!
 //! ```
 //! use pgalloc::{AllocOpts, MemoryFile, MemoryFileOpts};
@@ -33,6 +36,7 @@
 mod error;
 mod file;
 mod load;
+mod restore;
 mod save;
 mod segment;
 
@@ -42,4 +46,5 @@ pub use file::{
     HUGE_PAGE_SIZE, MAX_CHUNKS, MAX_FILE_SIZE, PAGE_SIZE,
 };
 pub use load::{LoadOpts, LoadStats};
+pub use restore::{Completion, PageSource, RestoreProgress};
 pub use save::{SaveOpts, SaveStats};

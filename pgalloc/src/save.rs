@@ -325,6 +325,8 @@ impl MemoryFile {
         pages: Option<&mut (dyn Write + Send)>,
         opts: &SaveOpts,
     ) -> Result<SaveStats> {
+        // A file still being restored is saved once every page is in.
+        self.await_all()?;
         let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let segments: Vec<(FileRange, Usage)> = st
             .usage

@@ -11,6 +11,11 @@ use proptest::prelude::*;
 
 const MIB: u64 = 1 << 20;
 
+/// A pages file as the loader takes it (a second handle on the same file).
+fn source(f: &std::fs::File) -> std::sync::Arc<dyn pgalloc::PageSource> {
+    std::sync::Arc::new(f.try_clone().unwrap())
+}
+
 fn small_file() -> MemoryFile {
     MemoryFile::new(MemoryFileOpts {
         chunk_size: 16 * MIB,
@@ -68,7 +73,7 @@ fn round_trip(mf: &MemoryFile, with_pages_file: bool) -> MemoryFile {
     }
     let (back, lstats) = MemoryFile::load_from(
         &meta[..],
-        with_pages_file.then_some(&pages),
+        with_pages_file.then(|| source(&pages)),
         &LoadOpts::default(),
     )
     .unwrap();
@@ -124,7 +129,8 @@ fn an_8_gib_sparse_file_saves_only_its_committed_pages() {
     assert_eq!(stats.bytes_written, 3 * MIB);
     assert_eq!(pages.metadata().unwrap().len(), 3 * MIB);
     assert!(meta.len() < 4096, "metadata is {} bytes", meta.len());
-    let (back, _) = MemoryFile::load_from(&meta[..], Some(&pages), &LoadOpts::default()).unwrap();
+    let (back, _) =
+        MemoryFile::load_from(&meta[..], Some(source(&pages)), &LoadOpts::default()).unwrap();
     let mut buf = vec![0u8; MIB as usize + 2];
     back.read_at(ranges[4].start + 5 * MIB - 1, &mut buf)
         .unwrap();
@@ -308,7 +314,7 @@ fn a_short_pages_file_is_an_error() {
         .unwrap();
     pages.set_len(PAGE_SIZE + 10).unwrap();
     pages.seek(SeekFrom::Start(0)).unwrap();
-    let err = MemoryFile::load_from(&meta[..], Some(&pages), &LoadOpts::default())
+    let err = MemoryFile::load_from(&meta[..], Some(source(&pages)), &LoadOpts::default())
         .err()
         .unwrap();
     assert!(

@@ -1,0 +1,141 @@
+//! Background restore of a 4 GiB MemoryFile (every page holds data), beside
+//! the eager load of the same files, in one run:
+//!
+//! - time from `load_from` (background) returning to the first access of a
+//!   random page completing: p50 and p99 over many trials (target ≤ 1 ms),
+//!   printed beside the full eager load time;
+//! - background total throughput (until `await_all`) against eager
+//!   (target ≥ 0.9×).
+//!
+//! `cargo bench -p pgalloc --bench restore` (`PGALLOC_BENCH_MIB`,
+//! `PGALLOC_BENCH_TRIALS`, `PGALLOC_BENCH_DIR` as in the pages bench;
+//! `PGALLOC_BENCH_THREADS`, `_MAX_READ`, `_HUGE=0` vary the background
+//! load; `PGALLOC_BENCH_VERBOSE=1` adds p90, p95 and the maximum).
+
+use std::fs::File;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pgalloc::{AllocOpts, LoadOpts, MemoryFile, MemoryFileOpts, SaveOpts, PAGE_SIZE};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn main() {
+    let mib = env("PGALLOC_BENCH_MIB", 4096) as u64;
+    let trials = env("PGALLOC_BENCH_TRIALS", 200);
+    let len = mib << 20;
+    let dir = std::env::var_os("PGALLOC_BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_TARGET_TMPDIR").into());
+    let pages_path = dir.join("pgalloc-restore.pages");
+
+    // The saved file: every page stamped with its offset.
+    let mut meta = Vec::new();
+    {
+        let mf = MemoryFile::new(MemoryFileOpts::default()).unwrap();
+        let chunk = mf.chunk_size().min(len);
+        for _ in 0..len / chunk {
+            let r = mf.allocate(chunk, AllocOpts::default()).unwrap();
+            mf.with_slice_mut(r, |s| {
+                for (i, page) in s.chunks_mut(PAGE_SIZE as usize).enumerate() {
+                    page[..8].copy_from_slice(&(r.start + i as u64 * PAGE_SIZE).to_le_bytes());
+                }
+            })
+            .unwrap();
+        }
+        let mut pages = File::create(&pages_path).unwrap();
+        mf.save_to(&mut meta, Some(&mut pages), &SaveOpts::default())
+            .unwrap();
+        pages.sync_all().unwrap();
+    }
+    let open = || -> Arc<dyn pgalloc::PageSource> { Arc::new(File::open(&pages_path).unwrap()) };
+    let eager_opts = LoadOpts::default();
+    let bg_opts = LoadOpts {
+        background: true,
+        threads: env("PGALLOC_BENCH_THREADS", LoadOpts::default().threads),
+        huge_pages: env("PGALLOC_BENCH_HUGE", 1) == 1,
+        max_read: env("PGALLOC_BENCH_MAX_READ", LoadOpts::default().max_read),
+    };
+
+    // Full loads, eager and background interleaved.
+    let (mut eager, mut bg) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let t = Instant::now();
+        let (mf, _) = MemoryFile::load_from(&meta[..], Some(open()), &eager_opts).unwrap();
+        eager.push(t.elapsed());
+        drop(mf);
+        let t = Instant::now();
+        let (mf, _) = MemoryFile::load_from(&meta[..], Some(open()), &bg_opts).unwrap();
+        mf.await_all().unwrap();
+        bg.push(t.elapsed());
+        drop(mf);
+    }
+    eager.sort();
+    bg.sort();
+    let (eager, bg) = (eager[1], bg[1]);
+
+    // First access of a random page right after a background load returns.
+    let mut first = Vec::with_capacity(trials);
+    let mut returned = Vec::with_capacity(trials);
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..trials {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let page = (x % (len / PAGE_SIZE)) * PAGE_SIZE;
+        let t = Instant::now();
+        let (mf, _) = MemoryFile::load_from(&meta[..], Some(open()), &bg_opts).unwrap();
+        returned.push(t.elapsed());
+        let t = Instant::now();
+        let mut b = [0u8; 8];
+        mf.read_at(page, &mut b).unwrap();
+        first.push(t.elapsed());
+        assert_eq!(u64::from_le_bytes(b), page);
+        drop(mf);
+    }
+    first.sort();
+    returned.sort();
+    if std::env::var_os("PGALLOC_BENCH_VERBOSE").is_some() {
+        eprintln!(
+            "first access: p90 {:?} p95 {:?} max {:?}",
+            pct(&first, 0.9),
+            pct(&first, 0.95),
+            pct(&first, 1.0)
+        );
+    }
+    let _ = std::fs::remove_file(&pages_path);
+
+    let gbps = |d: Duration| len as f64 / d.as_secs_f64() / 1e9;
+    println!(
+        "pgalloc restore of a {mib} MiB file (every page holds data), pages file in {}",
+        dir.display()
+    );
+    println!(
+        "background load_from returns after   p50 {:8.1?}  p99 {:8.1?}  ({trials} trials)",
+        pct(&returned, 0.5),
+        pct(&returned, 0.99)
+    );
+    println!(
+        "then first access of a random page   p50 {:8.1?}  p99 {:8.1?}  target ≤ 1 ms; eager load_from takes {:.1?}",
+        pct(&first, 0.5),
+        pct(&first, 0.99),
+        eager
+    );
+    println!(
+        "total: background {:.2} GB/s ({:.1?}), eager {:.2} GB/s ({:.1?}): {:.2}×  target ≥ 0.9×",
+        gbps(bg),
+        bg,
+        gbps(eager),
+        eager,
+        eager.as_secs_f64() / bg.as_secs_f64()
+    );
+}

@@ -1,0 +1,607 @@
+//! Background restore: `load_from` returns once the metadata is in place;
+//! I/O workers stream the page blocks in while the program runs, and every
+//! access first waits for the pages it touches.
+//!
+//! The saved blocks are cut into *units* of at most `UNIT` bytes, each with
+//! an atomic state (pending → loading → loaded, or failed). Checking that a
+//! range is loaded is lock-free: one flag once everything is in, else a
+//! binary search and one atomic load per unit. A waiter claims pending
+//! units of its own range and reads them itself (a hand-off to a worker and
+//! back costs more than a 256 KiB `pread`), and registers its range so that
+//! workers serve it before the unwaited rest; a waited range is served a
+//! capped piece at a time and rotated to the back, so no waiter starves
+//! another. Workers otherwise read in pages-file order, merging consecutive
+//! units into one vectored read of at most `MAX_READ` bytes.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::File;
+use std::io::{self, IoSliceMut};
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::file::FileRange;
+
+/// Where saved pages are read from: a pages file, or anything that can
+/// read at an offset (tests inject faults through this).
+pub trait PageSource: Send + Sync {
+    /// Reads into `buf` from `offset`; fewer bytes than asked means a short
+    /// read (the caller retries the rest), 0 the end of the source.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+
+    /// Reads into several buffers from `offset` in one call if possible.
+    fn read_vectored_at(&self, bufs: &mut [IoSliceMut<'_>], offset: u64) -> io::Result<usize> {
+        match bufs.iter_mut().find(|b| !b.is_empty()) {
+            Some(b) => self.read_at(b, offset),
+            None => Ok(0),
+        }
+    }
+
+    /// The source's length in bytes.
+    fn size(&self) -> io::Result<u64>;
+}
+
+impl PageSource for File {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        FileExt::read_at(self, buf, offset)
+    }
+
+    fn read_vectored_at(&self, bufs: &mut [IoSliceMut<'_>], offset: u64) -> io::Result<usize> {
+        nix::sys::uio::preadv(self, bufs, offset as libc::off_t).map_err(io::Error::from)
+    }
+
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.metadata()?.len())
+    }
+}
+
+/// Largest unit of loading (and of a waiter's wait).
+pub(crate) const UNIT: u64 = 256 << 10;
+
+const PENDING: u8 = 0;
+const LOADING: u8 = 1;
+const LOADED: u8 = 2;
+const FAILED: u8 = 3;
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Unit {
+    /// Offset in the memory file.
+    pub mem: u64,
+    /// Offset in the pages file.
+    pub file: u64,
+    pub len: u64,
+}
+
+/// Progress of a background restore, readable at any time.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RestoreProgress {
+    /// Page bytes to load.
+    pub bytes_total: u64,
+    /// Page bytes loaded so far (or dropped because their range was freed).
+    pub bytes_loaded: u64,
+    /// Page bytes that failed to load.
+    pub bytes_failed: u64,
+    /// Time since the restore started (until it finished, once done).
+    pub elapsed: Duration,
+    /// Accesses that had to wait for pages.
+    pub waiters_served: u64,
+    /// Total time accesses spent waiting.
+    pub time_waited: Duration,
+    /// The longest single wait.
+    pub longest_wait: Duration,
+    /// Every unit is loaded or failed; the pages source has been released.
+    pub done: bool,
+}
+
+impl RestoreProgress {
+    /// Load throughput so far, in MB/s.
+    pub fn mb_per_s(&self) -> f64 {
+        self.bytes_loaded as f64 / self.elapsed.as_secs_f64().max(1e-9) / 1e6
+    }
+}
+
+/// The outcome handed to the completion callback.
+pub type Completion = Box<dyn FnOnce(std::result::Result<(), &Error>) + Send>;
+
+struct Queue {
+    /// Waited unit ranges, served a piece at a time, rotated.
+    wanted: VecDeque<Range<usize>>,
+    /// Next unit in pages-file order for the unwaited sweep.
+    cursor: usize,
+    /// Units failed, with their error (kind and message).
+    failures: BTreeMap<usize, (io::ErrorKind, String)>,
+    /// First error, for `await_all`.
+    first_error: Option<(io::ErrorKind, String)>,
+    /// Every read, in order: (first unit, unit count, by a waiter).
+    order: Vec<(usize, usize, bool)>,
+    source: Option<Arc<dyn PageSource>>,
+    on_complete: Option<Completion>,
+    finished_at: Option<Instant>,
+}
+
+pub(crate) struct Restore {
+    units: Vec<Unit>,
+    state: Vec<AtomicU8>,
+    /// Mapped base address of each chunk at load time (never remapped).
+    bases: Vec<usize>,
+    chunk_size: u64,
+    max_read: u64,
+    /// Units not yet loaded or failed.
+    remaining: AtomicUsize,
+    done: AtomicBool,
+    clean: AtomicBool,
+    cancel: AtomicBool,
+    q: Mutex<Queue>,
+    cv: Condvar,
+    started: Instant,
+    bytes_total: u64,
+    bytes_loaded: AtomicU64,
+    bytes_failed: AtomicU64,
+    waiters: AtomicU64,
+    waited_ns: AtomicU64,
+    longest_ns: AtomicU64,
+}
+
+fn lock(m: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn unavailable(start: u64, kind: io::ErrorKind, msg: &str) -> Error {
+    Error::PagesUnavailable {
+        start,
+        source: io::Error::new(kind, msg.to_string()),
+    }
+}
+
+impl Restore {
+    /// Cuts `blocks` (memory offset, length; concatenated in the pages
+    /// file in this order) into units.
+    pub fn new(
+        blocks: impl Iterator<Item = (u64, u64)>,
+        bases: Vec<usize>,
+        chunk_size: u64,
+        max_read: u64,
+        source: Arc<dyn PageSource>,
+    ) -> Restore {
+        let mut units = Vec::new();
+        let mut file = 0;
+        for (mem, len) in blocks {
+            let mut done = 0;
+            while done < len {
+                let n = (len - done).min(UNIT);
+                units.push(Unit {
+                    mem: mem + done,
+                    file: file + done,
+                    len: n,
+                });
+                done += n;
+            }
+            file += len;
+        }
+        let n = units.len();
+        Restore {
+            state: (0..n).map(|_| AtomicU8::new(PENDING)).collect(),
+            bytes_total: file,
+            units,
+            bases,
+            chunk_size,
+            max_read: max_read.max(UNIT),
+            remaining: AtomicUsize::new(n),
+            done: AtomicBool::new(n == 0),
+            clean: AtomicBool::new(n == 0),
+            cancel: AtomicBool::new(false),
+            q: Mutex::new(Queue {
+                wanted: VecDeque::new(),
+                cursor: 0,
+                failures: BTreeMap::new(),
+                first_error: None,
+                order: Vec::new(),
+                source: (n > 0).then_some(source),
+                on_complete: None,
+                finished_at: (n == 0).then(Instant::now),
+            }),
+            cv: Condvar::new(),
+            started: Instant::now(),
+            bytes_loaded: AtomicU64::new(0),
+            bytes_failed: AtomicU64::new(0),
+            waiters: AtomicU64::new(0),
+            waited_ns: AtomicU64::new(0),
+            longest_ns: AtomicU64::new(0),
+        }
+    }
+
+    /// Everything loaded without error: accesses need no check at all.
+    #[inline]
+    pub fn all_loaded(&self) -> bool {
+        self.clean.load(Ordering::Acquire)
+    }
+
+    /// The units intersecting `r`.
+    fn units_of(&self, r: FileRange) -> Range<usize> {
+        let first = self.units.partition_point(|u| u.mem + u.len <= r.start);
+        let last = self.units.partition_point(|u| u.mem < r.end);
+        first..last.max(first)
+    }
+
+    /// Claims unit `i` if it is pending.
+    fn claim(&self, i: usize) -> bool {
+        self.state[i]
+            .compare_exchange(PENDING, LOADING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Reads the claimed units `run` (consecutive, so contiguous in the
+    /// pages file) with one vectored read per `max_read` bytes, and
+    /// publishes the outcome.
+    fn read_run(&self, run: Range<usize>, by_waiter: bool) {
+        let source = lock(&self.q).source.clone();
+        let mut outcome: Vec<io::Result<()>> = match &source {
+            Some(src) => match self.read_into(&**src, run.clone()) {
+                Ok(()) => run.clone().map(|_| Ok(())).collect(),
+                // Retry unit by unit, so that one bad spot fails only the
+                // unit that holds it.
+                Err(_) if run.len() > 1 => run
+                    .clone()
+                    .map(|i| self.read_into(&**src, i..i + 1))
+                    .collect(),
+                Err(e) => vec![Err(e)],
+            },
+            None => run
+                .clone()
+                .map(|_| Err(io::Error::other("the restore was stopped")))
+                .collect(),
+        };
+        let mut q = lock(&self.q);
+        q.order.push((run.start, run.len(), by_waiter));
+        for (i, r) in run.clone().zip(outcome.drain(..)) {
+            match r {
+                Ok(()) => {
+                    self.state[i].store(LOADED, Ordering::Release);
+                    self.bytes_loaded
+                        .fetch_add(self.units[i].len, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    let (kind, msg) = (e.kind(), e.to_string());
+                    self.state[i].store(FAILED, Ordering::Release);
+                    self.bytes_failed
+                        .fetch_add(self.units[i].len, Ordering::Relaxed);
+                    q.first_error.get_or_insert((kind, msg.clone()));
+                    q.failures.insert(i, (kind, msg));
+                }
+            }
+        }
+        self.finish_units(q, run.len());
+    }
+
+    /// Counts `n` units as finished (the queue lock held); at the last,
+    /// completes the restore and releases the lock before running the
+    /// completion callback.
+    fn finish_units(&self, mut q: MutexGuard<'_, Queue>, n: usize) {
+        let left = self.remaining.fetch_sub(n, Ordering::AcqRel) - n;
+        let mut callback = None;
+        if left == 0 {
+            q.finished_at = Some(Instant::now());
+            // The source is no longer needed: the pages file may go.
+            q.source = None;
+            self.clean.store(q.first_error.is_none(), Ordering::Release);
+            self.done.store(true, Ordering::Release);
+            let err = q.first_error.as_ref().map(|(k, m)| unavailable(0, *k, m));
+            callback = q.on_complete.take().map(|f| (f, err));
+        }
+        self.cv.notify_all();
+        drop(q);
+        if let Some((f, err)) = callback {
+            f(match &err {
+                None => Ok(()),
+                Some(e) => Err(e),
+            });
+        }
+    }
+
+    fn read_into(&self, src: &dyn PageSource, run: Range<usize>) -> io::Result<()> {
+        let units = &self.units[run];
+        let mut iov: Vec<IoSliceMut<'_>> = Vec::with_capacity(units.len());
+        for u in units {
+            let base = self.bases[(u.mem / self.chunk_size) as usize];
+            let off = (u.mem % self.chunk_size) as usize;
+            // SAFETY: the unit lies inside one chunk's mapping (blocks never
+            // cross a chunk; units split blocks), which stays mapped while
+            // the restore runs (`MemoryFile` stops and joins the workers
+            // before unmapping). This thread claimed the unit (LOADING), so
+            // no other reader writes it, and no safe code references its
+            // bytes: every access waits until the unit is LOADED.
+            let bytes =
+                unsafe { std::slice::from_raw_parts_mut((base + off) as *mut u8, u.len as usize) };
+            iov.push(IoSliceMut::new(bytes));
+        }
+        let mut offset = units.first().map_or(0, |u| u.file);
+        let mut rest = &mut iov[..];
+        while !rest.is_empty() {
+            match src.read_vectored_at(rest, offset) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!(
+                            "pages file ends at byte {offset}, before the pages it should hold"
+                        ),
+                    ))
+                }
+                Ok(n) => {
+                    offset += n as u64;
+                    IoSliceMut::advance_slices(&mut rest, n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// A worker's next run: a piece of the oldest waited range (rotated to
+    /// the back), else the next pending units in pages-file order.
+    fn next_run(&self, q: &mut Queue) -> Option<Range<usize>> {
+        while let Some(w) = q.wanted.pop_front() {
+            if let Some((run, rest)) = self.claim_run(w.clone()) {
+                if !rest.is_empty() {
+                    q.wanted.push_back(rest);
+                }
+                return Some(run);
+            }
+        }
+        while q.cursor < self.units.len() {
+            let at = q.cursor;
+            if let Some((run, _)) = self.claim_run(at..self.units.len()) {
+                q.cursor = run.end;
+                return Some(run);
+            }
+            q.cursor += 1;
+        }
+        None
+    }
+
+    /// Claims the first pending units of `r`, consecutive and at most
+    /// `max_read` bytes; returns them and what is left of `r` after them.
+    fn claim_run(&self, r: Range<usize>) -> Option<(Range<usize>, Range<usize>)> {
+        let mut i = r.start;
+        while i < r.end && !self.claim(i) {
+            i += 1;
+        }
+        if i == r.end {
+            return None;
+        }
+        let start = i;
+        let mut bytes = self.units[i].len;
+        i += 1;
+        while i < r.end && bytes + self.units[i].len <= self.max_read && self.claim(i) {
+            bytes += self.units[i].len;
+            i += 1;
+        }
+        Some((start..i, i..r.end))
+    }
+
+    /// The worker loop.
+    pub fn work(self: &Arc<Self>) {
+        loop {
+            let run = {
+                let mut q = lock(&self.q);
+                loop {
+                    if self.cancel.load(Ordering::Acquire) || self.done.load(Ordering::Acquire) {
+                        return;
+                    }
+                    if let Some(run) = self.next_run(&mut q) {
+                        break run;
+                    }
+                    // Everything left is being read by someone: wait.
+                    q = self
+                        .cv
+                        .wait_timeout(q, Duration::from_millis(50))
+                        .map(|(g, _)| g)
+                        .unwrap_or_else(|e| e.into_inner().0);
+                }
+            };
+            self.read_run(run, false);
+        }
+    }
+
+    /// Waits until every page of `r` is loaded, reading pending ones
+    /// itself; an error if any failed.
+    pub fn await_range(&self, r: FileRange) -> Result<()> {
+        if self.all_loaded() {
+            return Ok(());
+        }
+        let units = self.units_of(r);
+        // Fast path: all loaded already.
+        if units
+            .clone()
+            .all(|i| self.state[i].load(Ordering::Acquire) == LOADED)
+        {
+            return Ok(());
+        }
+        let t = Instant::now();
+        if units.len() > 1 {
+            // Let the workers help, before the unwaited rest.
+            lock(&self.q).wanted.push_back(units.clone());
+            self.cv.notify_all();
+        }
+        let mut i = units.start;
+        while i < units.end {
+            match self.state[i].load(Ordering::Acquire) {
+                LOADED => i += 1,
+                FAILED => {
+                    let q = lock(&self.q);
+                    let (kind, msg) = q
+                        .failures
+                        .get(&i)
+                        .cloned()
+                        .unwrap_or((io::ErrorKind::Other, "pages failed to load".into()));
+                    return Err(unavailable(self.units[i].mem, kind, &msg));
+                }
+                PENDING => {
+                    // One unit at a time, so that workers can take the
+                    // rest of a large range in parallel.
+                    if self.claim(i) {
+                        self.read_run(i..i + 1, true);
+                    }
+                }
+                _ => {
+                    // Being read by another thread: wait for it.
+                    let q = lock(&self.q);
+                    if self.state[i].load(Ordering::Acquire) == LOADING {
+                        let _ = self.cv.wait_timeout(q, Duration::from_millis(10));
+                    }
+                }
+            }
+        }
+        let waited = t.elapsed().as_nanos() as u64;
+        self.waiters.fetch_add(1, Ordering::Relaxed);
+        self.waited_ns.fetch_add(waited, Ordering::Relaxed);
+        self.longest_ns.fetch_max(waited, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Before `r` is freed: pending units entirely inside it are dropped
+    /// (never read), units partly inside are loaded first, and reads in
+    /// flight on it are waited for.
+    pub fn forget_range(&self, r: FileRange) -> Result<()> {
+        if self.done.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        for i in self.units_of(r) {
+            let u = self.units[i];
+            let inside = u.mem >= r.start && u.mem + u.len <= r.end;
+            if inside && self.claim(i) {
+                self.state[i].store(LOADED, Ordering::Release);
+                self.bytes_loaded.fetch_add(u.len, Ordering::Relaxed);
+                self.finish_units(lock(&self.q), 1);
+            }
+        }
+        // Partly freed units must hold their data; in-flight reads must end.
+        match self.await_range(r) {
+            Err(Error::PagesUnavailable { .. }) | Ok(()) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Waits for the whole restore; the first error if any unit failed.
+    pub fn await_all(&self) -> Result<()> {
+        let mut q = lock(&self.q);
+        while !self.done.load(Ordering::Acquire) {
+            q = self
+                .cv
+                .wait_timeout(q, Duration::from_millis(50))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        match &q.first_error {
+            None => Ok(()),
+            Some((kind, msg)) => Err(unavailable(0, *kind, msg)),
+        }
+    }
+
+    /// Registers `f` to run once the restore is done (now, if it is).
+    pub fn on_complete(&self, f: Completion) {
+        let mut q = lock(&self.q);
+        if self.done.load(Ordering::Acquire) {
+            let err = q.first_error.as_ref().map(|(k, m)| unavailable(0, *k, m));
+            drop(q);
+            f(match &err {
+                None => Ok(()),
+                Some(e) => Err(e),
+            });
+        } else {
+            q.on_complete = Some(f);
+        }
+    }
+
+    pub fn progress(&self) -> RestoreProgress {
+        let q = lock(&self.q);
+        RestoreProgress {
+            bytes_total: self.bytes_total,
+            bytes_loaded: self.bytes_loaded.load(Ordering::Relaxed),
+            bytes_failed: self.bytes_failed.load(Ordering::Relaxed),
+            elapsed: q
+                .finished_at
+                .unwrap_or_else(Instant::now)
+                .duration_since(self.started),
+            waiters_served: self.waiters.load(Ordering::Relaxed),
+            time_waited: Duration::from_nanos(self.waited_ns.load(Ordering::Relaxed)),
+            longest_wait: Duration::from_nanos(self.longest_ns.load(Ordering::Relaxed)),
+            done: self.done.load(Ordering::Acquire),
+        }
+    }
+
+    /// The reads so far, in order: (memory offset, length, read by a waiter).
+    pub fn read_order(&self) -> Vec<(u64, u64, bool)> {
+        let q = lock(&self.q);
+        q.order
+            .iter()
+            .map(|&(first, n, w)| {
+                let len = self.units[first..first + n].iter().map(|u| u.len).sum();
+                (self.units[first].mem, len, w)
+            })
+            .collect()
+    }
+
+    /// Stops the workers (the `MemoryFile` is going away).
+    pub fn stop(&self) {
+        self.cancel.store(true, Ordering::Release);
+        self.cv.notify_all();
+    }
+}
+
+/// Nice value of restore workers: below the program's own threads, so a
+/// thread waiting for its pages (and reading them itself) gets a core at
+/// once instead of queueing behind the workers for a time slice.
+const WORKER_NICE: libc::c_int = 10;
+
+fn lower_priority() {
+    let tid = nix::unistd::gettid().as_raw() as libc::id_t;
+    // SAFETY: setpriority only reads its integer arguments; on Linux a
+    // thread id as `who` with PRIO_PROCESS changes that thread alone. A
+    // failure (not permitted) leaves the priority as it was, which is fine.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, tid, WORKER_NICE);
+    }
+}
+
+/// The running restore of a `MemoryFile`: its state and its workers.
+pub(crate) struct Background {
+    pub restore: Arc<Restore>,
+    pub workers: Vec<JoinHandle<()>>,
+}
+
+impl Background {
+    pub fn start(restore: Restore, threads: usize) -> Background {
+        let restore = Arc::new(restore);
+        let workers: Vec<_> = (0..threads.max(1))
+            .filter_map(|i| {
+                let r = restore.clone();
+                std::thread::Builder::new()
+                    .name(format!("pgalloc-restore-{i}"))
+                    .spawn(move || {
+                        lower_priority();
+                        r.work()
+                    })
+                    .ok()
+            })
+            .collect();
+        if workers.is_empty() {
+            // No thread could start: load everything here, now.
+            restore.work();
+        }
+        Background { restore, workers }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.restore.stop();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
