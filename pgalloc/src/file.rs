@@ -19,7 +19,7 @@ pub const HUGE_PAGE_SIZE: u64 = 2 << 20;
 /// The default chunk (growth and mapping unit).
 pub const DEFAULT_CHUNK_SIZE: u64 = 1 << 30;
 /// The largest file a `MemoryFile` grows to (and a saved one may claim).
-pub const MAX_FILE_SIZE: u64 = 1 << 46;
+pub const MAX_FILE_SIZE: u64 = 1 << 44;
 /// The most chunks (mappings) a `MemoryFile` has; the kernel's default
 /// limit is 65,530 mappings per process.
 pub const MAX_CHUNKS: u64 = 16 << 10;
@@ -185,6 +185,9 @@ pub(crate) fn bad(r: FileRange, why: &'static str) -> Error {
     }
 }
 
+/// The largest reference count (`inc_ref` refuses to go past it).
+pub(crate) const MAX_REFS: u64 = 1 << 32;
+
 /// A chunk size is a power of two from a page to 64 GiB.
 pub(crate) fn valid_chunk_size(c: u64) -> bool {
     c.is_power_of_two() && (PAGE_SIZE..=64 << 30).contains(&c)
@@ -334,6 +337,13 @@ impl MemoryFile {
     pub fn inc_ref(&self, r: FileRange) -> Result<()> {
         let mut st = lock(&self.state);
         Self::check_allocated(&st, r)?;
+        if st
+            .usage
+            .iter()
+            .any(|(s, u)| s.end > r.start && s.start < r.end && u.refs >= MAX_REFS)
+        {
+            return Err(bad(r, "reference count at its limit"));
+        }
         st.usage.update(r.as_range(), |u| {
             Some(Usage {
                 refs: u.refs + 1,
@@ -355,9 +365,10 @@ impl MemoryFile {
                 ..*u
             })
         });
-        drop(st);
+        // The state lock stays held until the freed pages are decommitted,
+        // so they cannot be allocated (and written) again before the punch.
         for (range, u) in before {
-            if u.refs == 1 {
+            if u.refs <= 1 {
                 let r = FileRange {
                     start: range.start,
                     end: range.end,
@@ -369,14 +380,22 @@ impl MemoryFile {
                 self.decommit(r)?;
             }
         }
+        drop(st);
         Ok(())
     }
 
     /// Returns the pages of `r` to the system: a hole punched in the memfd,
     /// or zeros written where the file system cannot punch.
     pub(crate) fn decommit(&self, r: FileRange) -> Result<()> {
-        if !self.punch(r)? {
-            self.with_slice_mut(r, |s| s.fill(0))?;
+        // Alone: no safe slice may see the bytes change under it.
+        let punched = {
+            let _alone = write(&self.access);
+            self.punch(r)?
+        };
+        if !punched {
+            self.pieces(r.start, r.len() as usize, |piece, _| {
+                self.with_slice_mut(piece, |s| s.fill(0))
+            })?;
         }
         Ok(())
     }
@@ -592,7 +611,10 @@ impl MemoryFile {
     }
 
     /// Runs `f` on the bytes of `r` (inside one chunk; no allocation
-    /// crosses one), once they are restored. Writers wait until `f`
+    /// crosses one), once they are restored. Accesses are not checked
+    /// against the allocated ranges: bytes outside them may be read and
+    /// written, but they are not saved, and a write there can be seen by
+    /// whoever is allocated that range next. Writers wait until `f`
     /// returns; `f` must not call back into this `MemoryFile`.
     pub fn with_slice<T>(&self, r: FileRange, f: impl FnOnce(&[u8]) -> T) -> Result<T> {
         let ptr = self.span(r)?;

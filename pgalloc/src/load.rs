@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::file::{
     valid_chunk_size, FileRange, MemoryFile, MemoryFileOpts, Usage, MAX_CHUNKS, MAX_FILE_SIZE,
-    PAGE_SIZE,
+    MAX_REFS, PAGE_SIZE,
 };
 use crate::restore::{Background, PageSource, Restore};
-use crate::save::SavedFile;
+use crate::save::{SavedFile, MAX_BLOCK};
 
 /// Options of [`MemoryFile::load_from`].
 #[derive(Clone, Copy, Debug)]
@@ -80,6 +80,7 @@ fn validate(s: &SavedFile) -> Result<()> {
             || g.start < prev_end
             || g.end > s.file_size
             || g.refs == 0
+            || g.refs > MAX_REFS
         {
             return Err(corrupt(format!(
                 "segment {i} ({:#x}..{:#x}, {} refs) is empty, unaligned, overlapping, beyond the file or unreferenced",
@@ -93,13 +94,14 @@ fn validate(s: &SavedFile) -> Result<()> {
     for (i, b) in s.blocks.iter().enumerate() {
         let end = b.start.saturating_add(b.len);
         if b.len == 0
+            || b.len > MAX_BLOCK
             || b.start % PAGE_SIZE != 0
             || b.len % PAGE_SIZE != 0
             || b.start < prev_end
             || b.start / c != (end - 1) / c
         {
             return Err(corrupt(format!(
-                "page block {i} ({:#x}, {} bytes) is empty, unaligned, out of order or crosses a chunk",
+                "page block {i} ({:#x}, {} bytes) is empty, over {MAX_BLOCK} bytes, unaligned, out of order or crosses a chunk",
                 b.start, b.len
             )));
         }

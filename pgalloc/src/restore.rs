@@ -319,9 +319,23 @@ impl Restore {
             iov.push(IoSliceMut::new(bytes));
         }
         let mut offset = units.first().map_or(0, |u| u.file);
+        let mut left: u64 = units.iter().map(|u| u.len).sum();
         let mut rest = &mut iov[..];
         while !rest.is_empty() {
-            match src.read_vectored_at(rest, offset) {
+            // A source that panics fails these units instead of the worker.
+            let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                src.read_vectored_at(rest, offset)
+            }))
+            .unwrap_or_else(|_| Err(io::Error::other("the page source panicked")));
+            match got {
+                Ok(n) if n as u64 > left => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "the page source claims {n} bytes read into {left} bytes of buffers"
+                        ),
+                    ))
+                }
                 Ok(0) => {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -332,6 +346,7 @@ impl Restore {
                 }
                 Ok(n) => {
                     offset += n as u64;
+                    left -= n as u64;
                     IoSliceMut::advance_slices(&mut rest, n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

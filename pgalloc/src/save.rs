@@ -87,7 +87,7 @@ pub(crate) fn page_is_zero(page: &[u8]) -> bool {
 
 /// Largest page block: blocks are cut here so that writing can start while
 /// the scan goes on.
-const MAX_BLOCK: u64 = 8 << 20;
+pub(crate) const MAX_BLOCK: u64 = 8 << 20;
 
 /// Pieces per vectored write (Linux's `IOV_MAX` is 1024).
 const IOV_BLOCKS: usize = 1024;

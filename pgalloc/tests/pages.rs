@@ -428,3 +428,172 @@ fn a_memory_file_can_be_shared_between_threads() {
         assert_eq!(u64::from_le_bytes(b), p);
     }
 }
+
+/// Metadata crafted by hand (the same type and field names as the
+/// crate's own): every impossible claim is refused before anything is
+/// allocated.
+mod crafted {
+    use super::*;
+
+    #[derive(stateify::Stateify)]
+    struct SavedFile {
+        chunk_size: u64,
+        file_size: u64,
+        segments: Vec<SavedSegment>,
+        blocks: Vec<SavedBlock>,
+    }
+
+    #[derive(stateify::Stateify)]
+    struct SavedSegment {
+        start: u64,
+        end: u64,
+        kind: MemoryKind,
+        memcg: u32,
+        refs: u64,
+        committed: bool,
+    }
+
+    #[derive(stateify::Stateify)]
+    struct SavedBlock {
+        start: u64,
+        len: u64,
+    }
+
+    fn load(f: &SavedFile) -> Result<(), Error> {
+        let bytes = stateify::to_vec(f).unwrap();
+        MemoryFile::load_from(&bytes[..], None, &LoadOpts::default()).map(|_| ())
+    }
+
+    fn good() -> SavedFile {
+        SavedFile {
+            chunk_size: 16 * MIB,
+            file_size: 16 * MIB,
+            segments: vec![SavedSegment {
+                start: 0,
+                end: 16 * MIB,
+                kind: MemoryKind::Anonymous,
+                memcg: 0,
+                refs: 1,
+                committed: false,
+            }],
+            blocks: vec![],
+        }
+    }
+
+    #[test]
+    fn impossible_metadata_is_refused() {
+        load(&good()).unwrap();
+        type Breaker = Box<dyn Fn(&mut SavedFile)>;
+        let cases: Vec<(&str, Breaker)> = vec![
+            ("huge file", Box::new(|f| f.file_size = 1 << 45)),
+            ("odd chunk", Box::new(|f| f.chunk_size = 3 * MIB)),
+            (
+                "too many chunks",
+                Box::new(|f| {
+                    f.chunk_size = 4096;
+                    f.file_size = 1 << 30;
+                }),
+            ),
+            ("refs overflow", Box::new(|f| f.segments[0].refs = u64::MAX)),
+            ("no refs", Box::new(|f| f.segments[0].refs = 0)),
+            (
+                "segment past the end",
+                Box::new(|f| f.segments[0].end = 32 * MIB),
+            ),
+            ("unaligned segment", Box::new(|f| f.segments[0].start = 100)),
+            (
+                "block too large",
+                Box::new(|f| {
+                    f.blocks.push(SavedBlock {
+                        start: 0,
+                        len: 16 * MIB,
+                    })
+                }),
+            ),
+            (
+                "block past the segments",
+                Box::new(|f| {
+                    f.segments[0].end = 4 * MIB;
+                    f.blocks.push(SavedBlock {
+                        start: 4 * MIB,
+                        len: PAGE_SIZE,
+                    });
+                }),
+            ),
+            (
+                "overlapping blocks",
+                Box::new(|f| {
+                    f.blocks.push(SavedBlock {
+                        start: 0,
+                        len: 2 * PAGE_SIZE,
+                    });
+                    f.blocks.push(SavedBlock {
+                        start: PAGE_SIZE,
+                        len: PAGE_SIZE,
+                    });
+                }),
+            ),
+            (
+                "block end overflows",
+                Box::new(|f| {
+                    f.blocks.push(SavedBlock {
+                        start: u64::MAX - 4095,
+                        len: PAGE_SIZE,
+                    })
+                }),
+            ),
+        ];
+        for (what, break_it) in cases {
+            let mut f = good();
+            break_it(&mut f);
+            let err = load(&f)
+                .err()
+                .unwrap_or_else(|| panic!("{what} was accepted"));
+            assert!(matches!(err, Error::Corrupt(_)), "{what}: {err}");
+        }
+    }
+}
+
+/// A page source that panics (or claims more bytes than it was given)
+/// fails the load with an error; it never hangs it.
+#[test]
+fn a_misbehaving_page_source_is_an_error_not_a_hang() {
+    struct Liar(bool);
+    impl pgalloc::PageSource for Liar {
+        fn read_at(&self, buf: &mut [u8], _: u64) -> std::io::Result<usize> {
+            if self.0 {
+                panic!("source bug");
+            }
+            Ok(buf.len() + 1)
+        }
+        fn size(&self) -> std::io::Result<u64> {
+            Ok(1 << 30)
+        }
+    }
+    let mf = small_file();
+    let a = alloc(&mf, 4 * PAGE_SIZE, MemoryKind::Anonymous);
+    mf.write_at(a.start, b"data").unwrap();
+    let mut meta = Vec::new();
+    mf.save_to(&mut meta, Some(&mut std::io::sink()), &SaveOpts::default())
+        .unwrap();
+    for panics in [true, false] {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let meta = meta.clone();
+        std::thread::spawn(move || {
+            let r = MemoryFile::load_from(
+                &meta[..],
+                Some(std::sync::Arc::new(Liar(panics))),
+                &LoadOpts::default(),
+            );
+            let _ = tx.send(r.err().map(|e| e.to_string()));
+        });
+        let err = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the load hung")
+            .expect("a lying source was accepted");
+        assert!(
+            err.contains(if panics { "panicked" } else { "claims" }),
+            "{err}"
+        );
+    }
+}

@@ -471,6 +471,36 @@ impl<R: Read> Reader<R> {
         &self.header
     }
 
+    /// Ends reading: verifies every remaining chunk and the end chunk (so
+    /// that truncation after the last byte the caller needed is still
+    /// detected) and fails if data is left unread.
+    pub fn finish(mut self) -> Result<R> {
+        let left = self.buf.len() - self.pos;
+        let mut unread = left as u64;
+        self.pos = self.buf.len();
+        loop {
+            match self.fill_buf() {
+                Ok([]) => break,
+                Ok(b) => {
+                    let n = b.len();
+                    unread += n as u64;
+                    self.consume(n);
+                }
+                Err(e) => {
+                    return Err(match e.into_inner().map(|i| i.downcast::<Error>()) {
+                        Some(Ok(e)) => *e,
+                        Some(Err(other)) => Error::Io(io::Error::other(other)),
+                        None => Error::Io(io::Error::other("read failed")),
+                    })
+                }
+            }
+        }
+        if unread > 0 {
+            return Err(Error::UnreadData(unread));
+        }
+        Ok(self.inner)
+    }
+
     /// Reads the next stored chunk from the file (not verified yet).
     fn read_chunk(&mut self) -> Result<OpenJob> {
         let at = self.offset;

@@ -93,6 +93,9 @@ pub enum Error {
         /// What went wrong.
         what: String,
     },
+    /// `Reader::finish` found data the caller did not read.
+    #[error("{0} bytes of data left unread at the end")]
+    UnreadData(u64),
     /// Bytes after the end chunk.
     #[error("trailing bytes after the end chunk at byte {0}")]
     TrailingBytes(u64),

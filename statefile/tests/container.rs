@@ -369,3 +369,27 @@ fn errors_come_after_the_bytes_before_them() {
         assert!(r.read(&mut buf).is_err());
     }
 }
+
+/// `finish` verifies what the caller did not need to read: truncation of
+/// the end is caught even after the last wanted byte, and unread data is
+/// an error.
+#[test]
+fn finish_verifies_the_rest_of_the_file() {
+    let payload = data(1000);
+    let file = write(&payload, Some(b"k"), &meta(1), 64);
+    let mut r = Reader::new(&file[..], Some(b"k")).unwrap();
+    let mut got = vec![0u8; 1000];
+    r.read_exact(&mut got).unwrap();
+    r.finish().unwrap();
+
+    let cut = &file[..file.len() - 10];
+    let mut r = Reader::new(cut, Some(b"k")).unwrap();
+    r.read_exact(&mut got).unwrap();
+    let err = r.finish().unwrap_err();
+    assert!(matches!(err, Error::Truncated(_)), "{err}");
+
+    let mut r = Reader::new(&file[..], Some(b"k")).unwrap();
+    r.read_exact(&mut got[..900]).unwrap();
+    let err = r.finish().unwrap_err();
+    assert!(matches!(err, Error::UnreadData(100)), "{err}");
+}

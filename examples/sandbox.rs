@@ -1,0 +1,616 @@
+//! The main job: a toy sandbox — tasks with fd tables, a netstack with real
+//! listening sockets, timers, shared objects with cycles, trait-object file
+//! descriptions — plus a `MemoryFile` of application memory, checkpointed in
+//! one process and restored in another.
+//!
+//! ```text
+//! sandbox demo [--dir DIR] [--memory-mib N] [--eager]
+//! sandbox checkpoint --dir DIR [--memory-mib N]     (prints the expectations)
+//! sandbox restore --dir DIR [--eager] [--expect-graph H --expect-memory H --ports P,P]
+//! ```
+//!
+//! `demo` builds the sandbox, serves a TCP client, checkpoints the object
+//! graph into a statefile and the pages into a pages file (in parallel,
+//! each file created atomically), shuts the sandbox down, restores it in a
+//! child process (pages in the background unless `--eager`) and checks that
+//! everything came back: the graph (a digest of its contents and sharing),
+//! the memory (a checksum through the restored `MemoryFile`), a new TCP
+//! client served on the same port, timers firing on time. Files go to a
+//! temporary directory removed at the end, unless `--dir` is given.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fs::File;
+use std::io::{BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pgalloc::{
+    AllocOpts, FileRange, LoadOpts, MemoryFile, MemoryFileOpts, MemoryKind, SaveOpts, PAGE_SIZE,
+};
+use stateify::{AsAny, Stateify};
+use stateify_examples::netstack::{self, Endpoint, Stack};
+use stateify_examples::timers::{ClockResource, SystemClock, TimerWheel};
+
+// ---- the sandbox model ---------------------------------------------------
+
+/// An open file description, shared between fd tables (and tasks).
+trait FileDescription: AsAny {
+    /// What it is, for the digest.
+    fn describe(&self) -> String;
+}
+
+#[derive(Stateify)]
+struct Pipe {
+    buffer: RefCell<VecDeque<u8>>,
+    readers: u32,
+    writers: u32,
+}
+
+#[derive(Stateify)]
+struct RegularFile {
+    path: PathBuf,
+    offset: RefCell<u64>,
+    /// Its contents live in the memory file.
+    data: (u64, u64),
+}
+
+#[derive(Stateify)]
+struct SocketFile {
+    endpoint: Arc<Endpoint>,
+}
+
+impl FileDescription for Pipe {
+    fn describe(&self) -> String {
+        format!(
+            "pipe r{} w{} {:?}",
+            self.readers,
+            self.writers,
+            self.buffer.borrow()
+        )
+    }
+}
+
+impl FileDescription for RegularFile {
+    fn describe(&self) -> String {
+        format!(
+            "file {} @{} {:?}",
+            self.path.display(),
+            self.offset.borrow(),
+            self.data
+        )
+    }
+}
+
+impl FileDescription for SocketFile {
+    fn describe(&self) -> String {
+        let tcp = self.endpoint.tcp.lock().unwrap_or_else(|e| e.into_inner());
+        format!("socket #{} {:?}", self.endpoint.id, *tcp)
+    }
+}
+
+stateify::register_dyn!(dyn FileDescription {
+    "Pipe" => Pipe,
+    "RegularFile" => RegularFile,
+    "SocketFile" => SocketFile,
+});
+
+#[derive(Stateify)]
+struct Task {
+    pid: u32,
+    name: String,
+    parent: Weak<RefCell<Task>>,
+    children: Vec<Rc<RefCell<Task>>>,
+    fds: BTreeMap<i32, Rc<dyn FileDescription>>,
+    /// The task's memory: ranges of the sandbox's memory file.
+    memory: Vec<(u64, u64)>,
+    cwd: PathBuf,
+}
+
+#[derive(Stateify)]
+struct Sandbox {
+    /// First: the stack owns its endpoints, which point back at it weakly.
+    /// Saved before the sockets that share those endpoints, the stack is
+    /// the outer object and the back-edges are the weak ones (entered from
+    /// an endpoint first, the endpoint would be inside its own stack).
+    stack: Arc<Stack>,
+    timers: TimerWheel,
+    init: Rc<RefCell<Task>>,
+    /// Every task by pid: the same nodes as the tree.
+    tasks: BTreeMap<u32, Rc<RefCell<Task>>>,
+    /// Saved beside the graph, into the pages file.
+    #[state(nosave)]
+    memory: Option<MemoryFile>,
+}
+
+const TASKS: u32 = 8;
+
+fn fill_page(page: &mut [u8], seed: u64) {
+    let mut x = seed | 1;
+    for w in page.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        w.copy_from_slice(&x.to_le_bytes()[..w.len()]);
+    }
+}
+
+/// Builds the sandbox; `memory_mib` of application memory, a quarter of it
+/// never touched, a quarter written with zeros, half with data.
+fn build(memory_mib: u64) -> Result<Sandbox, Box<dyn std::error::Error>> {
+    let mem = MemoryFile::new(MemoryFileOpts::default())?;
+    let stack = Stack::new();
+    let listeners = [stack.listen(0)?, stack.listen(0)?];
+    let mut timers = TimerWheel::new(SystemClock::shared());
+    timers.oneshot("alarm", Duration::from_millis(1500));
+    timers.periodic("tick", Duration::from_millis(50));
+
+    let per_task = (memory_mib << 20) / TASKS as u64;
+    let shared_pipe: Rc<dyn FileDescription> = Rc::new(Pipe {
+        buffer: RefCell::new(
+            b"queued between init and its children"
+                .iter()
+                .copied()
+                .collect(),
+        ),
+        readers: TASKS - 1,
+        writers: 1,
+    });
+    let mut tasks: BTreeMap<u32, Rc<RefCell<Task>>> = BTreeMap::new();
+    for pid in 1..=TASKS {
+        let parent = if pid == 1 {
+            Weak::new()
+        } else {
+            Rc::downgrade(&tasks[&1])
+        };
+        let mut memory = Vec::new();
+        let mut left = per_task;
+        while left > 0 {
+            let len = left.min(4 << 20);
+            let kind = if pid % 2 == 0 {
+                MemoryKind::Anonymous
+            } else {
+                MemoryKind::PageCache
+            };
+            let r = mem.allocate(len, AllocOpts { kind, memcg: pid })?;
+            for p in 0..len / PAGE_SIZE {
+                let page = FileRange {
+                    start: r.start + p * PAGE_SIZE,
+                    end: r.start + (p + 1) * PAGE_SIZE,
+                };
+                match p % 4 {
+                    0 => {}
+                    1 => mem.with_slice_mut(page, |s| s.fill(0))?,
+                    _ => mem.with_slice_mut(page, |s| fill_page(s, page.start ^ pid as u64))?,
+                }
+            }
+            memory.push((r.start, r.end));
+            left -= len;
+        }
+        let mut fds: BTreeMap<i32, Rc<dyn FileDescription>> = BTreeMap::new();
+        fds.insert(0, shared_pipe.clone());
+        fds.insert(
+            3,
+            Rc::new(RegularFile {
+                path: format!("/home/task{pid}/data").into(),
+                offset: RefCell::new(pid as u64 * 100),
+                data: memory[0],
+            }),
+        );
+        let sock: Rc<dyn FileDescription> = Rc::new(SocketFile {
+            endpoint: if pid <= 2 {
+                listeners[pid as usize - 1].clone()
+            } else {
+                stack.connected(40000 + pid as u16, "10.0.0.9:80".parse()?, pid * 1000)
+            },
+        });
+        fds.insert(4, sock.clone());
+        fds.insert(5, sock); // dup(4)
+        let task = Rc::new(RefCell::new(Task {
+            pid,
+            name: if pid == 1 {
+                "init".into()
+            } else {
+                format!("worker-{pid}")
+            },
+            parent: parent.clone(),
+            children: Vec::new(),
+            fds,
+            memory,
+            cwd: format!("/home/task{pid}").into(),
+        }));
+        if let Some(p) = parent.upgrade() {
+            p.borrow_mut().children.push(task.clone());
+        }
+        tasks.insert(pid, task);
+    }
+    Ok(Sandbox {
+        init: tasks[&1].clone(),
+        tasks,
+        stack,
+        timers,
+        memory: Some(mem),
+    })
+}
+
+/// A digest of everything the graph holds that does not depend on time:
+/// tasks, their tree, fd tables with sharing (descriptions numbered in
+/// first-seen order), the netstack, the timers' names and periods.
+fn graph_digest(sb: &Sandbox) -> String {
+    let mut h = blake3::Hasher::new();
+    let mut seen: HashMap<*const (), usize> = HashMap::new();
+    let mut line = |s: String| {
+        h.update(s.as_bytes());
+        h.update(b"\n");
+    };
+    for (pid, t) in &sb.tasks {
+        let t = t.borrow();
+        let parent = t.parent.upgrade().map(|p| p.borrow().pid);
+        let children: Vec<u32> = t.children.iter().map(|c| c.borrow().pid).collect();
+        line(format!(
+            "task {pid} {} parent {parent:?} children {children:?} cwd {} memory {:?}",
+            t.name,
+            t.cwd.display(),
+            t.memory
+        ));
+        for (fd, d) in &t.fds {
+            let n = seen.len();
+            let id = *seen.entry(Rc::as_ptr(d) as *const ()).or_insert(n);
+            line(format!("  fd {fd} -> #{id} {}", d.describe()));
+        }
+    }
+    line(format!(
+        "init is task 1: {}",
+        Rc::ptr_eq(&sb.init, &sb.tasks[&1])
+    ));
+    for nic in &sb.stack.nics {
+        line(format!("nic {nic:?}"));
+    }
+    for r in &sb.stack.routes {
+        let shared = sb.stack.nics.iter().position(|n| Arc::ptr_eq(n, &r.nic));
+        line(format!("route {}/{} via nic #{shared:?}", r.dest, r.prefix));
+    }
+    for (id, ep) in sb
+        .stack
+        .endpoints
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
+        let back = ep
+            .stack
+            .upgrade()
+            .is_some_and(|s| Arc::ptr_eq(&s, &sb.stack));
+        line(format!("endpoint {id} back-pointer {back}"));
+    }
+    for t in &sb.timers.timers {
+        line(format!("timer {} {:?}", t.name, t.period));
+    }
+    h.finalize().to_hex().to_string()
+}
+
+/// A checksum of every task's memory, read through the memory file (which
+/// waits for pages still being restored).
+fn memory_digest(sb: &Sandbox) -> Result<String, pgalloc::Error> {
+    let mut h = blake3::Hasher::new();
+    let mem = sb
+        .memory
+        .as_ref()
+        .ok_or(pgalloc::Error::Corrupt("no memory".into()))?;
+    for t in sb.tasks.values() {
+        for &(start, end) in &t.borrow().memory {
+            mem.with_slice(FileRange { start, end }, |s| {
+                h.update(s);
+            })?;
+        }
+    }
+    Ok(h.finalize().to_hex().to_string())
+}
+
+// ---- checkpoint and restore -----------------------------------------------
+
+const KEY: &[u8] = b"stateify sandbox demo key";
+
+struct Paths {
+    state: PathBuf,
+    pages: PathBuf,
+}
+
+fn paths(dir: &Path) -> Paths {
+    Paths {
+        state: dir.join("sandbox.state"),
+        pages: dir.join("sandbox.pages"),
+    }
+}
+
+fn mib(b: u64) -> f64 {
+    b as f64 / (1u64 << 20) as f64
+}
+
+fn gbps(b: u64, d: Duration) -> f64 {
+    b as f64 / d.as_secs_f64().max(1e-9) / 1e9
+}
+
+/// Writes the checkpoint: the pages file (on a second thread) and the
+/// statefile with the graph and the page metadata, each atomically.
+fn checkpoint(sb: &Sandbox, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let p = paths(dir);
+    let mem = sb.memory.as_ref().ok_or("the sandbox has no memory file")?;
+    let t = Instant::now();
+    let mut page_meta = Vec::new();
+    let (graph, pages) = statefile::create_atomic(&p.state, |state_out| {
+        let meta = BTreeMap::from([("app".to_string(), "stateify sandbox demo".to_string())]);
+        let mut w = statefile::Writer::new(state_out, Some(KEY), &meta)?;
+        let (graph, pages) = std::thread::scope(|s| {
+            let pages = s.spawn(|| {
+                statefile::create_atomic(&p.pages, |pages_out| {
+                    mem.save_to(&mut page_meta, Some(pages_out), &SaveOpts::default())
+                })
+            });
+            let graph = stateify::save(&mut w, sb);
+            let pages = pages.join().map_err(|_| "the page saver panicked")?;
+            Ok::<_, Box<dyn std::error::Error>>((graph?, pages?))
+        })?;
+        w.write_all(&page_meta)?;
+        w.finish()?;
+        Ok::<_, Box<dyn std::error::Error>>((graph, pages))
+    })?;
+    let took = t.elapsed();
+    let state_len = std::fs::metadata(&p.state)?.len();
+    println!(
+        "checkpoint: graph of {} objects, {} bytes; pages {:.1} MiB written of {:.1} MiB allocated ({:.1} MiB of zero pages skipped, {:.1} MiB never touched); {:.1?} with fsync, {:.2} GB/s",
+        graph.objects,
+        graph.bytes,
+        mib(pages.bytes_written),
+        mib(pages.allocated_bytes),
+        mib(pages.zero_bytes),
+        mib(pages.allocated_bytes - pages.bytes_scanned),
+        took,
+        gbps(pages.bytes_written + state_len, took),
+    );
+    println!(
+        "            files: {} ({} bytes, keyed MAC), {} ({:.1} MiB)",
+        p.state.display(),
+        state_len,
+        p.pages.display(),
+        mib(std::fs::metadata(&p.pages)?.len())
+    );
+    Ok(())
+}
+
+struct Expect {
+    graph: Option<String>,
+    memory: Option<String>,
+    ports: Vec<u16>,
+}
+
+/// Restores the sandbox from `dir` and checks it against `expect`.
+fn restore(dir: &Path, eager: bool, expect: &Expect) -> Result<(), Box<dyn std::error::Error>> {
+    let p = paths(dir);
+    let t = Instant::now();
+    let mut r = statefile::Reader::new(BufReader::new(File::open(&p.state)?), Some(KEY))
+        .map_err(|e| format!("{}: {e}", p.state.display()))?;
+    let mut res = stateify::Resources::new();
+    res.insert(ClockResource(SystemClock::shared()));
+    let mut sb: Sandbox = stateify::load_with(&mut r, &mut res)
+        .map_err(|e| format!("{}: object graph: {e}", p.state.display()))?;
+    let graph_time = t.elapsed();
+    let pages = File::open(&p.pages).map_err(|e| format!("{}: {e}", p.pages.display()))?;
+    let opts = LoadOpts {
+        background: !eager,
+        ..LoadOpts::default()
+    };
+    let (mem, _) = MemoryFile::load_from(&mut r, Some(Arc::new(pages)), &opts)
+        .map_err(|e| format!("{}: pages: {e}", p.pages.display()))?;
+    // The rest of the statefile: its end chunk proves nothing was cut off.
+    r.finish()
+        .map_err(|e| format!("{}: {e}", p.state.display()))?;
+    sb.memory = Some(mem);
+    let runnable = t.elapsed();
+    println!(
+        "restore ({}, pid {}): runnable after {:.1?} (graph {:.1?}, listeners re-bound on {:?})",
+        if eager {
+            "eager"
+        } else {
+            "pages in the background"
+        },
+        std::process::id(),
+        runnable,
+        graph_time,
+        sb.stack.listening_ports(),
+    );
+
+    // The checks.
+    let graph = graph_digest(&sb);
+    check(
+        "graph digest",
+        expect.graph.as_deref().is_none_or(|g| g == graph),
+        &graph,
+    )?;
+    let t = Instant::now();
+    let memory = memory_digest(&sb)?;
+    let mem = sb.memory.as_ref().ok_or("no memory")?;
+    mem.await_all()?;
+    if let Some(pr) = mem.restore_progress() {
+        println!(
+            "            pages: {:.1} MiB loaded at {:.2} GB/s; {} accesses waited ({:.1?} in all, longest {:.1?})",
+            mib(pr.bytes_loaded),
+            pr.mb_per_s() / 1e3,
+            pr.waiters_served,
+            pr.time_waited,
+            pr.longest_wait,
+        );
+    }
+    check(
+        &format!("memory checksum after {:.1?}", t.elapsed()),
+        expect.memory.as_deref().is_none_or(|m| m == memory),
+        &memory,
+    )?;
+    for &port in &expect.ports {
+        // The count of connections served came back with the endpoint.
+        let before = sb
+            .stack
+            .ports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&port)
+            .and_then(|ep| ep.upgrade())
+            .map(|ep| ep.served.load(std::sync::atomic::Ordering::Acquire))
+            .ok_or(format!("port {port} is not listening after the restore"))?;
+        let reply = netstack::call(port).map_err(|e| format!("connecting to port {port}: {e}"))?;
+        check(
+            &format!("port {port} re-bound and serving: {reply:?}"),
+            reply == netstack::greeting(port, before + 1),
+            &reply,
+        )?;
+    }
+    let t = Instant::now();
+    let mut fired = Vec::new();
+    while !fired.iter().any(|n| n == "alarm") && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(5));
+        fired.extend(sb.timers.poll());
+    }
+    let ticks = fired.iter().filter(|n| *n == "tick").count();
+    check(
+        &format!(
+            "timers: alarm fired {:.0?} after restore, tick {ticks} times",
+            t.elapsed()
+        ),
+        fired.iter().any(|n| n == "alarm") && ticks > 0,
+        "",
+    )?;
+    sb.stack.shutdown();
+    Ok(())
+}
+
+fn check(what: &str, ok: bool, detail: &str) -> Result<(), String> {
+    if ok {
+        println!("  ok  {what}");
+        Ok(())
+    } else {
+        Err(format!("check failed: {what} ({detail})"))
+    }
+}
+
+// ---- command line ------------------------------------------------------------
+
+struct Args {
+    cmd: String,
+    dir: Option<PathBuf>,
+    memory_mib: u64,
+    eager: bool,
+    expect: Expect,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut it = std::env::args().skip(1);
+    let cmd = it.next().unwrap_or_else(|| "demo".into());
+    let mut a = Args {
+        cmd,
+        dir: None,
+        memory_mib: 256,
+        eager: false,
+        expect: Expect {
+            graph: None,
+            memory: None,
+            ports: Vec::new(),
+        },
+    };
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--dir" => a.dir = Some(value()?.into()),
+            "--memory-mib" => {
+                a.memory_mib = value()?.parse().map_err(|e| format!("--memory-mib: {e}"))?
+            }
+            "--eager" => a.eager = true,
+            "--expect-graph" => a.expect.graph = Some(value()?),
+            "--expect-memory" => a.expect.memory = Some(value()?),
+            "--ports" => {
+                a.expect.ports = value()?
+                    .split(',')
+                    .map(|p| p.parse().map_err(|e| format!("--ports: {e}")))
+                    .collect::<Result<_, _>>()?
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(a)
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let args = parse()?;
+    match args.cmd.as_str() {
+        "demo" | "checkpoint" => {
+            let tmp;
+            let dir = match &args.dir {
+                Some(d) => {
+                    std::fs::create_dir_all(d)?;
+                    d.clone()
+                }
+                None if args.cmd == "demo" => {
+                    tmp = tempfile::tempdir()?;
+                    tmp.path().to_path_buf()
+                }
+                None => return Err("checkpoint needs --dir".into()),
+            };
+            let sb = build(args.memory_mib)?;
+            let port = sb.stack.listening_ports()[0];
+            let reply = netstack::call(port)?;
+            println!("sandbox: {TASKS} tasks, {} MiB of memory, listening on {:?}; a client got {reply:?}", args.memory_mib, sb.stack.listening_ports());
+            checkpoint(&sb, &dir)?;
+            let graph = graph_digest(&sb);
+            let memory = memory_digest(&sb)?;
+            let ports: Vec<String> = sb
+                .stack
+                .listening_ports()
+                .iter()
+                .map(|p| p.to_string())
+                .collect();
+            // The sandbox goes away: its ports are free for the restore.
+            sb.stack.shutdown();
+            drop(sb);
+            let mut restore = Command::new(std::env::current_exe()?);
+            restore.arg("restore").arg("--dir").arg(&dir);
+            restore.args([
+                "--expect-graph",
+                &graph,
+                "--expect-memory",
+                &memory,
+                "--ports",
+                &ports.join(","),
+            ]);
+            if args.eager {
+                restore.arg("--eager");
+            }
+            if args.cmd == "checkpoint" {
+                println!("restore with: {restore:?}");
+                return Ok(());
+            }
+            let status = restore.status()?;
+            if !status.success() {
+                return Err(format!("the restore process failed ({status})").into());
+            }
+            println!("sandbox restored in another process: OK");
+            Ok(())
+        }
+        "restore" => {
+            let dir = args.dir.ok_or("restore needs --dir")?;
+            restore(&dir, args.eager, &args.expect)
+        }
+        other => Err(format!("unknown command {other} (demo, checkpoint, restore)").into()),
+    }
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sandbox: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

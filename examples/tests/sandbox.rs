@@ -1,0 +1,125 @@
+//! The sandbox binary end to end: checkpoint in one process, restore in
+//! another; corrupted or truncated checkpoints fail with a clear message
+//! and exit code 2, and the files are left as they were.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn sandbox(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sandbox"))
+        .args(args)
+        .output()
+        .expect("the sandbox binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn demo_restores_everything_in_a_child_process() {
+    for extra in [&[][..], &["--eager"][..]] {
+        let mut args = vec!["demo", "--memory-mib", "16"];
+        args.extend_from_slice(extra);
+        let o = sandbox(&args);
+        let t = text(&o);
+        assert!(o.status.success(), "{t}");
+        for needle in [
+            "ok  graph digest",
+            "ok  memory checksum",
+            "re-bound and serving",
+            "ok  timers: alarm fired",
+            "sandbox restored in another process: OK",
+        ] {
+            assert!(t.contains(needle), "missing {needle:?} in:\n{t}");
+        }
+    }
+}
+
+fn checkpoint(dir: &Path) {
+    let o = sandbox(&[
+        "checkpoint",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--memory-mib",
+        "8",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+fn restore(dir: &Path) -> Output {
+    sandbox(&["restore", "--dir", dir.to_str().unwrap()])
+}
+
+#[test]
+fn checkpoint_and_restore_are_separate_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    checkpoint(dir.path());
+    let o = restore(dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("ok  memory checksum"));
+}
+
+#[test]
+fn damaged_checkpoints_fail_cleanly_and_stay_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    checkpoint(dir.path());
+    let state = dir.path().join("sandbox.state");
+    let pages = dir.path().join("sandbox.pages");
+    let good_state = std::fs::read(&state).unwrap();
+    let good_pages = std::fs::read(&pages).unwrap();
+
+    let cases: [(&str, &dyn Fn(), &str); 4] = [
+        (
+            "flipped byte in the statefile",
+            &|| {
+                let mut b = good_state.clone();
+                let at = b.len() / 2;
+                b[at] ^= 0x20;
+                std::fs::write(&state, b).unwrap();
+            },
+            "tampered",
+        ),
+        (
+            "truncated statefile",
+            &|| std::fs::write(&state, &good_state[..good_state.len() - 40]).unwrap(),
+            "truncated",
+        ),
+        (
+            "truncated pages file",
+            &|| std::fs::write(&pages, &good_pages[..good_pages.len() / 2]).unwrap(),
+            "pages file too short",
+        ),
+        (
+            "missing pages file",
+            &|| std::fs::remove_file(&pages).unwrap(),
+            "sandbox.pages",
+        ),
+    ];
+    for (what, damage, expect) in cases {
+        std::fs::write(&state, &good_state).unwrap();
+        std::fs::write(&pages, &good_pages).unwrap();
+        damage();
+        let before_state = std::fs::read(&state).ok();
+        let before_pages = std::fs::read(&pages).ok();
+        let o = restore(dir.path());
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{what}: {t}");
+        assert!(t.contains(expect), "{what}: expected {expect:?} in {t}");
+        assert!(!t.contains("panicked"), "{what}: {t}");
+        assert_eq!(
+            std::fs::read(&state).ok(),
+            before_state,
+            "{what}: statefile changed"
+        );
+        assert_eq!(
+            std::fs::read(&pages).ok(),
+            before_pages,
+            "{what}: pages file changed"
+        );
+    }
+}
