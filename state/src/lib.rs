@@ -57,6 +57,7 @@ mod walk;
 pub mod wire;
 
 pub mod pretty;
+pub mod value;
 
 use std::io::{BufRead, Write};
 

@@ -125,7 +125,7 @@ impl Printer<'_> {
     }
 }
 
-fn float32(bits: u32) -> String {
+pub(crate) fn float32(bits: u32) -> String {
     let f = f32::from_bits(bits);
     if f.is_nan() && bits != f32::NAN.to_bits() {
         format!("NaN(0x{bits:08x})")
@@ -134,7 +134,7 @@ fn float32(bits: u32) -> String {
     }
 }
 
-fn float64(bits: u64) -> String {
+pub(crate) fn float64(bits: u64) -> String {
     let f = f64::from_bits(bits);
     if f.is_nan() && bits != f64::NAN.to_bits() {
         format!("NaN(0x{bits:016x})")
@@ -143,7 +143,7 @@ fn float64(bits: u64) -> String {
     }
 }
 
-fn packed(kind: Packed, bytes: &[u8], out: &mut String) {
+pub(crate) fn packed(kind: Packed, bytes: &[u8], out: &mut String) {
     let n = bytes.len() / kind.size();
     let _ = write!(out, "[{}; {n}] ", kind.name());
     if kind == Packed::U8 {

@@ -69,6 +69,8 @@ pub trait Visitor<'de> {
     fn close(&mut self, _open: Open) -> Result<()> {
         Ok(())
     }
+    /// A composite value spanned bytes `start..end` of the record body.
+    fn span(&mut self, _open: Open, _start: u64, _end: u64) {}
     /// A new shared object is defined; returns its id.
     fn new_object(&mut self) -> u64;
     /// How many objects are defined so far (a `REF` must point below it).
@@ -88,7 +90,7 @@ const RED_ZONE: usize = 128 * 1024;
 const STACK_SEGMENT: usize = 4 * 1024 * 1024;
 
 impl<'de, V: Visitor<'de>> Walk<'_, 'de, V> {
-    fn nested(&mut self, open: Open) -> Result<()> {
+    fn nested(&mut self, open: Open, at: u64) -> Result<()> {
         if self.depth >= self.max_depth {
             return Err(self
                 .r
@@ -99,6 +101,7 @@ impl<'de, V: Visitor<'de>> Walk<'_, 'de, V> {
         let res = stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || self.children(open));
         self.depth -= 1;
         res?;
+        self.v.span(open, at, self.r.offset());
         self.v.close(open)
     }
 
@@ -181,21 +184,21 @@ impl<'de, V: Visitor<'de>> Walk<'_, 'de, V> {
             }
             wire::SEQ => {
                 let n = self.r.count(1)?;
-                return self.nested(Open::Seq(n));
+                return self.nested(Open::Seq(n), at);
             }
             wire::MAP => {
                 let n = self.r.count(2)?;
-                return self.nested(Open::Map(n));
+                return self.nested(Open::Map(n), at);
             }
             wire::TUPLE => {
                 let n = self.r.count(1)?;
-                return self.nested(Open::Tuple(n));
+                return self.nested(Open::Tuple(n), at);
             }
-            wire::SOME => return self.nested(Open::Some),
-            wire::WEAK => return self.nested(Open::Weak),
+            wire::SOME => return self.nested(Open::Some, at),
+            wire::WEAK => return self.nested(Open::Weak, at),
             wire::STRUCT => {
                 let ty = self.types.read_ref(self.r, tag)?;
-                return self.nested(Open::Struct(ty));
+                return self.nested(Open::Struct(ty), at);
             }
             wire::VARIANT => {
                 let ty = self.types.read_ref(self.r, tag)?;
@@ -208,18 +211,21 @@ impl<'de, V: Visitor<'de>> Walk<'_, 'de, V> {
                     ))
                     .at(idx_at));
                 }
-                return self.nested(Open::Variant(ty, idx as u32));
+                return self.nested(Open::Variant(ty, idx as u32), at);
             }
             wire::DYN => {
                 let ty = self.types.read_ref(self.r, tag)?;
-                return self.nested(Open::Dyn(ty));
+                return self.nested(Open::Dyn(ty), at);
             }
             wire::OBJ | wire::OBJ_CYCLIC => {
                 let id = self.v.new_object();
-                return self.nested(Open::Object {
-                    id,
-                    cyclic: tag == wire::OBJ_CYCLIC,
-                });
+                return self.nested(
+                    Open::Object {
+                        id,
+                        cyclic: tag == wire::OBJ_CYCLIC,
+                    },
+                    at,
+                );
             }
             _ => return Err(Error::invalid(format!("unknown tag 0x{tag:02x}")).at(at)),
         };

@@ -43,7 +43,9 @@ mod mac;
 mod pool;
 
 pub use atomic::create_atomic;
-pub use chunk::{Options, Reader, Totals, Writer, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE};
+pub use chunk::{
+    inspect, Inspection, Options, Reader, Totals, Writer, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE,
+};
 pub use compress::Compression;
 pub use error::{Error, Result};
 pub use header::{read_header, Header, MAGIC, MAX_METADATA, VERSION_MAJOR, VERSION_MINOR};

@@ -1,0 +1,203 @@
+//! Opening a checkpoint: a statefile, a plain record stream, or a pages
+//! file, and walking its records one at a time (graph bodies are read into
+//! memory one by one; raw records are skipped without being read in).
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+
+/// What kind of file it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Statefile,
+    Stream,
+    Pages,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Statefile => "statefile",
+            Kind::Stream => "record stream",
+            Kind::Pages => "pages file",
+        }
+    }
+}
+
+/// A failure, with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure(pub String);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Failure>;
+
+/// One record of the stream.
+pub struct Record {
+    pub index: usize,
+    /// Offset of its header in the (decoded) stream.
+    pub offset: u64,
+    pub len: u64,
+    /// The body of a graph record; `None` for a raw record (skipped).
+    pub body: Option<Vec<u8>>,
+    /// A raw record's BLAKE3, when the input hashes raw records.
+    pub raw_hash: Option<[u8; 32]>,
+}
+
+pub struct Input {
+    pub kind: Kind,
+    /// Hash raw records as they stream past (for `diff`).
+    pub hash_raw: bool,
+    reader: Box<dyn BufRead>,
+    statefile: Option<statefile::Reader<BufReader<File>>>,
+    offset: u64,
+    index: usize,
+}
+
+fn is_record_stream(path: &Path) -> io::Result<bool> {
+    let mut r = BufReader::new(File::open(path)?);
+    let mut records = 0;
+    loop {
+        if r.fill_buf()?.is_empty() {
+            return Ok(records > 0);
+        }
+        let Ok((len, _)) = stateify::read_header(&mut r) else {
+            return Ok(false);
+        };
+        let skipped = io::copy(&mut (&mut r).take(len), &mut io::sink())?;
+        if skipped != len {
+            return Ok(false);
+        }
+        records += 1;
+    }
+}
+
+/// Reads the whole key file (its bytes are the key).
+pub fn read_key(path: Option<&Path>) -> Result<Option<Vec<u8>>> {
+    match path {
+        None => Ok(None),
+        Some(p) => std::fs::read(p)
+            .map(Some)
+            .map_err(|e| Failure(format!("{}: {e}", p.display()))),
+    }
+}
+
+pub fn kind_of(path: &Path) -> Result<Kind> {
+    let mut magic = [0u8; 8];
+    let mut f = File::open(path).map_err(|e| Failure(format!("{}: {e}", path.display())))?;
+    let n = f.read(&mut magic)?;
+    if n == 8 && magic == statefile::MAGIC {
+        return Ok(Kind::Statefile);
+    }
+    if is_record_stream(path)? {
+        return Ok(Kind::Stream);
+    }
+    Ok(Kind::Pages)
+}
+
+impl Input {
+    pub fn open(path: &Path, key: Option<&[u8]>) -> Result<Input> {
+        let kind = kind_of(path)?;
+        if kind == Kind::Pages {
+            return Err(Failure(
+                "not a statefile or a record stream (a pages file? `stateify info` describes it)"
+                    .into(),
+            ));
+        }
+        let file = BufReader::new(File::open(path)?);
+        let (reader, statefile): (Box<dyn BufRead>, _) = match kind {
+            Kind::Statefile => {
+                let header = statefile::read_header(File::open(path)?)?;
+                if header.keyed && key.is_none() {
+                    return Err(Failure(
+                        "the file is protected by a key; pass --key-file".into(),
+                    ));
+                }
+                (
+                    Box::new(io::empty()),
+                    Some(statefile::Reader::new(file, key)?),
+                )
+            }
+            _ => (Box::new(file), None),
+        };
+        Ok(Input {
+            kind,
+            hash_raw: false,
+            reader,
+            statefile,
+            offset: 0,
+            index: 0,
+        })
+    }
+
+    fn stream(&mut self) -> &mut dyn BufRead {
+        match &mut self.statefile {
+            Some(r) => r,
+            None => &mut self.reader,
+        }
+    }
+
+    /// The next record, or `None` at the end.
+    pub fn next_record(&mut self) -> Result<Option<Record>> {
+        if self.kind == Kind::Pages {
+            return Ok(None);
+        }
+        if self.stream().fill_buf()?.is_empty() {
+            return Ok(None);
+        }
+        let offset = self.offset;
+        let (len, object) = stateify::read_header(&mut *self.stream())
+            .map_err(|e| Failure(format!("record {} at byte {offset}: {e}", self.index)))?;
+        let mut hdr = Vec::new();
+        stateify::write_header(&mut hdr, len, object)?;
+        let mut raw_hash = None;
+        let body = if object {
+            let mut body = Vec::new();
+            let got = (&mut *self.stream()).take(len).read_to_end(&mut body)?;
+            if got as u64 != len {
+                return Err(Failure(format!(
+                    "record {} at byte {offset}: truncated ({got} of {len} bytes)",
+                    self.index
+                )));
+            }
+            Some(body)
+        } else {
+            let mut hasher = blake3::Hasher::new();
+            let got = if self.hash_raw {
+                io::copy(&mut (&mut *self.stream()).take(len), &mut hasher)?
+            } else {
+                io::copy(&mut (&mut *self.stream()).take(len), &mut io::sink())?
+            };
+            raw_hash = self.hash_raw.then(|| *hasher.finalize().as_bytes());
+            if got != len {
+                return Err(Failure(format!(
+                    "record {} at byte {offset}: truncated ({got} of {len} bytes)",
+                    self.index
+                )));
+            }
+            None
+        };
+        self.offset += hdr.len() as u64 + len;
+        let r = Record {
+            index: self.index,
+            offset,
+            len,
+            body,
+            raw_hash,
+        };
+        self.index += 1;
+        Ok(Some(r))
+    }
+
+    /// After the last record: a statefile's end chunk must verify.
+    pub fn finish(self) -> Result<()> {
+        if let Some(r) = self.statefile {
+            r.finish()?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,604 @@
+//! `stateify`: inspect checkpoints — statefiles, plain record streams and
+//! pages files. Exit codes: 0 success, 1 `diff` found differences, 2 an
+//! unreadable, corrupt or wrongly keyed file (or a bad path).
+
+mod input;
+mod render;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use input::{Failure, Input, Kind, Result};
+use serde_json::json;
+use stateify::value::{decode, Value};
+
+/// Graphs nested deeper than this are refused (the tree is dropped
+/// recursively).
+const MAX_DEPTH: usize = 4096;
+
+#[derive(Parser)]
+#[command(name = "stateify", version, about = "Inspect stateify checkpoints")]
+struct Cli {
+    /// Output JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// The key of a keyed statefile (the file's bytes are the key).
+    #[arg(long, global = true, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Format, compression, chunks, sizes and metadata (no key needed).
+    Info { file: PathBuf },
+    /// Full integrity check: every MAC, every record, every graph.
+    Verify { file: PathBuf },
+    /// Every record: graphs with type and field names, raw records summarized.
+    Print { file: PathBuf },
+    /// The graph as a tree of paths: /RECORD/field/index/key...
+    Ls {
+        file: PathBuf,
+        #[arg(default_value = "/")]
+        path: String,
+        /// With type and size.
+        #[arg(short = 'l')]
+        long: bool,
+    },
+    /// The value at a path.
+    Cat { file: PathBuf, path: String },
+    /// Per type: count, encoded bytes, share of the file.
+    Stats {
+        file: PathBuf,
+        /// How many types to show.
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+    },
+    /// Structural differences by path; exit code 1 when they differ.
+    Diff { a: PathBuf, b: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(Failure(msg)) => {
+            if cli.json {
+                println!("{}", json!({ "error": msg }));
+            }
+            eprintln!("stateify: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn open(cli: &Cli, file: &Path) -> Result<Input> {
+    let key = input::read_key(cli.key_file.as_deref())?;
+    Input::open(file, key.as_deref())
+}
+
+fn at(file: &Path) -> impl Fn(Failure) -> Failure + '_ {
+    move |Failure(m)| Failure(format!("{}: {m}", file.display()))
+}
+
+fn run(cli: &Cli) -> Result<u8> {
+    match &cli.cmd {
+        Cmd::Info { file } => info(cli, file).map_err(at(file)),
+        Cmd::Verify { file } => verify(cli, file).map_err(at(file)),
+        Cmd::Print { file } => print(cli, file).map_err(at(file)),
+        Cmd::Ls { file, path, long } => ls(cli, file, path, *long).map_err(at(file)),
+        Cmd::Cat { file, path } => cat(cli, file, path).map_err(at(file)),
+        Cmd::Stats { file, top } => stats(cli, file, *top).map_err(at(file)),
+        Cmd::Diff { a, b } => diff(cli, a, b),
+    }
+}
+
+fn emit(cli: &Cli, text: String, j: serde_json::Value) -> Result<u8> {
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&j)?);
+    } else {
+        print!("{text}");
+    }
+    Ok(0)
+}
+
+fn graph_error(r: &input::Record, e: stateify::Error) -> Failure {
+    Failure(format!("record {} at byte {}: {e}", r.index, r.offset))
+}
+
+// ---- info and verify -----------------------------------------------------------
+
+fn pages_summary(file: &Path) -> Result<(u64, u64)> {
+    let mut f = std::fs::File::open(file)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut pages, mut zero) = (0u64, 0u64);
+    loop {
+        let n = read_full(&mut f, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        for p in buf[..n].chunks(4096) {
+            pages += 1;
+            zero += p.iter().all(|&b| b == 0) as u64;
+        }
+    }
+    Ok((pages, zero))
+}
+
+fn read_full(f: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+fn info(cli: &Cli, file: &Path) -> Result<u8> {
+    let kind = input::kind_of(file)?;
+    let size = std::fs::metadata(file)?.len();
+    match kind {
+        Kind::Statefile => {
+            let i = statefile::inspect(std::io::BufReader::new(std::fs::File::open(file)?))?;
+            let h = &i.header;
+            let mut t = format!(
+                "statefile {}.{}, {} bytes\ncompression: {:?}\nintegrity: {}\nchunks: {} data, {} bytes stored\nend chunk: {}\nmetadata:\n",
+                h.version.0,
+                h.version.1,
+                size,
+                h.compression,
+                if h.keyed { "keyed MAC (verify needs --key-file)" } else { "checksum (no key)" },
+                i.chunks,
+                i.stored_bytes,
+                match i.total {
+                    Some(t) => format!("{t} bytes of data"),
+                    None => "missing (truncated)".into(),
+                }
+            );
+            for (k, v) in &h.metadata {
+                t.push_str(&format!("  {k} = {v}\n"));
+            }
+            emit(
+                cli,
+                t,
+                json!({
+                    "kind": "statefile",
+                    "version": format!("{}.{}", h.version.0, h.version.1),
+                    "bytes": size,
+                    "compression": format!("{:?}", h.compression),
+                    "keyed": h.keyed,
+                    "chunks": i.chunks,
+                    "stored_bytes": i.stored_bytes,
+                    "total": i.total,
+                    "metadata": h.metadata,
+                }),
+            )
+        }
+        Kind::Stream => {
+            let mut inp = open(cli, file)?;
+            let (mut graphs, mut raw, mut raw_bytes) = (0u64, 0u64, 0u64);
+            while let Some(r) = inp.next_record()? {
+                match r.body {
+                    Some(_) => graphs += 1,
+                    None => {
+                        raw += 1;
+                        raw_bytes += r.len;
+                    }
+                }
+            }
+            emit(
+                cli,
+                format!("record stream, {size} bytes\nrecords: {graphs} graphs, {raw} raw ({raw_bytes} bytes)\n"),
+                json!({"kind": "stream", "bytes": size, "graphs": graphs, "raw_records": raw, "raw_bytes": raw_bytes}),
+            )
+        }
+        Kind::Pages => {
+            let (pages, zero) = pages_summary(file)?;
+            emit(
+                cli,
+                format!("pages file (no header: not a statefile or a record stream), {size} bytes\npages: {pages}, of which all-zero: {zero}\n"),
+                json!({"kind": "pages", "bytes": size, "pages": pages, "zero_pages": zero}),
+            )
+        }
+    }
+}
+
+fn verify(cli: &Cli, file: &Path) -> Result<u8> {
+    let mut inp = open(cli, file)?;
+    let kind = inp.kind;
+    let (mut graphs, mut raw) = (0u64, 0u64);
+    while let Some(r) = inp.next_record()? {
+        match &r.body {
+            Some(body) => {
+                decode(body, MAX_DEPTH).map_err(|e| graph_error(&r, e))?;
+                graphs += 1;
+            }
+            None => raw += 1,
+        }
+    }
+    inp.finish()?;
+    let what = match kind {
+        Kind::Statefile => "every chunk MAC, the end chunk",
+        Kind::Stream => "the record framing",
+        Kind::Pages => "nothing",
+    };
+    emit(
+        cli,
+        format!("OK: {graphs} graphs and {raw} raw records; verified {what}\n"),
+        json!({"ok": true, "kind": kind.name(), "graphs": graphs, "raw_records": raw}),
+    )
+}
+
+// ---- print, ls, cat --------------------------------------------------------------
+
+fn print(cli: &Cli, file: &Path) -> Result<u8> {
+    let mut inp = open(cli, file)?;
+    let mut text = String::new();
+    let mut records = Vec::new();
+    while let Some(r) = inp.next_record()? {
+        match &r.body {
+            Some(body) => {
+                if cli.json {
+                    let g = decode(body, MAX_DEPTH).map_err(|e| graph_error(&r, e))?;
+                    records.push(json!({"record": r.index, "offset": r.offset, "bytes": r.len, "graph": render::json(&g.root)}));
+                } else {
+                    let mut s = String::new();
+                    stateify::pretty::render_graph(body, &mut s).map_err(|e| graph_error(&r, e))?;
+                    text.push_str(&format!(
+                        "record {} (graph, {} bytes at {}): {s}\n",
+                        r.index, r.len, r.offset
+                    ));
+                }
+            }
+            None => {
+                records.push(
+                    json!({"record": r.index, "offset": r.offset, "bytes": r.len, "raw": true}),
+                );
+                text.push_str(&format!(
+                    "record {} (raw, {} bytes at {})\n",
+                    r.index, r.len, r.offset
+                ));
+            }
+        }
+    }
+    inp.finish()?;
+    emit(cli, text, json!(records))
+}
+
+/// Finds record `index` of the file and decodes it if it is a graph.
+fn record_at(inp: &mut Input, index: usize) -> Result<input::Record> {
+    while let Some(r) = inp.next_record()? {
+        if r.index == index {
+            return Ok(r);
+        }
+    }
+    Err(Failure(format!("no record {index}")))
+}
+
+fn split_path(path: &str) -> Result<(Option<usize>, Vec<&str>)> {
+    let mut parts = path.split('/').filter(|p| !p.is_empty());
+    match parts.next() {
+        None => Ok((None, Vec::new())),
+        Some(first) => {
+            let i = first.parse().map_err(|_| {
+                Failure(format!(
+                    "path {path:?}: it starts with a record number, like /0"
+                ))
+            })?;
+            Ok((Some(i), parts.collect()))
+        }
+    }
+}
+
+/// Every shared object's value by id.
+fn objects<'a, 'de>(v: &'a Value<'de>, out: &mut HashMap<u64, &'a Value<'de>>) {
+    let mut cur = v;
+    loop {
+        match cur {
+            Value::Object { id, value, .. } => {
+                out.entry(*id).or_insert(value);
+                cur = value;
+            }
+            Value::Some(x) | Value::Weak(x) => cur = x,
+            Value::Dyn { value, .. } | Value::Variant { value, .. } => cur = value,
+            _ => break,
+        }
+    }
+    for (_, child) in v.children() {
+        objects(child, out);
+    }
+}
+
+/// A reference stands for the object it refers to.
+fn follow<'a, 'de>(v: &'a Value<'de>, objs: &HashMap<u64, &'a Value<'de>>) -> &'a Value<'de> {
+    let mut cur = v;
+    loop {
+        match cur {
+            Value::Ref(id) => match objs.get(id) {
+                Some(target) => return target,
+                None => return cur,
+            },
+            Value::Weak(x) | Value::Some(x) => cur = x,
+            _ => return v,
+        }
+    }
+}
+
+fn walk<'a, 'de>(root: &'a Value<'de>, parts: &[&str], path: &str) -> Result<&'a Value<'de>> {
+    let mut objs = HashMap::new();
+    objects(root, &mut objs);
+    let mut v = root;
+    for (depth, part) in parts.iter().enumerate() {
+        let kids = follow(v, &objs).children();
+        v = kids
+            .into_iter()
+            .find(|(n, _)| n == part)
+            .map(|(_, c)| c)
+            .ok_or_else(|| {
+                Failure(format!(
+                    "path {path:?}: no {part:?} under /{}",
+                    parts[..depth].join("/")
+                ))
+            })?;
+    }
+    Ok(v)
+}
+
+/// Where each shared object is defined, as a path.
+fn object_paths(v: &Value<'_>, path: String, out: &mut HashMap<u64, String>) {
+    let mut cur = v;
+    loop {
+        match cur {
+            Value::Object { id, value, .. } => {
+                out.entry(*id).or_insert_with(|| path.clone());
+                cur = value;
+            }
+            Value::Some(x) | Value::Weak(x) => cur = x,
+            Value::Dyn { value, .. } | Value::Variant { value, .. } => cur = value,
+            _ => break,
+        }
+    }
+    for (name, child) in v.children() {
+        object_paths(child, format!("{path}/{name}"), out);
+    }
+}
+
+fn link(v: &Value<'_>, paths: &HashMap<u64, String>) -> Option<String> {
+    let mut cur = v;
+    loop {
+        match cur {
+            Value::Ref(id) => return Some(paths.get(id).cloned().unwrap_or(format!("#{id}"))),
+            Value::Weak(x) | Value::Some(x) => cur = x,
+            _ => return None,
+        }
+    }
+}
+
+fn size_of(v: &Value<'_>) -> String {
+    match v.inner() {
+        Value::Str(s) => format!("{} bytes", s.len()),
+        Value::Packed(_, b) => format!("{} bytes", b.len()),
+        other => match other.children().len() {
+            0 => String::new(),
+            n => format!("{n} entries"),
+        },
+    }
+}
+
+fn ls(cli: &Cli, file: &Path, path: &str, long: bool) -> Result<u8> {
+    let mut inp = open(cli, file)?;
+    let (record, parts) = split_path(path)?;
+    let mut text = String::new();
+    let mut rows = Vec::new();
+    let Some(index) = record else {
+        while let Some(r) = inp.next_record()? {
+            let (ty, size) = match &r.body {
+                Some(body) => {
+                    let g = decode(body, MAX_DEPTH).map_err(|e| graph_error(&r, e))?;
+                    (g.root.type_name(), format!("{} bytes", r.len))
+                }
+                None => ("raw".into(), format!("{} bytes", r.len)),
+            };
+            text.push_str(&if long {
+                format!("/{:<6} {ty:<24} {size}\n", r.index)
+            } else {
+                format!("/{}\n", r.index)
+            });
+            rows.push(json!({"path": format!("/{}", r.index), "type": ty, "size": size}));
+        }
+        inp.finish()?;
+        return emit(cli, text, json!(rows));
+    };
+    let r = record_at(&mut inp, index)?;
+    let body = r
+        .body
+        .as_ref()
+        .ok_or_else(|| Failure(format!("record {index} is a raw record ({} bytes)", r.len)))?;
+    let g = decode(body, MAX_DEPTH).map_err(|e| graph_error(&r, e))?;
+    let mut paths = HashMap::new();
+    object_paths(&g.root, format!("/{index}"), &mut paths);
+    let node = walk(&g.root, &parts, path)?;
+    let mut objs = HashMap::new();
+    objects(&g.root, &mut objs);
+    let node = follow(node, &objs);
+    let base = format!(
+        "/{index}{}",
+        parts.iter().map(|p| format!("/{p}")).collect::<String>()
+    );
+    for (name, child) in node.children() {
+        let target = link(child, &paths);
+        let full = format!("{base}/{name}");
+        let shown = match &target {
+            Some(t) => format!("{full} -> {t}"),
+            None => full.clone(),
+        };
+        text.push_str(&if long {
+            format!("{shown:<40} {:<24} {}\n", child.type_name(), size_of(child))
+        } else {
+            format!("{shown}\n")
+        });
+        rows.push(json!({"path": full, "type": child.type_name(), "size": size_of(child), "link": target}));
+    }
+    emit(cli, text, json!(rows))
+}
+
+fn cat(cli: &Cli, file: &Path, path: &str) -> Result<u8> {
+    let mut inp = open(cli, file)?;
+    let (record, parts) = split_path(path)?;
+    let index = record.ok_or_else(|| Failure("cat needs a path such as /0/field".into()))?;
+    let r = record_at(&mut inp, index)?;
+    let body = r
+        .body
+        .as_ref()
+        .ok_or_else(|| Failure(format!("record {index} is a raw record ({} bytes)", r.len)))?;
+    let g = decode(body, MAX_DEPTH).map_err(|e| graph_error(&r, e))?;
+    let v = walk(&g.root, &parts, path)?;
+    let mut text = String::new();
+    render::text(v, &mut text, 0);
+    text.push('\n');
+    emit(cli, text, render::json(v))
+}
+
+// ---- stats and diff ----------------------------------------------------------------
+
+fn stats(cli: &Cli, file: &Path, top: usize) -> Result<u8> {
+    let mut inp = open(cli, file)?;
+    let mut types: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let (mut total, mut raw_bytes, mut objects) = (0u64, 0u64, 0u64);
+    while let Some(r) = inp.next_record()? {
+        total += r.len;
+        match &r.body {
+            Some(body) => {
+                let g = decode(body, MAX_DEPTH).map_err(|e| graph_error(&r, e))?;
+                objects += g.objects;
+                for (name, u) in &g.types {
+                    let e = types.entry(name.to_string()).or_default();
+                    e.0 += u.count;
+                    e.1 += u.bytes;
+                }
+            }
+            None => raw_bytes += r.len,
+        }
+    }
+    inp.finish()?;
+    let mut rows: Vec<_> = types.into_iter().collect();
+    rows.sort_by(|a, b| b.1 .1.cmp(&a.1 .1).then(a.0.cmp(&b.0)));
+    rows.truncate(top);
+    let share = |b: u64| 100.0 * b as f64 / total.max(1) as f64;
+    let mut text = format!(
+        "{total} bytes of records: {raw_bytes} in raw records ({:.1}%), {objects} shared objects\n{:<32} {:>10} {:>12} {:>7}\n",
+        share(raw_bytes),
+        "type (bytes include contents)",
+        "count",
+        "bytes",
+        "share"
+    );
+    for (name, (count, bytes)) in &rows {
+        text.push_str(&format!(
+            "{name:<32} {count:>10} {bytes:>12} {:>6.1}%\n",
+            share(*bytes)
+        ));
+    }
+    let j: Vec<_> = rows
+        .iter()
+        .map(|(n, (c, b))| json!({"type": n, "count": c, "bytes": b, "share": share(*b)}))
+        .collect();
+    emit(
+        cli,
+        text,
+        json!({"total_bytes": total, "raw_bytes": raw_bytes, "objects": objects, "types": j}),
+    )
+}
+
+fn diff_values(a: &Value<'_>, b: &Value<'_>, path: &str, out: &mut Vec<(char, String, String)>) {
+    let (ka, kb) = (a.children(), b.children());
+    let composite = |v: &Value<'_>| {
+        matches!(
+            v.inner(),
+            Value::Struct { .. } | Value::Seq(_) | Value::Tuple(_) | Value::Map(_)
+        )
+    };
+    if !(composite(a) && composite(b))
+        || a.inner().type_name() != b.inner().type_name()
+            && !matches!(
+                (a.inner(), b.inner()),
+                (Value::Seq(_), Value::Seq(_))
+                    | (Value::Map(_), Value::Map(_))
+                    | (Value::Tuple(_), Value::Tuple(_))
+            )
+    {
+        let (ta, tb) = (render::leaf_text(a), render::leaf_text(b));
+        if a != b {
+            out.push(('~', path.to_string(), format!("{ta} -> {tb}")));
+        }
+        return;
+    }
+    for (name, va) in &ka {
+        match kb.iter().find(|(n, _)| n == name) {
+            Some((_, vb)) => diff_values(va, vb, &format!("{path}/{name}"), out),
+            None => out.push(('-', format!("{path}/{name}"), render::leaf_text(va))),
+        }
+    }
+    for (name, vb) in &kb {
+        if !ka.iter().any(|(n, _)| n == name) {
+            out.push(('+', format!("{path}/{name}"), render::leaf_text(vb)));
+        }
+    }
+}
+
+fn diff(cli: &Cli, a: &Path, b: &Path) -> Result<u8> {
+    let mut ia = open(cli, a)?;
+    let mut ib = open(cli, b)?;
+    ia.hash_raw = true;
+    ib.hash_raw = true;
+    let mut out = Vec::new();
+    loop {
+        let ra = ia.next_record().map_err(at(a))?;
+        let rb = ib.next_record().map_err(at(b))?;
+        match (ra, rb) {
+            (None, None) => break,
+            (Some(r), None) => out.push(('-', format!("/{}", r.index), "record".into())),
+            (None, Some(r)) => out.push(('+', format!("/{}", r.index), "record".into())),
+            (Some(ra), Some(rb)) => match (&ra.body, &rb.body) {
+                (Some(x), Some(y)) => {
+                    let ga = decode(x, MAX_DEPTH)
+                        .map_err(|e| graph_error(&ra, e))
+                        .map_err(at(a))?;
+                    let gb = decode(y, MAX_DEPTH)
+                        .map_err(|e| graph_error(&rb, e))
+                        .map_err(at(b))?;
+                    diff_values(&ga.root, &gb.root, &format!("/{}", ra.index), &mut out);
+                }
+                (None, None) if ra.raw_hash == rb.raw_hash => {}
+                _ => out.push((
+                    '~',
+                    format!("/{}", ra.index),
+                    format!("{} bytes -> {} bytes", ra.len, rb.len),
+                )),
+            },
+        }
+    }
+    ia.finish().map_err(at(a))?;
+    ib.finish().map_err(at(b))?;
+    let text: String = out
+        .iter()
+        .map(|(k, p, d)| format!("{k} {p}: {d}\n"))
+        .collect();
+    let kind = |k: char| match k {
+        '+' => "added",
+        '-' => "removed",
+        _ => "changed",
+    };
+    let j: Vec<_> = out
+        .iter()
+        .map(|(k, p, d)| json!({"change": kind(*k), "path": p, "detail": d}))
+        .collect();
+    emit(cli, text, json!(j))?;
+    Ok(if out.is_empty() { 0 } else { 1 })
+}
