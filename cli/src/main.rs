@@ -271,6 +271,17 @@ fn print(cli: &Cli, file: &Path) -> Result<u8> {
     emit(cli, text, json!(records))
 }
 
+/// Decodes a graph record; a raw record is an error.
+fn decode_record(r: &input::Record) -> Result<stateify::value::Graph<'_>> {
+    let body = r.body.as_ref().ok_or_else(|| {
+        Failure(format!(
+            "record {} is a raw record ({} bytes)",
+            r.index, r.len
+        ))
+    })?;
+    decode(body, MAX_DEPTH).map_err(|e| graph_error(r, e))
+}
+
 /// Finds record `index` of the file and decodes it if it is a graph.
 fn record_at(inp: &mut Input, index: usize) -> Result<input::Record> {
     while let Some(r) = inp.next_record()? {
@@ -416,11 +427,7 @@ fn ls(cli: &Cli, file: &Path, path: &str, long: bool) -> Result<u8> {
         return emit(cli, text, json!(rows));
     };
     let r = record_at(&mut inp, index)?;
-    let body = r
-        .body
-        .as_ref()
-        .ok_or_else(|| Failure(format!("record {index} is a raw record ({} bytes)", r.len)))?;
-    let g = decode(body, MAX_DEPTH).map_err(|e| graph_error(&r, e))?;
+    let g = decode_record(&r)?;
     let mut paths = HashMap::new();
     object_paths(&g.root, format!("/{index}"), &mut paths);
     let node = walk(&g.root, &parts, path)?;
@@ -453,11 +460,7 @@ fn cat(cli: &Cli, file: &Path, path: &str) -> Result<u8> {
     let (record, parts) = split_path(path)?;
     let index = record.ok_or_else(|| Failure("cat needs a path such as /0/field".into()))?;
     let r = record_at(&mut inp, index)?;
-    let body = r
-        .body
-        .as_ref()
-        .ok_or_else(|| Failure(format!("record {index} is a raw record ({} bytes)", r.len)))?;
-    let g = decode(body, MAX_DEPTH).map_err(|e| graph_error(&r, e))?;
+    let g = decode_record(&r)?;
     let v = walk(&g.root, &parts, path)?;
     let mut text = String::new();
     render::text(v, &mut text, 0);

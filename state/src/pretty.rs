@@ -14,11 +14,10 @@
 use std::fmt::Write as _;
 
 use crate::error::{Error, Result};
-use crate::reader::Reader;
 use crate::record::decode_header;
 use crate::table::TypeTable;
-use crate::walk::{Leaf, Open, Slot, Visitor, Walk};
-use crate::wire::{self, Packed};
+use crate::walk::{walk_graph, Leaf, Open, Slot, Visitor};
+use crate::wire::Packed;
 
 /// Renders every record of a stream: graphs in full, raw records as their
 /// length and offset.
@@ -52,32 +51,13 @@ pub fn to_string(bytes: &[u8]) -> Result<String, Error> {
 
 /// Renders the payload of one graph record (after its header).
 pub fn render_graph(payload: &[u8], out: &mut String) -> Result<(), Error> {
-    let mut r = Reader::new(payload, 0);
-    let version = r.u8()?;
-    if version != wire::GRAPH_VERSION {
-        return Err(
-            Error::invalid(format!("graph format version {version} is not supported")).at(0),
-        );
-    }
-    let mut types = TypeTable::default();
     let mut p = Printer {
         out,
         stack: Vec::new(),
         indent: 0,
         objects: 0,
     };
-    Walk {
-        r: &mut r,
-        types: &mut types,
-        v: &mut p,
-        depth: 0,
-        max_depth: crate::DEFAULT_MAX_DEPTH,
-    }
-    .value()?;
-    if r.remaining() != 0 {
-        return Err(r.error(Error::invalid("bytes left after the root value")));
-    }
-    Ok(())
+    walk_graph(payload, &mut p, crate::DEFAULT_MAX_DEPTH)
 }
 
 /// Deepest indentation, in levels.

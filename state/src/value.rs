@@ -17,10 +17,9 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
-use crate::reader::Reader;
 use crate::table::TypeTable;
-use crate::walk::{Leaf, Open, Slot, Visitor, Walk};
-use crate::wire::{self, Packed};
+use crate::walk::{walk_graph, Leaf, Open, Slot, Visitor};
+use crate::wire::Packed;
 
 /// One value of a graph.
 #[derive(Clone, Debug, PartialEq)]
@@ -355,14 +354,6 @@ impl<'de> Visitor<'de> for Builder<'de> {
 /// Decodes one graph record body (after its header) into a tree, nesting
 /// at most `max_depth` levels.
 pub fn decode(payload: &[u8], max_depth: usize) -> Result<Graph<'_>> {
-    let mut r = Reader::new(payload, 0);
-    let version = r.u8()?;
-    if version != wire::GRAPH_VERSION {
-        return Err(
-            Error::invalid(format!("graph format version {version} is not supported")).at(0),
-        );
-    }
-    let mut types = TypeTable::default();
     let mut b = Builder {
         stack: Vec::new(),
         root: None,
@@ -370,17 +361,7 @@ pub fn decode(payload: &[u8], max_depth: usize) -> Result<Graph<'_>> {
         names: Vec::new(),
         types: BTreeMap::new(),
     };
-    Walk {
-        r: &mut r,
-        types: &mut types,
-        v: &mut b,
-        depth: 0,
-        max_depth,
-    }
-    .value()?;
-    if r.remaining() != 0 {
-        return Err(r.error(Error::invalid("bytes left after the root value")));
-    }
+    walk_graph(payload, &mut b, max_depth)?;
     let root = b
         .root
         .ok_or_else(|| Error::invalid("a graph without a root value"))?;

@@ -232,3 +232,32 @@ impl<'de, V: Visitor<'de>> Walk<'_, 'de, V> {
         self.v.leaf(leaf, self.types)
     }
 }
+
+/// Walks a whole graph record body (after its header): the format version,
+/// the root value, and nothing after it.
+pub(crate) fn walk_graph<'de, V: Visitor<'de>>(
+    payload: &'de [u8],
+    v: &mut V,
+    max_depth: usize,
+) -> Result<()> {
+    let mut r = Reader::new(payload, 0);
+    let version = r.u8()?;
+    if version != wire::GRAPH_VERSION {
+        return Err(
+            Error::invalid(format!("graph format version {version} is not supported")).at(0),
+        );
+    }
+    let mut types = TypeTable::default();
+    Walk {
+        r: &mut r,
+        types: &mut types,
+        v,
+        depth: 0,
+        max_depth,
+    }
+    .value()?;
+    if r.remaining() != 0 {
+        return Err(r.error(Error::invalid("bytes left after the root value")));
+    }
+    Ok(())
+}
