@@ -1,0 +1,377 @@
+//! The comparison data sets, generated from fixed seeds: a save-game-like
+//! tree of players (nested enums, options, vectors, strings), a shared
+//! pointer DAG, and a triangle mesh.
+
+use std::rc::Rc;
+
+use serde::{Deserialize, Serialize};
+use stateify::Stateify;
+
+/// splitmix64, as in the shared graphs.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    pub fn f32(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32
+    }
+    pub fn word(&mut self, len: usize) -> String {
+        (0..len)
+            .map(|_| (b'a' + self.below(26) as u8) as char)
+            .collect()
+    }
+}
+
+// ---- structured tree data --------------------------------------------------------
+
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    Stateify,
+    Serialize,
+    Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
+pub enum GameType {
+    Survival,
+    Creative,
+    Adventure,
+    Spectator,
+}
+
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    Stateify,
+    Serialize,
+    Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
+pub struct Enchantment {
+    pub id: String,
+    pub level: u16,
+}
+
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    Stateify,
+    Serialize,
+    Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
+pub struct Item {
+    pub count: i8,
+    pub slot: u8,
+    pub id: String,
+    pub damage: Option<u16>,
+    pub enchantments: Vec<Enchantment>,
+    pub display_name: Option<String>,
+}
+
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    Stateify,
+    Serialize,
+    Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
+pub struct Abilities {
+    pub walk_speed: f32,
+    pub fly_speed: f32,
+    pub may_fly: bool,
+    pub flying: bool,
+    pub invulnerable: bool,
+    pub may_build: bool,
+    pub instabuild: bool,
+}
+
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    Stateify,
+    Serialize,
+    Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
+pub enum Entity {
+    Item {
+        age: u16,
+        item: Item,
+    },
+    Mob {
+        kind: String,
+        health: f32,
+        pos: (f64, f64, f64),
+    },
+    Empty,
+}
+
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    Stateify,
+    Serialize,
+    Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
+pub struct Player {
+    pub game_type: GameType,
+    pub previous_game_type: GameType,
+    pub score: u64,
+    pub dimension: String,
+    pub selected_item_slot: u32,
+    pub selected_item: Item,
+    pub spawn: Option<(i64, i64, i64)>,
+    pub pos: (f64, f64, f64),
+    pub motion: (f64, f64, f64),
+    pub rotation: (f32, f32),
+    pub health: f32,
+    pub food_level: u32,
+    pub xp_level: u32,
+    pub inventory: Vec<Item>,
+    pub ender_items: Vec<Item>,
+    pub abilities: Abilities,
+    pub entered_nether: Option<(f64, f64, f64)>,
+    pub root_vehicle: Option<(u32, Entity)>,
+    pub shoulder_entity_left: Option<Entity>,
+    pub seen_credits: bool,
+    pub recipes: Vec<String>,
+}
+
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    Stateify,
+    Serialize,
+    Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
+pub struct SaveData {
+    pub players: Vec<Player>,
+}
+
+fn game_type(r: &mut Rng) -> GameType {
+    [
+        GameType::Survival,
+        GameType::Creative,
+        GameType::Adventure,
+        GameType::Spectator,
+    ][r.below(4) as usize]
+        .clone()
+}
+
+fn item(r: &mut Rng) -> Item {
+    let id_len = 4 + r.below(8) as usize;
+    Item {
+        count: r.below(64) as i8,
+        slot: r.below(36) as u8,
+        id: format!("minecraft:{}", r.word(id_len)),
+        damage: (r.below(2) == 0).then(|| r.below(1000) as u16),
+        enchantments: (0..r.below(3))
+            .map(|_| Enchantment {
+                id: format!("minecraft:{}", r.word(6)),
+                level: r.below(5) as u16,
+            })
+            .collect(),
+        display_name: (r.below(4) == 0).then(|| r.word(10)),
+    }
+}
+
+fn pos(r: &mut Rng) -> (f64, f64, f64) {
+    (
+        r.f32() as f64 * 1e4,
+        r.f32() as f64 * 256.0,
+        r.f32() as f64 * 1e4,
+    )
+}
+
+fn entity(r: &mut Rng) -> Entity {
+    match r.below(3) {
+        0 => Entity::Item {
+            age: r.below(6000) as u16,
+            item: item(r),
+        },
+        1 => Entity::Mob {
+            kind: r.word(8),
+            health: r.f32() * 20.0,
+            pos: pos(r),
+        },
+        _ => Entity::Empty,
+    }
+}
+
+pub fn save_data(players: usize) -> SaveData {
+    let mut r = Rng(7);
+    SaveData {
+        players: (0..players)
+            .map(|_| Player {
+                game_type: game_type(&mut r),
+                previous_game_type: game_type(&mut r),
+                score: r.next() >> 40,
+                dimension: format!("minecraft:{}", r.word(9)),
+                selected_item_slot: r.below(9) as u32,
+                selected_item: item(&mut r),
+                spawn: (r.below(2) == 0)
+                    .then(|| (r.below(1000) as i64, 64, r.below(1000) as i64 - 500)),
+                pos: pos(&mut r),
+                motion: pos(&mut r),
+                rotation: (r.f32() * 360.0, r.f32() * 180.0),
+                health: r.f32() * 20.0,
+                food_level: r.below(21) as u32,
+                xp_level: r.below(100) as u32,
+                inventory: (0..r.below(36)).map(|_| item(&mut r)).collect(),
+                ender_items: (0..r.below(27)).map(|_| item(&mut r)).collect(),
+                abilities: Abilities {
+                    walk_speed: 0.1,
+                    fly_speed: 0.05,
+                    may_fly: r.below(2) == 0,
+                    flying: r.below(2) == 0,
+                    invulnerable: r.below(2) == 0,
+                    may_build: r.below(2) == 0,
+                    instabuild: r.below(2) == 0,
+                },
+                entered_nether: (r.below(2) == 0).then(|| pos(&mut r)),
+                root_vehicle: (r.below(2) == 0).then(|| (r.below(1000) as u32, entity(&mut r))),
+                shoulder_entity_left: (r.below(2) == 0).then(|| entity(&mut r)),
+                seen_credits: r.below(2) == 0,
+                recipes: (0..r.below(100))
+                    .map(|_| format!("minecraft:{}", r.word(8)))
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+// ---- shared-pointer DAG -----------------------------------------------------------
+
+#[derive(Debug, PartialEq, Stateify, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Leaf {
+    pub id: u32,
+    pub name: String,
+    pub weights: Vec<u32>,
+}
+
+#[derive(Debug, PartialEq, Stateify, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Mid {
+    pub id: u32,
+    pub leaves: Vec<Rc<Leaf>>,
+}
+
+#[derive(Debug, PartialEq, Stateify, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Dag {
+    pub mids: Vec<Rc<Mid>>,
+    /// The mids again, reached a second time (heavy sharing at both levels).
+    pub hot: Vec<Rc<Mid>>,
+}
+
+pub fn dag(leaves: usize, mids: usize, fan: usize) -> Dag {
+    let mut r = Rng(11);
+    let leaves: Vec<Rc<Leaf>> = (0..leaves)
+        .map(|i| {
+            Rc::new(Leaf {
+                id: i as u32,
+                name: format!("leaf-{i}"),
+                weights: (0..4).map(|_| r.below(1000) as u32).collect(),
+            })
+        })
+        .collect();
+    let mids: Vec<Rc<Mid>> = (0..mids)
+        .map(|i| {
+            Rc::new(Mid {
+                id: i as u32,
+                leaves: (0..fan)
+                    .map(|_| leaves[r.below(leaves.len() as u64) as usize].clone())
+                    .collect(),
+            })
+        })
+        .collect();
+    let hot = (0..mids.len() / 2)
+        .map(|_| mids[r.below(mids.len() as u64) as usize].clone())
+        .collect();
+    Dag { mids, hot }
+}
+
+/// A digest of a DAG's contents and sharing (leaves shared by pointer).
+pub fn dag_digest(d: &Dag) -> u64 {
+    let mut h = 0xcbf29ce484222325u64;
+    let mut mix = |v: u64| h = (h ^ v).wrapping_mul(0x100000001b3);
+    let leaf_ptrs: std::collections::HashMap<*const Leaf, u64> = d
+        .mids
+        .iter()
+        .flat_map(|m| m.leaves.iter())
+        .map(|l| (Rc::as_ptr(l), l.id as u64))
+        .collect();
+    mix(leaf_ptrs.len() as u64);
+    for m in d.mids.iter().chain(&d.hot) {
+        mix(m.id as u64);
+        for l in &m.leaves {
+            mix(l.id as u64 ^ l.weights.iter().map(|&w| w as u64).sum::<u64>() << 20);
+        }
+    }
+    mix(Rc::strong_count(&d.mids[0]) as u64);
+    h
+}
+
+// ---- mesh ----------------------------------------------------------------------
+
+#[derive(
+    Clone, Copy, Debug, PartialEq, Stateify, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
+pub struct Triangle {
+    pub v0: [f32; 3],
+    pub v1: [f32; 3],
+    pub v2: [f32; 3],
+    pub normal: [f32; 3],
+}
+
+#[derive(Clone, Debug, PartialEq, Stateify, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Mesh {
+    pub triangles: Vec<Triangle>,
+}
+
+pub fn mesh(triangles: usize) -> Mesh {
+    let mut r = Rng(3);
+    let mut v = || [r.f32(), r.f32(), r.f32()];
+    Mesh {
+        triangles: (0..triangles)
+            .map(|_| Triangle {
+                v0: v(),
+                v1: v(),
+                v2: v(),
+                normal: v(),
+            })
+            .collect(),
+    }
+}
