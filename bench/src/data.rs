@@ -7,16 +7,15 @@ use std::rc::Rc;
 use serde::{Deserialize, Serialize};
 use stateify::Stateify;
 
-/// splitmix64, as in the shared graphs.
-pub struct Rng(pub u64);
+/// The shared graphs' splitmix64, with helpers.
+pub struct Rng(pub crate::model::SplitMix64);
 
 impl Rng {
+    pub fn seeded(seed: u64) -> Rng {
+        Rng(crate::model::SplitMix64(seed))
+    }
     pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-        z ^ (z >> 31)
+        self.0.next()
     }
     pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
@@ -33,17 +32,18 @@ impl Rng {
 
 // ---- structured tree data --------------------------------------------------------
 
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Stateify,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
+/// The save-game types, each with every peer's derives.
+macro_rules! savedata_types {
+    ($($item:item)*) => {
+        $(
+            #[derive(Clone, Debug, PartialEq, Stateify, Serialize, Deserialize)]
+            #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+            $item
+        )*
+    };
+}
+
+savedata_types! {
 pub enum GameType {
     Survival,
     Creative,
@@ -51,33 +51,11 @@ pub enum GameType {
     Spectator,
 }
 
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Stateify,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
 pub struct Enchantment {
     pub id: String,
     pub level: u16,
 }
 
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Stateify,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
 pub struct Item {
     pub count: i8,
     pub slot: u8,
@@ -87,17 +65,6 @@ pub struct Item {
     pub display_name: Option<String>,
 }
 
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Stateify,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
 pub struct Abilities {
     pub walk_speed: f32,
     pub fly_speed: f32,
@@ -108,17 +75,6 @@ pub struct Abilities {
     pub instabuild: bool,
 }
 
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Stateify,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
 pub enum Entity {
     Item {
         age: u16,
@@ -132,17 +88,6 @@ pub enum Entity {
     Empty,
 }
 
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Stateify,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
 pub struct Player {
     pub game_type: GameType,
     pub previous_game_type: GameType,
@@ -167,19 +112,9 @@ pub struct Player {
     pub recipes: Vec<String>,
 }
 
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Stateify,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
 pub struct SaveData {
     pub players: Vec<Player>,
+}
 }
 
 fn game_type(r: &mut Rng) -> GameType {
@@ -233,7 +168,7 @@ fn entity(r: &mut Rng) -> Entity {
 }
 
 pub fn save_data(players: usize) -> SaveData {
-    let mut r = Rng(7);
+    let mut r = Rng::seeded(7);
     SaveData {
         players: (0..players)
             .map(|_| Player {
@@ -297,7 +232,7 @@ pub struct Dag {
 }
 
 pub fn dag(leaves: usize, mids: usize, fan: usize) -> Dag {
-    let mut r = Rng(11);
+    let mut r = Rng::seeded(11);
     let leaves: Vec<Rc<Leaf>> = (0..leaves)
         .map(|i| {
             Rc::new(Leaf {
@@ -362,7 +297,7 @@ pub struct Mesh {
 }
 
 pub fn mesh(triangles: usize) -> Mesh {
-    let mut r = Rng(3);
+    let mut r = Rng::seeded(3);
     let mut v = || [r.f32(), r.f32(), r.f32()];
     Mesh {
         triangles: (0..triangles)
