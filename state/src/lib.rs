@@ -115,6 +115,21 @@ pub trait Stateify {
         let n = l.read_seq_header()?;
         l.read_elements(n)
     }
+
+    /// Reads a fixed-size array written by `save_seq`. Plain numbers
+    /// override this to decode the packed bytes in place, with no vector in
+    /// between.
+    #[doc(hidden)]
+    fn load_array<const N: usize>(l: &mut Loader<'_, '_>) -> Result<[Self; N], Error>
+    where
+        Self: Sized,
+    {
+        let at = l.offset();
+        let v = Self::load_seq(l)?;
+        let n = v.len();
+        v.try_into()
+            .map_err(|_| Error::mismatch(format!("array of {N}"), format!("{n} elements")).at(at))
+    }
 }
 
 /// Saves `root` as one graph record on `w`.

@@ -45,11 +45,7 @@ impl<T: Stateify, const N: usize> Stateify for [T; N] {
         T::save_seq([self, &[]], s)
     }
     fn load(l: &mut Loader) -> Result<Self> {
-        let at = l.offset();
-        let v = T::load_seq(l)?;
-        let n = v.len();
-        v.try_into()
-            .map_err(|_| Error::mismatch(format!("array of {N}"), format!("{n} elements")).at(at))
+        T::load_array::<N>(l)
     }
 }
 

@@ -40,6 +40,29 @@ fn from_le_bytes<T: bytemuck::Pod>(bytes: &[u8]) -> Vec<T> {
     v
 }
 
+/// An array from packed little-endian bytes, which must hold exactly `N`
+/// elements.
+fn array_from_le_bytes<T: bytemuck::Pod, const N: usize>(bytes: &[u8], at: u64) -> Result<[T; N]> {
+    let size = std::mem::size_of::<T>();
+    if bytes.len() != N * size {
+        return Err(wrong_length(N, bytes.len() / size, at));
+    }
+    let mut out = [T::zeroed(); N];
+    let dst: &mut [u8] = bytemuck::cast_slice_mut(&mut out);
+    dst.copy_from_slice(bytes);
+    if cfg!(target_endian = "big") {
+        for chunk in dst.chunks_mut(size) {
+            chunk.reverse();
+        }
+    }
+    Ok(out)
+}
+
+#[cold]
+fn wrong_length(want: usize, n: usize, at: u64) -> Error {
+    Error::mismatch(format!("array of {want}"), format!("{n} elements")).at(at)
+}
+
 macro_rules! packed_seq {
     ($t:ty, $kind:ident) => {
         fn save_seq(parts: [&[Self]; 2], s: &mut Saver) -> Result<()> {
@@ -52,6 +75,17 @@ macro_rules! packed_seq {
                 None => {
                     let n = l.read_seq_header()?;
                     l.read_elements(n)
+                }
+            }
+        }
+        fn load_array<const N: usize>(l: &mut Loader) -> Result<[Self; N]> {
+            let at = l.offset();
+            match l.read_packed(Packed::$kind)? {
+                Some(bytes) => array_from_le_bytes::<$t, N>(bytes, at),
+                None => {
+                    let n = l.read_seq_header()?;
+                    let v: Vec<$t> = l.read_elements(n)?;
+                    v.try_into().map_err(|_| wrong_length(N, n, at))
                 }
             }
         }
