@@ -431,8 +431,16 @@ fn restore(dir: &Path, eager: bool, expect: &Expect) -> Result<(), Box<dyn std::
         &graph,
     )?;
     let t = Instant::now();
-    let memory = memory_digest(&sb)?;
     let mem = sb.memory.as_ref().ok_or("no memory")?;
+    // Reading all memory waits for the background restore: show its
+    // progress (on a terminal only).
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let memory = std::thread::scope(|s| {
+        s.spawn(|| show_restore_progress(mem, &finished));
+        let m = memory_digest(&sb);
+        finished.store(true, std::sync::atomic::Ordering::Release);
+        m
+    })?;
     mem.await_all()?;
     if let Some(pr) = mem.restore_progress() {
         println!(
@@ -484,6 +492,28 @@ fn restore(dir: &Path, eager: bool, expect: &Expect) -> Result<(), Box<dyn std::
     )?;
     sb.stack.shutdown();
     Ok(())
+}
+
+/// A progress bar of the background page restore, until it is done or
+/// `finished` is set; drawn to stderr when it is a terminal.
+fn show_restore_progress(mem: &MemoryFile, finished: &std::sync::atomic::AtomicBool) {
+    let Some(p) = mem.restore_progress() else {
+        return;
+    };
+    let bar = indicatif::ProgressBar::new(p.bytes_total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "restoring pages [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    while let Some(p) = mem.restore_progress() {
+        bar.set_position(p.bytes_loaded);
+        if p.done || finished.load(std::sync::atomic::Ordering::Acquire) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bar.finish_and_clear();
 }
 
 fn check(what: &str, ok: bool, detail: &str) -> Result<(), String> {

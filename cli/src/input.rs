@@ -48,12 +48,52 @@ pub struct Record {
     pub raw_hash: Option<[u8; 32]>,
 }
 
+/// A file that advances a progress bar as it is read (the bar draws only on
+/// a terminal, to stderr, and only for files worth waiting for).
+pub struct Progress {
+    inner: File,
+    bar: indicatif::ProgressBar,
+}
+
+impl Progress {
+    fn open(path: &Path) -> io::Result<Progress> {
+        let inner = File::open(path)?;
+        let len = inner.metadata()?.len();
+        let bar = if len >= 64 << 20 {
+            indicatif::ProgressBar::new(len)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(path.display().to_string());
+        Ok(Progress { inner, bar })
+    }
+}
+
+impl Read for Progress {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bar.inc(n as u64);
+        Ok(n)
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
 pub struct Input {
     pub kind: Kind,
     /// Hash raw records as they stream past (for `diff`).
     pub hash_raw: bool,
     reader: Box<dyn BufRead>,
-    statefile: Option<statefile::Reader<BufReader<File>>>,
+    statefile: Option<statefile::Reader<BufReader<Progress>>>,
     offset: u64,
     index: usize,
 }
@@ -108,7 +148,7 @@ impl Input {
                     .into(),
             ));
         }
-        let file = BufReader::new(File::open(path)?);
+        let file = BufReader::new(Progress::open(path)?);
         let (reader, statefile): (Box<dyn BufRead>, _) = match kind {
             Kind::Statefile => {
                 let header = statefile::read_header(File::open(path)?)?;
