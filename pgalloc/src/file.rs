@@ -147,6 +147,9 @@ impl UsageTotals {
 pub(crate) struct State {
     pub file_size: u64,
     pub usage: SegmentSet<Usage>,
+    /// No byte below this is free: first-fit searches start here, so
+    /// allocating at the end of a large file does not walk every segment.
+    low_water: u64,
     last_scan: Option<Instant>,
 }
 
@@ -217,6 +220,7 @@ impl MemoryFile {
             state: Mutex::new(State {
                 file_size: 0,
                 usage: SegmentSet::new(),
+                low_water: 0,
                 last_scan: None,
             }),
             chunks: RwLock::new(Vec::new()),
@@ -289,7 +293,7 @@ impl MemoryFile {
         };
         let start = st
             .usage
-            .first_gap(0, len, MAX_FILE_SIZE, fit)
+            .first_gap(st.low_water, len, MAX_FILE_SIZE, fit)
             .ok_or_else(|| Error::NoSpace {
                 len,
                 why: "no room below the file size limit".into(),
@@ -309,6 +313,9 @@ impl MemoryFile {
             },
         );
         debug_assert!(inserted, "first_gap returned an allocated range");
+        if r.start == st.low_water {
+            st.low_water = r.end;
+        }
         Ok(r)
     }
 
@@ -317,11 +324,7 @@ impl MemoryFile {
             return Err(bad(r, "not a non-empty page-aligned range"));
         }
         let mut at = r.start;
-        for (seg, _) in st
-            .usage
-            .iter()
-            .filter(|(s, _)| s.end > r.start && s.start < r.end)
-        {
+        for (seg, _) in st.usage.overlapping(r.as_range()) {
             if seg.start > at {
                 break;
             }
@@ -369,6 +372,7 @@ impl MemoryFile {
         // so they cannot be allocated (and written) again before the punch.
         for (range, u) in before {
             if u.refs <= 1 {
+                st.low_water = st.low_water.min(range.start);
                 let r = FileRange {
                     start: range.start,
                     end: range.end,

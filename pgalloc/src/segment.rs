@@ -30,6 +30,24 @@ impl<V: Clone + PartialEq> SegmentSet<V> {
         (addr < *e).then_some((s..*e, v))
     }
 
+    /// Where a range query from `addr` must start: the start of the
+    /// segment containing `addr`, or `addr`.
+    fn key_at(&self, addr: u64) -> u64 {
+        match self.map.range(..=addr).next_back() {
+            Some((&s, (e, _))) if *e > addr => s,
+            _ => addr,
+        }
+    }
+
+    /// The segments intersecting `r`, in order (a range query: the cost is
+    /// in the segments returned, not in the whole set).
+    pub fn overlapping(&self, r: Range<u64>) -> impl Iterator<Item = (Range<u64>, &V)> + '_ {
+        let key = self.key_at(r.start);
+        self.map
+            .range(key..r.end.max(key))
+            .map(|(&s, (e, v))| (s..*e, v))
+    }
+
     /// Whether any segment intersects `r`.
     pub fn intersects(&self, r: &Range<u64>) -> bool {
         if let Some((_, (e, _))) = self.map.range(..r.start).next_back() {
@@ -51,7 +69,7 @@ impl<V: Clone + PartialEq> SegmentSet<V> {
         mut fit: impl FnMut(u64, u64) -> Option<u64>,
     ) -> Option<u64> {
         let mut cursor = from;
-        for (&s, (e, _)) in self.map.range(..).filter(|(_, (e, _))| *e > from) {
+        for (&s, (e, _)) in self.map.range(self.key_at(from)..) {
             if s > cursor {
                 if let Some(at) = fit(cursor, s) {
                     return Some(at);
@@ -189,6 +207,31 @@ mod tests {
         assert_eq!(
             dump(&s),
             vec![(0, 5, 1), (5, 10, 7), (20, 30, 7), (30, 100, 1)]
+        );
+    }
+
+    #[test]
+    fn overlapping_is_a_range_query() {
+        let mut s = SegmentSet::new();
+        s.insert(0..10, 1);
+        s.insert(15..20, 2);
+        s.insert(40..50, 3);
+        let got = |r: Range<u64>| {
+            s.overlapping(r)
+                .map(|(r, v)| (r.start, *v))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(got(5..16), vec![(0, 1), (15, 2)]);
+        assert_eq!(got(10..15), vec![]);
+        assert_eq!(got(45..100), vec![(40, 3)]);
+        assert_eq!(got(20..40), vec![]);
+        assert_eq!(
+            s.first_gap(12, 2, 100, |a, b| (b - a >= 2).then_some(a)),
+            Some(12)
+        );
+        assert_eq!(
+            s.first_gap(16, 2, 100, |a, b| (b - a >= 2).then_some(a)),
+            Some(20)
         );
     }
 

@@ -597,3 +597,40 @@ fn a_misbehaving_page_source_is_an_error_not_a_hang() {
         );
     }
 }
+
+/// Many small allocations and frees: first fit still reuses the lowest
+/// hole (the search starts at the lowest free byte, not at 0).
+#[test]
+fn first_fit_reuses_the_lowest_hole_among_many() {
+    let mf = small_file();
+    let pages: Vec<FileRange> = (0..20_000)
+        .map(|_| alloc(&mf, PAGE_SIZE, MemoryKind::Anonymous))
+        .collect();
+    for (i, p) in pages.iter().enumerate() {
+        assert_eq!(p.start, i as u64 * PAGE_SIZE);
+    }
+    for p in pages.iter().skip(1000).step_by(3) {
+        mf.dec_ref(*p).unwrap();
+    }
+    // Refilled in address order, lowest hole first.
+    for p in pages.iter().skip(1000).step_by(3) {
+        assert_eq!(alloc(&mf, PAGE_SIZE, MemoryKind::Anonymous), *p);
+    }
+    // Full again: the next one goes to the end.
+    assert_eq!(
+        alloc(&mf, PAGE_SIZE, MemoryKind::Anonymous).start,
+        20_000 * PAGE_SIZE
+    );
+    // A two-page hole is not filled by a three-page allocation.
+    mf.dec_ref(pages[10]).unwrap();
+    mf.dec_ref(pages[11]).unwrap();
+    let three = alloc(&mf, 3 * PAGE_SIZE, MemoryKind::Anonymous);
+    assert_eq!(three.start, 20_001 * PAGE_SIZE);
+    assert_eq!(
+        alloc(&mf, 2 * PAGE_SIZE, MemoryKind::Anonymous),
+        FileRange {
+            start: pages[10].start,
+            end: pages[11].end
+        }
+    );
+}
