@@ -117,70 +117,96 @@ fn zstd_len(b: &[u8]) -> usize {
 
 // ---- G1–G3 beside gVisor's Go figures ------------------------------------------------
 
+const GO_NOTE: &str =
+    "peer: gVisor Go pkg/state, figures from shared/bench-graphs.md (Go is not rerun here)";
+
+/// One shared graph: checked by digest once, then `to_vec` and `from_slice`
+/// timed alone (the digest and the teardown are not part of the figures),
+/// beside the Go peer's save and load times in milliseconds.
+fn graph_case<T: stateify::Stateify>(
+    run: &Run,
+    name: &str,
+    value: &T,
+    digest: impl Fn(&T) -> String,
+    want: &str,
+    go_ms: (f64, f64),
+    go_size: usize,
+) {
+    let bytes = stateify::to_vec(value).unwrap();
+    let back: T = stateify::from_slice(&bytes).unwrap();
+    assert_eq!(&digest(&back)[..8], &want[..8], "{name} digest");
+    drop(back);
+    let s = median(
+        (0..run.runs)
+            .map(|_| time(&mut || stateify::to_vec(value).unwrap()))
+            .collect(),
+    );
+    let l = median(
+        (0..run.runs)
+            .map(|_| time(&mut || stateify::from_slice::<T>(&bytes).unwrap()))
+            .collect(),
+    );
+    times(
+        name,
+        "save",
+        (s, Duration::from_secs_f64(go_ms.0 / 1e3)),
+        GO_NOTE,
+    );
+    times(
+        name,
+        "load",
+        (l, Duration::from_secs_f64(go_ms.1 / 1e3)),
+        GO_NOTE,
+    );
+    sizes(name, "encoded size", bytes.len(), go_size, GO_NOTE);
+}
+
 fn graphs(run: &Run) {
-    const NOTE: &str =
-        "peer: gVisor Go pkg/state, figures from shared/bench-graphs.md (Go is not rerun here)";
-    let go = [
-        ("G1", 860.0, 429.0),
-        ("G2", 2307.0, 1381.0),
-        ("G3", 1316.0, 1727.0),
-    ];
-    let ours = |name: &str,
-                save: &mut dyn FnMut() -> Vec<u8>,
-                load: &mut dyn FnMut(&[u8]) -> String,
-                want: &str| {
-        let bytes = save();
-        assert_eq!(&load(&bytes)[..8], &want[..8], "{name} digest");
-        let s = median((0..run.runs).map(|_| time(&mut || save())).collect());
-        let l = median((0..run.runs).map(|_| time(&mut || load(&bytes))).collect());
-        let (_, gs, gl) = go
-            .iter()
-            .find(|g| g.0 == name)
-            .copied()
-            .unwrap_or(("", 1.0, 1.0));
-        let gs = Duration::from_secs_f64(gs / 1e3);
-        let gl = Duration::from_secs_f64(gl / 1e3);
-        times(name, "save", (s, gs), NOTE);
-        times(name, "load", (l, gl), NOTE);
-    };
     let g1 = model::derived(&model::g1(1_000_000));
-    ours(
+    let g1_digest = |t: &model::DerivedTree| {
+        let items = t
+            .items
+            .iter()
+            .map(|i| model::Item {
+                a: i.a,
+                b: i.b,
+                s: i.s.clone(),
+                f: i.f,
+            })
+            .collect();
+        model::g1_digest(&model::Tree { items })
+    };
+    graph_case(
+        run,
         "G1",
-        &mut || stateify::to_vec(&g1).unwrap(),
-        &mut |b| {
-            let t: model::DerivedTree = stateify::from_slice(b).unwrap();
-            let plain = model::Tree {
-                items: t
-                    .items
-                    .into_iter()
-                    .map(|i| model::Item {
-                        a: i.a,
-                        b: i.b,
-                        s: i.s,
-                        f: i.f,
-                    })
-                    .collect(),
-            };
-            model::g1_digest(&plain)
-        },
+        &g1,
+        g1_digest,
         "f9ebc20bb91749ea",
+        (860.0, 429.0),
+        36_979_235,
     );
     drop(g1);
     if !run.quick {
         let g2 = model::g2(200_000);
-        ours(
+        graph_case(
+            run,
             "G2",
-            &mut || stateify::to_vec(&g2).unwrap(),
-            &mut |b| model::g2_digest(&stateify::from_slice::<model::Graph>(b).unwrap()),
+            &g2,
+            model::g2_digest,
             "df9f9ab5b6bbd5da",
+            (2307.0, 1381.0),
+            20_682_424,
         );
     }
     let g3 = model::g3(64 << 20);
-    ours(
+    graph_case(
+        run,
         "G3",
-        &mut || stateify::to_vec(&g3).unwrap(),
-        &mut |b| model::g3_digest(&stateify::from_slice::<model::Bytes>(b).unwrap()),
+        &g3,
+        model::g3_digest,
         "b03ae2fd2197ef26",
+        (1316.0, 1727.0),
+        100_662_047,
     );
 }
 
