@@ -56,6 +56,10 @@ pub struct Saver {
     buf: Vec<u8>,
     last_def: (DefKind, usize, usize, u32),
     defs: FxHashMap<DefKey, u32>,
+    /// The same ids by the address of the static name and member list:
+    /// hashing three words instead of every name (`defs` decides when an
+    /// address is new).
+    def_ptrs: FxHashMap<(DefKind, usize, usize), u32>,
     objects: FxHashMap<(usize, TypeId), ObjEntry>,
     next_object: u64,
     depth: usize,
@@ -76,6 +80,7 @@ impl Saver {
             buf: Vec::new(),
             last_def: (DefKind::Dyn, 0, 0, u32::MAX),
             defs: FxHashMap::default(),
+            def_ptrs: FxHashMap::default(),
             objects: FxHashMap::default(),
             next_object: 0,
             depth: 0,
@@ -91,6 +96,7 @@ impl Saver {
         self.buf.clear();
         self.last_def = (DefKind::Dyn, 0, 0, u32::MAX);
         self.defs.clear();
+        self.def_ptrs.clear();
         self.objects.clear();
         self.next_object = 0;
         self.depth = 0;
@@ -310,8 +316,14 @@ impl Saver {
         name: &'static str,
         members: &'static [&'static str],
     ) -> u32 {
+        let ptrs = (kind, name.as_ptr() as usize, members.as_ptr() as usize);
+        if let Some(&id) = self.def_ptrs.get(&ptrs) {
+            self.varint(id as u64);
+            return id;
+        }
         let next = self.defs.len() as u32;
         let id = *self.defs.entry((kind, name, members)).or_insert(next);
+        self.def_ptrs.insert(ptrs, id);
         self.varint(id as u64);
         if id == next {
             self.varint(name.len() as u64);
