@@ -247,6 +247,13 @@ impl<'de> Visitor<'de> for Printer<'_> {
         if indents(open) {
             self.indent -= 1;
         }
+        if let Open::Variant(..) = open {
+            // A unit variant prints as `Enum::Variant`, not `Enum::Variant(())`.
+            if self.out.ends_with("(()") {
+                self.out.truncate(self.out.len() - 3);
+                return Ok(());
+            }
+        }
         let closer = match open {
             Open::Seq(_) => "]",
             Open::Tuple(_) => ")",

@@ -105,6 +105,10 @@ fn structs_and_variants() {
             Result::<u8, String>::Err("e".into())
         ))
     );
+    // An enum variant with a `()` payload prints bare (`Option` keeps its
+    // `Some(())`: it is not an enum on the wire).
+    let text = show(&(Option::<()>::Some(()), Result::<(), u8>::Ok(())));
+    assert!(text.contains("Some(()),\n  Result::Ok,"), "{text}");
     insta::assert_snapshot!(
         "std_types",
         show(&(
