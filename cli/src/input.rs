@@ -3,7 +3,7 @@
 //! memory one by one; raw records are skipped without being read in).
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 /// What kind of file it is.
@@ -88,18 +88,26 @@ impl Drop for Progress {
     }
 }
 
+/// Where the records come from.
+enum Source {
+    Statefile(Box<statefile::Reader<BufReader<Progress>>>),
+    Plain(BufReader<Progress>),
+}
+
 pub struct Input {
     pub kind: Kind,
     /// Hash raw records as they stream past (for `diff`).
     pub hash_raw: bool,
-    reader: Box<dyn BufRead>,
-    statefile: Option<statefile::Reader<BufReader<Progress>>>,
+    source: Source,
     offset: u64,
     index: usize,
 }
 
+/// Whether the file is a sequence of records whose headers chain exactly
+/// to its end. Bodies are seeked over, not read.
 fn is_record_stream(path: &Path) -> io::Result<bool> {
     let mut r = BufReader::new(File::open(path)?);
+    let size = r.get_ref().metadata()?.len();
     let mut records = 0;
     loop {
         if r.fill_buf()?.is_empty() {
@@ -108,12 +116,23 @@ fn is_record_stream(path: &Path) -> io::Result<bool> {
         let Ok((len, _)) = stateify::read_header(&mut r) else {
             return Ok(false);
         };
-        let skipped = io::copy(&mut (&mut r).take(len), &mut io::sink())?;
-        if skipped != len {
+        let end = r.stream_position()?.saturating_add(len);
+        if end > size {
             return Ok(false);
         }
+        r.seek(SeekFrom::Start(end))?;
         records += 1;
     }
+}
+
+/// The encoded length of a record header.
+fn header_len(len: u64, object: bool) -> u64 {
+    let v = if object {
+        len | stateify::OBJECT_FLAG
+    } else {
+        len
+    };
+    u64::from((64 - v.leading_zeros()).div_ceil(7).max(1))
 }
 
 /// Reads the whole key file (its bytes are the key).
@@ -149,51 +168,42 @@ impl Input {
             ));
         }
         let file = BufReader::new(Progress::open(path)?);
-        let (reader, statefile): (Box<dyn BufRead>, _) = match kind {
-            Kind::Statefile => {
-                let header = statefile::read_header(File::open(path)?)?;
-                if header.keyed && key.is_none() {
+        let source = match kind {
+            Kind::Statefile => match statefile::Reader::new(file, key) {
+                Ok(r) => Source::Statefile(Box::new(r)),
+                Err(statefile::Error::KeyRequired) => {
                     return Err(Failure(
                         "the file is protected by a key; pass --key-file".into(),
-                    ));
+                    ))
                 }
-                (
-                    Box::new(io::empty()),
-                    Some(statefile::Reader::new(file, key)?),
-                )
-            }
-            _ => (Box::new(file), None),
+                Err(e) => return Err(e.into()),
+            },
+            _ => Source::Plain(file),
         };
         Ok(Input {
             kind,
             hash_raw: false,
-            reader,
-            statefile,
+            source,
             offset: 0,
             index: 0,
         })
     }
 
     fn stream(&mut self) -> &mut dyn BufRead {
-        match &mut self.statefile {
-            Some(r) => r,
-            None => &mut self.reader,
+        match &mut self.source {
+            Source::Statefile(r) => r,
+            Source::Plain(r) => r,
         }
     }
 
     /// The next record, or `None` at the end.
     pub fn next_record(&mut self) -> Result<Option<Record>> {
-        if self.kind == Kind::Pages {
-            return Ok(None);
-        }
         if self.stream().fill_buf()?.is_empty() {
             return Ok(None);
         }
         let offset = self.offset;
         let (len, object) = stateify::read_header(&mut *self.stream())
             .map_err(|e| Failure(format!("record {} at byte {offset}: {e}", self.index)))?;
-        let mut hdr = Vec::new();
-        stateify::write_header(&mut hdr, len, object)?;
         let mut raw_hash = None;
         let body = if object {
             let mut body = Vec::new();
@@ -221,7 +231,7 @@ impl Input {
             }
             None
         };
-        self.offset += hdr.len() as u64 + len;
+        self.offset += header_len(len, object) + len;
         let r = Record {
             index: self.index,
             offset,
@@ -235,7 +245,7 @@ impl Input {
 
     /// After the last record: a statefile's end chunk must verify.
     pub fn finish(self) -> Result<()> {
-        if let Some(r) = self.statefile {
+        if let Source::Statefile(r) = self.source {
             r.finish()?;
         }
         Ok(())

@@ -307,46 +307,75 @@ fn split_path(path: &str) -> Result<(Option<usize>, Vec<&str>)> {
     }
 }
 
-/// Every shared object's value by id.
-fn objects<'a, 'de>(v: &'a Value<'de>, out: &mut HashMap<u64, &'a Value<'de>>) {
-    let mut cur = v;
-    loop {
-        match cur {
-            Value::Object { id, value, .. } => {
-                out.entry(*id).or_insert(value);
-                cur = value;
+/// The shared objects of a graph: each one's value by id and, when asked
+/// for, the path where it is defined.
+#[derive(Default)]
+struct Objects<'a, 'de> {
+    values: HashMap<u64, &'a Value<'de>>,
+    paths: HashMap<u64, String>,
+}
+
+impl<'a, 'de> Objects<'a, 'de> {
+    /// Indexes `root`; paths (which cost a string per value) only if
+    /// `prefix` is given.
+    fn of(root: &'a Value<'de>, prefix: Option<String>) -> Self {
+        let mut o = Objects::default();
+        o.add(root, prefix);
+        o
+    }
+
+    fn add(&mut self, v: &'a Value<'de>, path: Option<String>) {
+        let mut cur = v;
+        loop {
+            match cur {
+                Value::Object { id, value, .. } => {
+                    self.values.entry(*id).or_insert(value);
+                    if let Some(p) = &path {
+                        self.paths.entry(*id).or_insert_with(|| p.clone());
+                    }
+                    cur = value;
+                }
+                Value::Some(x) | Value::Weak(x) => cur = x,
+                Value::Dyn { value, .. } | Value::Variant { value, .. } => cur = value,
+                _ => break,
             }
-            Value::Some(x) | Value::Weak(x) => cur = x,
-            Value::Dyn { value, .. } | Value::Variant { value, .. } => cur = value,
-            _ => break,
+        }
+        for (name, child) in v.children() {
+            self.add(child, path.as_ref().map(|p| format!("{p}/{name}")));
         }
     }
-    for (_, child) in v.children() {
-        objects(child, out);
+
+    /// A reference stands for the object it refers to.
+    fn follow(&self, v: &'a Value<'de>) -> &'a Value<'de> {
+        ref_id(v)
+            .and_then(|id| self.values.get(&id).copied())
+            .unwrap_or(v)
+    }
+
+    /// Where the object a reference names is defined.
+    fn link(&self, v: &Value<'_>) -> Option<String> {
+        ref_id(v).map(|id| self.paths.get(&id).cloned().unwrap_or(format!("#{id}")))
     }
 }
 
-/// A reference stands for the object it refers to.
-fn follow<'a, 'de>(v: &'a Value<'de>, objs: &HashMap<u64, &'a Value<'de>>) -> &'a Value<'de> {
-    let mut cur = v;
-    loop {
-        match cur {
-            Value::Ref(id) => match objs.get(id) {
-                Some(target) => return target,
-                None => return cur,
-            },
-            Value::Weak(x) | Value::Some(x) => cur = x,
-            _ => return v,
-        }
+/// The object id a reference (possibly weak or optional) names.
+fn ref_id(v: &Value<'_>) -> Option<u64> {
+    match v {
+        Value::Ref(id) => Some(*id),
+        Value::Weak(x) | Value::Some(x) => ref_id(x),
+        _ => None,
     }
 }
 
-fn walk<'a, 'de>(root: &'a Value<'de>, parts: &[&str], path: &str) -> Result<&'a Value<'de>> {
-    let mut objs = HashMap::new();
-    objects(root, &mut objs);
+fn walk<'a, 'de>(
+    root: &'a Value<'de>,
+    objs: &Objects<'a, 'de>,
+    parts: &[&str],
+    path: &str,
+) -> Result<&'a Value<'de>> {
     let mut v = root;
     for (depth, part) in parts.iter().enumerate() {
-        let kids = follow(v, &objs).children();
+        let kids = objs.follow(v).children();
         v = kids
             .into_iter()
             .find(|(n, _)| n == part)
@@ -359,36 +388,6 @@ fn walk<'a, 'de>(root: &'a Value<'de>, parts: &[&str], path: &str) -> Result<&'a
             })?;
     }
     Ok(v)
-}
-
-/// Where each shared object is defined, as a path.
-fn object_paths(v: &Value<'_>, path: String, out: &mut HashMap<u64, String>) {
-    let mut cur = v;
-    loop {
-        match cur {
-            Value::Object { id, value, .. } => {
-                out.entry(*id).or_insert_with(|| path.clone());
-                cur = value;
-            }
-            Value::Some(x) | Value::Weak(x) => cur = x,
-            Value::Dyn { value, .. } | Value::Variant { value, .. } => cur = value,
-            _ => break,
-        }
-    }
-    for (name, child) in v.children() {
-        object_paths(child, format!("{path}/{name}"), out);
-    }
-}
-
-fn link(v: &Value<'_>, paths: &HashMap<u64, String>) -> Option<String> {
-    let mut cur = v;
-    loop {
-        match cur {
-            Value::Ref(id) => return Some(paths.get(id).cloned().unwrap_or(format!("#{id}"))),
-            Value::Weak(x) | Value::Some(x) => cur = x,
-            _ => return None,
-        }
-    }
 }
 
 fn size_of(v: &Value<'_>) -> String {
@@ -428,18 +427,14 @@ fn ls(cli: &Cli, file: &Path, path: &str, long: bool) -> Result<u8> {
     };
     let r = record_at(&mut inp, index)?;
     let g = decode_record(&r)?;
-    let mut paths = HashMap::new();
-    object_paths(&g.root, format!("/{index}"), &mut paths);
-    let node = walk(&g.root, &parts, path)?;
-    let mut objs = HashMap::new();
-    objects(&g.root, &mut objs);
-    let node = follow(node, &objs);
+    let objs = Objects::of(&g.root, Some(format!("/{index}")));
+    let node = objs.follow(walk(&g.root, &objs, &parts, path)?);
     let base = format!(
         "/{index}{}",
         parts.iter().map(|p| format!("/{p}")).collect::<String>()
     );
     for (name, child) in node.children() {
-        let target = link(child, &paths);
+        let target = objs.link(child);
         let full = format!("{base}/{name}");
         let shown = match &target {
             Some(t) => format!("{full} -> {t}"),
@@ -461,7 +456,7 @@ fn cat(cli: &Cli, file: &Path, path: &str) -> Result<u8> {
     let index = record.ok_or_else(|| Failure("cat needs a path such as /0/field".into()))?;
     let r = record_at(&mut inp, index)?;
     let g = decode_record(&r)?;
-    let v = walk(&g.root, &parts, path)?;
+    let v = walk(&g.root, &Objects::of(&g.root, None), &parts, path)?;
     let mut text = String::new();
     render::text(v, &mut text, 0);
     text.push('\n');
@@ -520,36 +515,31 @@ fn stats(cli: &Cli, file: &Path, top: usize) -> Result<u8> {
 }
 
 fn diff_values(a: &Value<'_>, b: &Value<'_>, path: &str, out: &mut Vec<(char, String, String)>) {
-    let (ka, kb) = (a.children(), b.children());
-    let composite = |v: &Value<'_>| {
-        matches!(
-            v.inner(),
-            Value::Struct { .. } | Value::Seq(_) | Value::Tuple(_) | Value::Map(_)
-        )
+    let same_shape = match (a.inner(), b.inner()) {
+        (Value::Struct { name: x, .. }, Value::Struct { name: y, .. }) => x == y,
+        (Value::Seq(_), Value::Seq(_))
+        | (Value::Map(_), Value::Map(_))
+        | (Value::Tuple(_), Value::Tuple(_)) => true,
+        _ => false,
     };
-    if !(composite(a) && composite(b))
-        || a.inner().type_name() != b.inner().type_name()
-            && !matches!(
-                (a.inner(), b.inner()),
-                (Value::Seq(_), Value::Seq(_))
-                    | (Value::Map(_), Value::Map(_))
-                    | (Value::Tuple(_), Value::Tuple(_))
-            )
-    {
-        let (ta, tb) = (render::leaf_text(a), render::leaf_text(b));
+    if !same_shape {
         if a != b {
+            let (ta, tb) = (render::leaf_text(a), render::leaf_text(b));
             out.push(('~', path.to_string(), format!("{ta} -> {tb}")));
         }
         return;
     }
+    let (ka, kb) = (a.children(), b.children());
+    let b_by_name: HashMap<&str, &Value<'_>> = kb.iter().map(|(n, v)| (n.as_str(), *v)).collect();
     for (name, va) in &ka {
-        match kb.iter().find(|(n, _)| n == name) {
-            Some((_, vb)) => diff_values(va, vb, &format!("{path}/{name}"), out),
+        match b_by_name.get(name.as_str()) {
+            Some(vb) => diff_values(va, vb, &format!("{path}/{name}"), out),
             None => out.push(('-', format!("{path}/{name}"), render::leaf_text(va))),
         }
     }
+    let a_names: std::collections::HashSet<&str> = ka.iter().map(|(n, _)| n.as_str()).collect();
     for (name, vb) in &kb {
-        if !ka.iter().any(|(n, _)| n == name) {
+        if !a_names.contains(name.as_str()) {
             out.push(('+', format!("{path}/{name}"), render::leaf_text(vb)));
         }
     }

@@ -132,7 +132,6 @@ pub(crate) struct Restore {
     max_read: u64,
     /// Units not yet loaded or failed.
     remaining: AtomicUsize,
-    done: AtomicBool,
     clean: AtomicBool,
     cancel: AtomicBool,
     q: Mutex<Queue>,
@@ -191,7 +190,6 @@ impl Restore {
             chunk_size,
             max_read: max_read.max(UNIT),
             remaining: AtomicUsize::new(n),
-            done: AtomicBool::new(n == 0),
             clean: AtomicBool::new(n == 0),
             cancel: AtomicBool::new(false),
             q: Mutex::new(Queue {
@@ -212,6 +210,12 @@ impl Restore {
             waited_ns: AtomicU64::new(0),
             longest_ns: AtomicU64::new(0),
         }
+    }
+
+    /// Every unit loaded or failed. (Set inside the queue lock by the last
+    /// unit's finisher, together with the rest of the completion state.)
+    fn done(&self) -> bool {
+        self.remaining.load(Ordering::Acquire) == 0
     }
 
     /// Everything loaded without error: accesses need no check at all.
@@ -288,7 +292,6 @@ impl Restore {
             // The source is no longer needed: the pages file may go.
             q.source = None;
             self.clean.store(q.first_error.is_none(), Ordering::Release);
-            self.done.store(true, Ordering::Release);
             let err = q.first_error.as_ref().map(|(k, m)| unavailable(0, *k, m));
             callback = q.on_complete.take().map(|f| (f, err));
         }
@@ -404,7 +407,7 @@ impl Restore {
             let run = {
                 let mut q = lock(&self.q);
                 loop {
-                    if self.cancel.load(Ordering::Acquire) || self.done.load(Ordering::Acquire) {
+                    if self.cancel.load(Ordering::Acquire) || self.done() {
                         return;
                     }
                     if let Some(run) = self.next_run(&mut q) {
@@ -482,7 +485,7 @@ impl Restore {
     /// (never read), units partly inside are loaded first, and reads in
     /// flight on it are waited for.
     pub fn forget_range(&self, r: FileRange) -> Result<()> {
-        if self.done.load(Ordering::Acquire) {
+        if self.done() {
             return Ok(());
         }
         for i in self.units_of(r) {
@@ -504,7 +507,7 @@ impl Restore {
     /// Waits for the whole restore; the first error if any unit failed.
     pub fn await_all(&self) -> Result<()> {
         let mut q = lock(&self.q);
-        while !self.done.load(Ordering::Acquire) {
+        while !self.done() {
             q = self
                 .cv
                 .wait_timeout(q, Duration::from_millis(50))
@@ -520,7 +523,7 @@ impl Restore {
     /// Registers `f` to run once the restore is done (now, if it is).
     pub fn on_complete(&self, f: Completion) {
         let mut q = lock(&self.q);
-        if self.done.load(Ordering::Acquire) {
+        if self.done() {
             let err = q.first_error.as_ref().map(|(k, m)| unavailable(0, *k, m));
             drop(q);
             f(match &err {
@@ -545,7 +548,7 @@ impl Restore {
             waiters_served: self.waiters.load(Ordering::Relaxed),
             time_waited: Duration::from_nanos(self.waited_ns.load(Ordering::Relaxed)),
             longest_wait: Duration::from_nanos(self.longest_ns.load(Ordering::Relaxed)),
-            done: self.done.load(Ordering::Acquire),
+            done: self.done(),
         }
     }
 

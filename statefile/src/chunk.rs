@@ -53,6 +53,33 @@ fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// Buffers of finished chunks, kept for the next ones (at most `keep`).
+struct Buffers {
+    free: Vec<Vec<u8>>,
+    keep: usize,
+}
+
+impl Buffers {
+    fn new(keep: usize) -> Buffers {
+        Buffers {
+            free: Vec::new(),
+            keep,
+        }
+    }
+
+    /// A cleared buffer, reused if one is kept.
+    fn take(&mut self) -> Vec<u8> {
+        self.free.pop().unwrap_or_default()
+    }
+
+    fn give(&mut self, mut b: Vec<u8>) {
+        if self.free.len() < self.keep {
+            b.clear();
+            self.free.push(b);
+        }
+    }
+}
+
 /// Chunks in flight per thread (being processed or waiting their turn).
 const IN_FLIGHT_PER_THREAD: usize = 2;
 
@@ -147,7 +174,7 @@ pub struct Writer<W: Write> {
     /// The chunk being filled.
     buf: Vec<u8>,
     /// Buffers to reuse.
-    free: Vec<Vec<u8>>,
+    free: Buffers,
     chunk_size: usize,
     /// Sequence number of the next chunk written out.
     written: u64,
@@ -204,15 +231,16 @@ impl<W: Write> Writer<W> {
         let (head, prev) = header::encode(metadata, &k, key.is_some(), opts.compression)?;
         inner.write_all(&head)?;
         let pool = Ordered::new(opts.threads, "statefile-seal", seal);
+        let limit = in_flight_limit(pool.threads());
         Ok(Writer {
             inner,
             key: k,
             prev,
             compression: opts.compression,
-            limit: in_flight_limit(pool.threads()),
+            limit,
+            free: Buffers::new(2 * limit),
             pool,
             buf: Vec::with_capacity(chunk_size),
-            free: Vec::new(),
             chunk_size,
             written: 0,
             totals: Totals {
@@ -240,13 +268,6 @@ impl<W: Write> Writer<W> {
         Ok(())
     }
 
-    fn recycle(&mut self, mut b: Vec<u8>) {
-        if self.free.len() < 2 * self.limit {
-            b.clear();
-            self.free.push(b);
-        }
-    }
-
     /// Writes out the oldest chunk in flight, waiting for its worker.
     fn emit_next(&mut self) -> io::Result<()> {
         let sealed = match self.pool.next() {
@@ -255,20 +276,18 @@ impl<W: Write> Writer<W> {
             Some(Err(msg)) => return Err(worker_lost(msg)),
         };
         self.emit(KIND_DATA, &sealed.payload, sealed.hasher)?;
-        self.recycle(sealed.payload);
-        self.recycle(sealed.spare);
+        self.free.give(sealed.payload);
+        self.free.give(sealed.spare);
         Ok(())
     }
 
     /// Hands the filled buffer to the workers; writes out finished chunks
     /// while the in-flight limit is reached.
     fn submit(&mut self) -> io::Result<()> {
-        let fresh = self
-            .free
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(self.chunk_size));
+        let mut fresh = self.free.take();
+        fresh.reserve(self.chunk_size);
         let data = std::mem::replace(&mut self.buf, fresh);
-        let spare = self.free.pop().unwrap_or_default();
+        let spare = self.free.take();
         self.pool.submit(SealJob {
             data,
             spare,
@@ -393,7 +412,7 @@ pub struct Reader<R: Read> {
     key: Key,
     pool: Ordered<OpenJob, Result<Opened>>,
     limit: usize,
-    free: Vec<Vec<u8>>,
+    free: Buffers,
     /// The MAC of the last chunk read from the file.
     prev: [u8; mac::LEN],
     /// Verified data being handed out.
@@ -440,15 +459,16 @@ impl<R: Read> Reader<R> {
         let k = Key::new(key);
         header::verify(&header, &k)?;
         let pool = Ordered::new(threads, "statefile-open", open);
+        let limit = in_flight_limit(pool.threads());
         Ok(Reader {
             prev: header.mac,
             offset: header.len,
             inner,
             header,
             key: k,
-            limit: in_flight_limit(pool.threads()),
+            limit,
+            free: Buffers::new(2 * limit),
             pool,
-            free: Vec::new(),
             buf: Vec::new(),
             pos: 0,
             seq: 0,
@@ -475,30 +495,39 @@ impl<R: Read> Reader<R> {
     /// that truncation after the last byte the caller needed is still
     /// detected) and fails if data is left unread.
     pub fn finish(mut self) -> Result<R> {
-        let left = self.buf.len() - self.pos;
-        let mut unread = left as u64;
-        self.pos = self.buf.len();
+        let mut unread = 0u64;
         loop {
-            match self.fill_buf() {
-                Ok([]) => break,
-                Ok(b) => {
-                    let n = b.len();
-                    unread += n as u64;
-                    self.consume(n);
-                }
-                Err(e) => {
-                    return Err(match e.into_inner().map(|i| i.downcast::<Error>()) {
-                        Some(Ok(e)) => *e,
-                        Some(Err(other)) => Error::Io(io::Error::other(other)),
-                        None => Error::Io(io::Error::other("read failed")),
-                    })
-                }
+            unread += (self.buf.len() - self.pos) as u64;
+            self.pos = self.buf.len();
+            if self.done {
+                break;
             }
+            self.fill()?;
         }
         if unread > 0 {
             return Err(Error::UnreadData(unread));
         }
         Ok(self.inner)
+    }
+
+    /// Makes verified data current, or reaches the end; the first error
+    /// is kept, and every later call fails too.
+    fn fill(&mut self) -> Result<()> {
+        while self.pos == self.buf.len() && !self.done {
+            if let Some(msg) = &self.failed {
+                return Err(Error::Io(io::Error::other(format!(
+                    "statefile already failed: {msg}"
+                ))));
+            }
+            match self.next_chunk() {
+                Ok(more) => self.done = !more,
+                Err(e) => {
+                    self.failed = Some(e.to_string());
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Reads the next stored chunk from the file (not verified yet).
@@ -527,7 +556,7 @@ impl<R: Read> Reader<R> {
                 what: format!("kind {kind} with length {len}"),
             });
         }
-        let mut payload = self.free.pop().unwrap_or_default();
+        let mut payload = self.free.take();
         payload.clear();
         payload.reserve(len);
         // `read_to_end` on `take` fills the spare capacity without zeroing
@@ -548,7 +577,7 @@ impl<R: Read> Reader<R> {
             kind,
             offset: at,
             payload,
-            spare: self.free.pop().unwrap_or_default(),
+            spare: self.free.take(),
             prev,
             mac: m,
             key: self.key.clone(),
@@ -585,13 +614,6 @@ impl<R: Read> Reader<R> {
         }
     }
 
-    fn recycle(&mut self, mut b: Vec<u8>) {
-        if self.free.len() < 2 * self.limit {
-            b.clear();
-            self.free.push(b);
-        }
-    }
-
     /// Makes the next verified chunk current; returns false at the end.
     fn next_chunk(&mut self) -> Result<bool> {
         self.read_ahead();
@@ -603,8 +625,8 @@ impl<R: Read> Reader<R> {
         match opened {
             Opened::Data { data, spare } => {
                 let old = std::mem::replace(&mut self.buf, data);
-                self.recycle(old);
-                self.recycle(spare);
+                self.free.give(old);
+                self.free.give(spare);
                 self.pos = 0;
                 self.total += self.buf.len() as u64;
                 Ok(true)
@@ -629,18 +651,7 @@ impl<R: Read> Reader<R> {
 
 impl<R: Read> BufRead for Reader<R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        while self.pos == self.buf.len() && !self.done {
-            if let Some(msg) = &self.failed {
-                return Err(io::Error::other(format!("statefile already failed: {msg}")));
-            }
-            match self.next_chunk() {
-                Ok(more) => self.done = !more,
-                Err(e) => {
-                    self.failed = Some(e.to_string());
-                    return Err(e.into());
-                }
-            }
-        }
+        self.fill()?;
         Ok(&self.buf[self.pos..])
     }
 
