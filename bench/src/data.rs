@@ -284,6 +284,7 @@ pub fn dag_digest(d: &Dag) -> u64 {
 #[derive(
     Clone, Copy, Debug, PartialEq, Stateify, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
 )]
+#[state(plain)]
 pub struct Triangle {
     pub v0: [f32; 3],
     pub v1: [f32; 3],

@@ -3,7 +3,7 @@
 //! is better); both sides timed in the same run, interleaved, median of
 //! several runs. `--quick` keeps the whole run under a minute.
 //!
-//! `cargo run --release -p stateify-bench --bin compare [-- --quick] [--write docs/PERFORMANCE.md]`
+//! `cargo run --release -p stateify-bench --bin compare [-- --quick] [--only graphs,structured,dag,mesh,container] [--write docs/PERFORMANCE.md]`
 
 #[path = "../../state/benches/graphs/model.rs"]
 mod model;
@@ -498,11 +498,23 @@ fn main() {
         "{:<22} {:<26} {:>14} {:>14} {:>7}  note",
         "case", "op", "ours", "peer", "ratio"
     );
-    graphs(&run);
-    structured(&run);
-    dag(&run);
-    mesh(&run);
-    container(&run);
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1));
+    type Group = (&'static str, fn(&Run));
+    let groups: [Group; 5] = [
+        ("graphs", graphs),
+        ("structured", structured),
+        ("dag", dag),
+        ("mesh", mesh),
+        ("container", container),
+    ];
+    for (name, group) in groups {
+        if only.is_none_or(|o| o.split(',').any(|o| o == name)) {
+            group(&run);
+        }
+    }
     if let Some(path) = write {
         if let Err(e) = write_markdown(path, &run) {
             eprintln!("compare: writing {path}: {e}");

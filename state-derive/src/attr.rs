@@ -17,6 +17,11 @@ impl Errors {
         }
     }
 
+    /// How many errors so far (combined errors count each).
+    pub fn count(&self) -> usize {
+        self.0.as_ref().map_or(0, |e| e.into_iter().count())
+    }
+
     pub fn finish(self) -> Result<(), syn::Error> {
         match self.0 {
             Some(e) => Err(e),
@@ -34,6 +39,8 @@ pub struct Container {
     pub ignore_unknown: bool,
     pub krate: Option<Path>,
     pub bound: Option<LitStr>,
+    /// `plain`: sequences of the type are packed struct arrays.
+    pub plain: Option<proc_macro2::Span>,
 }
 
 /// `after_load` calls the trait, or a function given by path.
@@ -158,10 +165,14 @@ pub fn container(attrs: &[Attribute], errs: &mut Errors) -> Container {
                     c.bound = Some(lit_str(e)?);
                 }
                 "crate" => c.krate = Some(path_value(key, v, span)?),
+                "plain" => {
+                    no_value(key, v)?;
+                    c.plain = Some(span);
+                }
                 _ => {
                     return Err(syn::Error::new(
                         span,
-                        format!("unknown container attribute `{key}` (expected one of after_load, before_save, type_name, ignore_unknown, bound, crate)"),
+                        format!("unknown container attribute `{key}` (expected one of after_load, before_save, type_name, ignore_unknown, bound, crate, plain)"),
                     ))
                 }
             }

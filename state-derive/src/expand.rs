@@ -60,18 +60,24 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
         .map(|l| l.value())
         .unwrap_or_else(|| ident.to_string());
 
+    let mut plain = None;
     let (save_body, load_body) = match &input.data {
         Data::Struct(s) => {
             let fields = model(&s.fields, &mut errs);
-            let ctor = construct(quote!(Self), &s.fields, &fields);
+            if let Some(span) = c.plain {
+                plain = plain_impl(&krate, input, &c, &name, &fields, span, &mut errs);
+            }
             let save = save_fields(&name, &fields, |f| {
                 let m = &f.member;
                 quote!(&self.#m)
             });
-            let load = load_fields(&name, &fields, c.ignore_unknown, ctor);
+            let load = load_fields(&name, &fields, c.ignore_unknown, quote!(Self), &s.fields);
             (save, load)
         }
         Data::Enum(e) => {
+            if let Some(span) = c.plain {
+                errs.push(syn::Error::new(span, "`plain` applies to structs only"));
+            }
             let mut variants = Vec::new();
             for v in &e.variants {
                 variants.push((v, model(&v.fields, &mut errs)));
@@ -117,6 +123,16 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
         }
     }
     let (impl_g, ty_g, where_c) = generics.split_for_impl();
+    let plain_seq = plain.is_some().then(|| {
+        quote! {
+            fn save_seq(__parts: [&[Self]; 2], __s: &mut #krate::Saver) -> ::core::result::Result<(), #krate::Error> {
+                __s.write_plain_seq(__parts)
+            }
+            fn load_seq(__l: &mut #krate::Loader<'_, '_>) -> ::core::result::Result<::std::vec::Vec<Self>, #krate::Error> {
+                __l.read_plain_seq()
+            }
+        }
+    });
 
     let body = quote! {
         #[automatically_derived]
@@ -131,7 +147,9 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
                 #after_load
                 ::core::result::Result::Ok(__v)
             }
+            #plain_seq
         }
+        #plain
     };
     match errs.finish() {
         Ok(()) => Ok(body),
@@ -152,6 +170,74 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
             })
         }
     }
+}
+
+/// `#[state(plain)]`: the `Plain` impl (field kinds from the field types,
+/// offsets from `offset_of!`) and a compile-time check that the fields tile
+/// the struct. Only what a byte copy can honour is allowed.
+fn plain_impl(
+    krate: &Path,
+    input: &DeriveInput,
+    c: &attr::Container,
+    name: &str,
+    fields: &[Field],
+    span: proc_macro2::Span,
+    errs: &mut Errors,
+) -> Option<TokenStream> {
+    let before = errs.count();
+    let refuse = |errs: &mut Errors, span, what: &str| {
+        errs.push(syn::Error::new(
+            span,
+            format!("`plain` types are copied as bytes: {what}"),
+        ))
+    };
+    if !input.generics.params.is_empty() {
+        refuse(
+            errs,
+            input.generics.span(),
+            "generic types are not supported",
+        );
+    }
+    if c.after_load.is_some() || c.before_save {
+        refuse(errs, span, "hooks (after_load, before_save) are not run");
+    }
+    for f in fields {
+        let at = f.attr.span.unwrap_or(span);
+        if f.attr.nosave
+            || f.attr.with.is_some()
+            || f.attr.default.is_some()
+            || !f.attr.alias.is_empty()
+        {
+            refuse(
+                errs,
+                at,
+                "fields take no nosave, with, default or alias (rename is fine)",
+            );
+        }
+    }
+    if errs.count() != before {
+        return None;
+    }
+    let ident = &input.ident;
+    let entries = fields.iter().map(|f| {
+        let (n, m, ty) = (&f.name, &f.member, &f.ty);
+        quote_spanned! {ty.span()=>
+            #krate::plain::PlainField::of::<#ty>(#n, ::core::mem::offset_of!(#ident, #m))
+        }
+    });
+    Some(quote! {
+        // SAFETY: FIELDS lists every field of the struct with its own type
+        // (each must implement `PlainScalars`: numbers and arrays of numbers,
+        // valid for every bit pattern) at its `offset_of!` offset, and the
+        // assertion below (`LAYOUT_OK`) refuses to compile unless the
+        // fields cover the struct exactly, without padding.
+        #[automatically_derived]
+        unsafe impl #krate::plain::Plain for #ident {
+            const NAME: &'static str = #name;
+            const FIELDS: &'static [#krate::plain::PlainField] = &[#(#entries),*];
+        }
+        const _: () = <#ident as #krate::plain::Plain>::LAYOUT_OK;
+    })
 }
 
 fn saved(fields: &[Field]) -> impl Iterator<Item = &Field> {
@@ -224,8 +310,10 @@ fn load_fields(
     name: &str,
     fields: &[Field],
     ignore_unknown: bool,
-    ctor: TokenStream,
+    path: TokenStream,
+    shape: &Fields,
 ) -> TokenStream {
+    let ctor = construct(path.clone(), shape, fields);
     let saved: Vec<&Field> = saved(fields).collect();
     let mut names: Vec<String> = saved.iter().map(|f| f.name.clone()).collect();
     // Aliases are extra names that load into the same field.
@@ -263,11 +351,53 @@ fn load_fields(
         quote!(let mut #local: ::core::option::Option<#ty> = ::core::option::Option::None;)
     });
     let ignore = ignore_unknown.then(|| quote!(__st.ignore_unknown();));
+    // The stream lists exactly the declared fields, in order (the usual
+    // case): construct straight from the loads, with no per-field dispatch
+    // and no `Option` slots. Struct literals evaluate in the order written,
+    // which is declaration order. With aliases the declared list is longer
+    // than any saved one, so never exact.
+    let in_order = saved.iter().all(|f| f.attr.alias.is_empty()).then(|| {
+        let mut i = 0usize;
+        let values: Vec<TokenStream> = fields
+            .iter()
+            .map(|f| {
+                let ty = &f.ty;
+                if f.attr.nosave {
+                    return match &f.attr.default {
+                        Some(Some(p)) => quote!(#p()),
+                        _ => {
+                            quote_spanned!(ty.span()=> <#ty as ::core::default::Default>::default())
+                        }
+                    };
+                }
+                let k = i;
+                i += 1;
+                match &f.attr.with {
+                    Some(m) => quote!(__st.value_with_at(__l, #k, #m::load)?),
+                    None => quote!(__st.value_at(__l, #k)?),
+                }
+            })
+            .collect();
+        let direct = match shape {
+            Fields::Named(_) => {
+                let members = fields.iter().map(|f| &f.member);
+                quote!(#path { #(#members: #values),* })
+            }
+            Fields::Unnamed(_) => quote!(#path ( #(#values),* )),
+            Fields::Unit => path,
+        };
+        quote! {
+            if __st.take_in_order() {
+                return ::core::result::Result::Ok(#direct);
+            }
+        }
+    });
     quote! {
         const __LOAD_FIELDS: &[&str] = &[#(#names),*];
         #(#decls)*
         __l.load_struct(#name, __LOAD_FIELDS, |__st, __l| {
             #ignore
+            #in_order
             while let ::core::option::Option::Some(__i) = __st.next(__l)? {
                 match __i {
                     #(#arms)*
@@ -326,11 +456,16 @@ fn enum_bodies(
         save_arms.push(quote! {
             #pattern => __s.save_variant(#name, __VARIANTS, #i, |__s| { #payload_save }),
         });
-        let ctor = construct(quote!(Self::#vid), &v.fields, fields);
         let payload_load = if fields.is_empty() {
             quote!({ __l.read_unit()?; ::core::result::Result::Ok(Self::#vid) })
         } else {
-            let body = load_fields(&struct_name, fields, ignore_unknown, ctor);
+            let body = load_fields(
+                &struct_name,
+                fields,
+                ignore_unknown,
+                quote!(Self::#vid),
+                &v.fields,
+            );
             quote!({ #body })
         };
         load_arms.push(quote!(#i => #payload_load,));

@@ -62,6 +62,14 @@ mod tests {
     }
 
     #[test]
+    fn plain_struct() {
+        insta::assert_snapshot!(expand(parse_quote! {
+            #[state(plain)]
+            struct Vertex { pos: [f32; 3], #[state(rename = "rgba")] color: u32 }
+        }));
+    }
+
+    #[test]
     fn every_attribute() {
         insta::assert_snapshot!(expand(parse_quote! {
             #[state(type_name = "Conn", after_load, before_save, ignore_unknown, crate = "my_state")]

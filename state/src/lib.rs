@@ -33,6 +33,7 @@
 //! | `ignore_unknown` | type | skip stream fields the type does not have |
 //! | `bound = "T: Trait"` | type | replaces the default `T: Stateify` bounds |
 //! | `crate = "path"` | type | where `stateify` is when renamed |
+//! | `plain` | struct | numbers only, no padding: sequences are one packed array ([`plain`]) |
 //!
 //! A stream is a sequence of records (see [`write_header`]): each [`save`]
 //! writes one graph record, each [`load`] reads exactly one, and raw records
@@ -56,6 +57,7 @@ mod walk;
 #[doc(hidden)]
 pub mod wire;
 
+pub mod plain;
 pub mod pretty;
 pub mod value;
 

@@ -240,6 +240,42 @@ impl StructLoad {
         }
     }
 
+    /// When the stream lists exactly the declared fields in declaration
+    /// order and none was read yet, marks them all read and returns true:
+    /// the caller then loads field `i` with [`StructLoad::value_at`] for
+    /// `i` in `0..fields.len()`, in order.
+    #[doc(hidden)]
+    #[inline]
+    pub fn take_in_order(&mut self) -> bool {
+        if self.exact && self.at == 0 {
+            self.at = self.n;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Loads declared field `i` after [`StructLoad::take_in_order`].
+    #[doc(hidden)]
+    #[inline]
+    pub fn value_at<T: Stateify>(&mut self, l: &mut Loader, i: usize) -> Result<T> {
+        match T::load(l) {
+            Ok(v) => Ok(v),
+            Err(e) => Err(e.in_field(self.fields[i])),
+        }
+    }
+
+    /// As [`StructLoad::value_at`], through a custom function.
+    #[doc(hidden)]
+    pub fn value_with_at<T>(
+        &mut self,
+        l: &mut Loader,
+        i: usize,
+        f: impl FnOnce(&mut Loader) -> Result<T>,
+    ) -> Result<T> {
+        f(l).map_err(|e| e.in_field(self.fields[i]))
+    }
+
     /// Loads the value of the field `next` returned.
     #[inline]
     pub fn value<T: Stateify>(&mut self, l: &mut Loader) -> Result<T> {
@@ -424,6 +460,7 @@ impl<'de, 'r> Loader<'de, 'r> {
     }
 
     /// Reads a bool.
+    #[inline]
     pub fn read_bool(&mut self) -> Result<bool> {
         let at = self.r.offset();
         match self.tag()? {
@@ -585,6 +622,80 @@ impl<'de, 'r> Loader<'de, 'r> {
             wire::SEQ => self.r.count(1),
             t => Err(self.mismatch("sequence", t, at)),
         }
+    }
+
+    /// Reads a sequence of plain structs: a packed struct array whose layout
+    /// must be `T`'s, or (saved before `T` was plain) an ordinary sequence.
+    /// The override of [`Stateify::load_seq`] that `#[state(plain)]` generates.
+    #[doc(hidden)]
+    pub fn read_plain_seq<T: crate::plain::Plain>(&mut self) -> Result<Vec<T>> {
+        let at = self.r.offset();
+        if self.r.peek()? != wire::PACKED_STRUCTS {
+            let n = self.read_seq_header()?;
+            return self.read_elements(n);
+        }
+        self.r.u8()?;
+        let ty = self.type_ref(wire::PACKED_STRUCTS, T::NAME, at)?;
+        self.check_plain::<T>(ty, at)?;
+        let size = std::mem::size_of::<T>();
+        let n = self.r.count(size)?;
+        // `count` checked that n × size bytes remain: the vector is no
+        // larger than the input that describes it.
+        let bytes = self.r.bytes((n * size) as u64)?;
+        self.counters.counts[ty as usize] += n as u64;
+        Ok(crate::plain::decode(bytes, n))
+    }
+
+    /// Checks (once per stream type) that a plain definition is `T`'s layout.
+    fn check_plain<T: crate::plain::Plain>(&mut self, ty: u32, at: u64) -> Result<()> {
+        let key = T::FIELDS.as_ptr() as usize;
+        if let Some(Some(l)) = self.layouts.get(ty as usize) {
+            if l.members_ptr == key {
+                return Ok(());
+            }
+        }
+        let def = &self.types.defs[ty as usize];
+        let same = def.members.len() == T::FIELDS.len()
+            && def.record == std::mem::size_of::<T>()
+            && T::FIELDS
+                .iter()
+                .zip(def.members.iter().zip(&def.plain))
+                .all(|(f, (&name, &(kind, shape)))| {
+                    f.name == name && f.kind == kind && f.shape() == shape
+                });
+        if !same {
+            let describe = |fields: &mut dyn Iterator<Item = (&str, Packed, u64)>| {
+                fields
+                    .map(|(name, kind, shape)| match shape {
+                        0 => format!("{name}: {}", kind.name()),
+                        n => format!("{name}: [{}; {}]", kind.name(), n - 1),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let ours = describe(&mut T::FIELDS.iter().map(|f| (f.name, f.kind, f.shape())));
+            let theirs = describe(
+                &mut def
+                    .members
+                    .iter()
+                    .zip(&def.plain)
+                    .map(|(&n, &(k, s))| (n, k, s)),
+            );
+            return Err(Error::mismatch(
+                format!("plain `{}` {{ {ours} }}", T::NAME),
+                format!("{{ {theirs} }}"),
+            )
+            .at(at));
+        }
+        if self.layouts.len() <= ty as usize {
+            self.layouts.resize_with(ty as usize + 1, || None);
+        }
+        self.layouts[ty as usize] = Some(Layout {
+            members_ptr: key,
+            exact: true,
+            map: Box::new([]),
+        });
+        Ok(())
     }
 
     /// Reads a tuple header with exactly `n` elements.

@@ -57,6 +57,17 @@ impl<'de> Reader<'de> {
 
     #[inline]
     pub fn varint(&mut self) -> Result<u64> {
+        if let Some(&b) = self.buf.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(b as u64);
+            }
+        }
+        self.varint_long()
+    }
+
+    #[inline(never)]
+    fn varint_long(&mut self) -> Result<u64> {
         match varint::read(&self.buf[self.pos..]) {
             Ok((v, n)) => {
                 self.pos += n;
@@ -100,6 +111,12 @@ impl<'de> Reader<'de> {
         let start = self.offset();
         let n = self.varint()?;
         let b = self.bytes(n)?;
+        if b.is_ascii() {
+            // SAFETY: ASCII bytes are valid UTF-8. (`is_ascii` reads whole
+            // words; short keys and names are nearly always ASCII, and this
+            // halves their validation cost.)
+            return Ok(unsafe { std::str::from_utf8_unchecked(b) });
+        }
         std::str::from_utf8(b).map_err(|e| Error::invalid(format!("invalid UTF-8: {e}")).at(start))
     }
 

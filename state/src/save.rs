@@ -60,6 +60,8 @@ pub struct Saver {
     /// hashing three words instead of every name (`defs` decides when an
     /// address is new).
     def_ptrs: FxHashMap<(DefKind, usize, usize), u32>,
+    /// Plain struct definitions so far (they are in `def_ptrs` only).
+    plain_defs: u32,
     objects: FxHashMap<(usize, TypeId), ObjEntry>,
     next_object: u64,
     depth: usize,
@@ -81,6 +83,7 @@ impl Saver {
             last_def: (DefKind::Dyn, 0, 0, u32::MAX),
             defs: FxHashMap::default(),
             def_ptrs: FxHashMap::default(),
+            plain_defs: 0,
             objects: FxHashMap::default(),
             next_object: 0,
             depth: 0,
@@ -97,6 +100,7 @@ impl Saver {
         self.last_def = (DefKind::Dyn, 0, 0, u32::MAX);
         self.defs.clear();
         self.def_ptrs.clear();
+        self.plain_defs = 0;
         self.objects.clear();
         self.next_object = 0;
         self.depth = 0;
@@ -321,7 +325,7 @@ impl Saver {
             self.varint(id as u64);
             return id;
         }
-        let next = self.defs.len() as u32;
+        let next = self.defs.len() as u32 + self.plain_defs;
         let id = *self.defs.entry((kind, name, members)).or_insert(next);
         self.def_ptrs.insert(ptrs, id);
         self.varint(id as u64);
@@ -619,6 +623,51 @@ impl Saver {
                 Ok(())
             }
         }
+    }
+
+    /// Writes a sequence of plain structs (`parts` concatenated) as one
+    /// packed struct array: the override of [`Stateify::save_seq`] that
+    /// `#[state(plain)]` generates.
+    #[doc(hidden)]
+    pub fn write_plain_seq<T: crate::plain::Plain>(&mut self, parts: [&[T]; 2]) -> Result<()> {
+        self.tag(wire::PACKED_STRUCTS);
+        let ptrs = (
+            DefKind::Plain,
+            T::NAME.as_ptr() as usize,
+            T::FIELDS.as_ptr() as usize,
+        );
+        let id = match self.def_ptrs.get(&ptrs) {
+            Some(&id) => {
+                self.varint(id as u64);
+                id
+            }
+            None => {
+                // Keyed by address only: two Rust types that happen to share
+                // a name and layout get two ids, which readers accept.
+                let id = self.defs.len() as u32 + self.plain_defs;
+                self.plain_defs += 1;
+                self.def_ptrs.insert(ptrs, id);
+                self.varint(id as u64);
+                self.varint(T::NAME.len() as u64);
+                self.raw(T::NAME.as_bytes());
+                self.varint(T::FIELDS.len() as u64);
+                for f in T::FIELDS {
+                    self.varint(f.name.len() as u64);
+                    self.raw(f.name.as_bytes());
+                    self.tag(f.kind as u8);
+                    self.varint(f.shape());
+                }
+                self.counters.add_type(T::NAME);
+                id
+            }
+        };
+        let n = parts[0].len() + parts[1].len();
+        self.counters.counts[id as usize] += n as u64;
+        self.varint(n as u64);
+        for p in parts {
+            crate::plain::encode(p, &mut self.buf);
+        }
+        Ok(())
     }
 
     /// Writes the elements of plain values one by one (the default for

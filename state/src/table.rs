@@ -8,7 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::reader::Reader;
-use crate::wire;
+use crate::wire::{self, Packed};
 
 /// What a type definition describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -19,6 +19,9 @@ pub enum DefKind {
     Enum,
     /// A concrete type behind a trait object: members are unused.
     Dyn,
+    /// A plain struct of a packed struct array: members are field names,
+    /// each with its number kind and shape.
+    Plain,
 }
 
 impl DefKind {
@@ -26,6 +29,7 @@ impl DefKind {
         match tag {
             wire::VARIANT => DefKind::Enum,
             wire::DYN => DefKind::Dyn,
+            wire::PACKED_STRUCTS => DefKind::Plain,
             _ => DefKind::Struct,
         }
     }
@@ -37,7 +41,16 @@ pub struct TypeDef<'de> {
     pub kind: DefKind,
     pub name: &'de str,
     pub members: Vec<&'de str>,
+    /// For [`DefKind::Plain`]: each member's number kind and shape (0 for
+    /// a number, `n + 1` for an array of `n`).
+    pub plain: Vec<(Packed, u64)>,
+    /// For [`DefKind::Plain`]: the bytes of one record (never 0).
+    pub record: usize,
 }
+
+/// The most numbers one field of a plain struct may hold, and the largest
+/// record: far above any real struct, low enough that sizes cannot overflow.
+const MAX_PLAIN_RECORD: u64 = 1 << 32;
 
 /// The stream-side table, built while reading.
 #[derive(Default)]
@@ -72,13 +85,36 @@ impl<'de> TypeTable<'de> {
         let name = r.str()?;
         let n = r.count(1)?;
         let mut members = Vec::with_capacity(n.min(1024));
+        let mut plain = Vec::new();
+        let mut record = 0u64;
         for _ in 0..n {
             members.push(r.str()?);
+            if kind == DefKind::Plain {
+                let at = r.offset();
+                let k = r.u8()?;
+                let k = Packed::from_byte(k)
+                    .ok_or_else(|| Error::invalid(format!("unknown number kind {k}")).at(at))?;
+                let shape = r.varint()?;
+                let numbers = if shape == 0 { 1 } else { shape - 1 };
+                record += numbers.min(MAX_PLAIN_RECORD) * k.size() as u64;
+                if numbers > MAX_PLAIN_RECORD || record > MAX_PLAIN_RECORD {
+                    return Err(Error::invalid(format!(
+                        "plain type `{name}` has a record over {MAX_PLAIN_RECORD} bytes"
+                    ))
+                    .at(at));
+                }
+                plain.push((k, shape));
+            }
+        }
+        if kind == DefKind::Plain && record == 0 {
+            return Err(Error::invalid(format!("plain type `{name}` has an empty record")).at(at));
         }
         self.defs.push(TypeDef {
             kind,
             name,
             members,
+            plain,
+            record: record as usize,
         });
         Ok(id as u32)
     }

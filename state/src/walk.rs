@@ -146,6 +146,38 @@ impl<'de, V: Visitor<'de>> Walk<'_, 'de, V> {
         Ok(())
     }
 
+    /// A packed struct array, reported as the sequence of structs it
+    /// stands for (each field a number or a packed array), so visitors see
+    /// the same events as for a sequence of ordinary structs.
+    fn packed_structs(&mut self, ty: u32, n: usize, at: u64) -> Result<()> {
+        if self.depth + 2 > self.max_depth {
+            return Err(self
+                .r
+                .error(Error::new(ErrorKind::DepthLimit(self.max_depth))));
+        }
+        let seq = Open::Seq(n);
+        self.v.open(seq, self.types)?;
+        let fields = self.types.defs[ty as usize].plain.len();
+        for i in 0..n {
+            self.v.slot(Slot::Index(i), self.types)?;
+            let start = self.r.offset();
+            self.v.open(Open::Struct(ty), self.types)?;
+            for j in 0..fields {
+                self.v.slot(Slot::Field(ty, j), self.types)?;
+                let (kind, shape) = self.types.defs[ty as usize].plain[j];
+                let leaf = match shape {
+                    0 => number(kind, self.r.bytes(kind.size() as u64)?),
+                    s => Leaf::Packed(kind, self.r.bytes((s - 1) * kind.size() as u64)?),
+                };
+                self.v.leaf(leaf, self.types)?;
+            }
+            self.v.span(Open::Struct(ty), start, self.r.offset());
+            self.v.close(Open::Struct(ty))?;
+        }
+        self.v.span(seq, at, self.r.offset());
+        self.v.close(seq)
+    }
+
     /// Walks one value.
     pub fn value(&mut self) -> Result<()> {
         let at = self.r.offset();
@@ -217,6 +249,11 @@ impl<'de, V: Visitor<'de>> Walk<'_, 'de, V> {
                 let ty = self.types.read_ref(self.r, tag)?;
                 return self.nested(Open::Dyn(ty), at);
             }
+            wire::PACKED_STRUCTS => {
+                let ty = self.types.read_ref(self.r, tag)?;
+                let n = self.r.count(self.types.defs[ty as usize].record)?;
+                return self.packed_structs(ty, n, at);
+            }
             wire::OBJ | wire::OBJ_CYCLIC => {
                 let id = self.v.new_object();
                 return self.nested(
@@ -230,6 +267,41 @@ impl<'de, V: Visitor<'de>> Walk<'_, 'de, V> {
             _ => return Err(Error::invalid(format!("unknown tag 0x{tag:02x}")).at(at)),
         };
         self.v.leaf(leaf, self.types)
+    }
+}
+
+/// One little-endian number of `kind` as the leaf its own tag would give.
+fn number(kind: Packed, b: &[u8]) -> Leaf<'_> {
+    let mut w = [0u8; 16];
+    w[..b.len()].copy_from_slice(b);
+    let u = u128::from_le_bytes(w);
+    // Sign-extend the signed kinds from their width.
+    let signed = |bits: u32| ((u << (128 - bits)) as i128) >> (128 - bits);
+    let int = |v: i128| {
+        if v < 0 {
+            Leaf::NInt((-1 - v) as u64)
+        } else {
+            Leaf::UInt(v as u64)
+        }
+    };
+    match kind {
+        Packed::U8 | Packed::U16 | Packed::U32 | Packed::U64 => Leaf::UInt(u as u64),
+        Packed::I8 => int(signed(8)),
+        Packed::I16 => int(signed(16)),
+        Packed::I32 => int(signed(32)),
+        Packed::I64 => int(signed(64)),
+        Packed::U128 if u <= u64::MAX as u128 => Leaf::UInt(u as u64),
+        Packed::U128 => Leaf::U128(u),
+        Packed::I128 => {
+            let v = u as i128;
+            if v >= i64::MIN as i128 && v <= u64::MAX as i128 {
+                int(v)
+            } else {
+                Leaf::I128(v)
+            }
+        }
+        Packed::F32 => Leaf::F32(u as u32),
+        Packed::F64 => Leaf::F64(u as u64),
     }
 }
 

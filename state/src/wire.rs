@@ -55,6 +55,9 @@ pub const WEAK: u8 = 0x17;
 pub const WEAK_DEAD: u8 = 0x18;
 /// varint type id [+ definition] + value: a trait object of a named concrete type.
 pub const DYN: u8 = 0x19;
+/// varint type id [+ plain definition if new] + varint count + count ×
+/// record size raw LE bytes: a sequence of plain structs.
+pub const PACKED_STRUCTS: u8 = 0x1a;
 /// First of the small-integer tags.
 pub const SMALL: u8 = 0x80;
 
@@ -100,7 +103,7 @@ impl Packed {
         })
     }
 
-    pub fn size(self) -> usize {
+    pub const fn size(self) -> usize {
         use Packed::*;
         match self {
             U8 | I8 => 1,
@@ -155,6 +158,7 @@ pub fn tag_name(tag: u8) -> &'static str {
         REF => "object reference",
         WEAK | WEAK_DEAD => "weak reference",
         DYN => "trait object",
+        PACKED_STRUCTS => "packed struct array",
         _ => "unknown tag",
     }
 }
