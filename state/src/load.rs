@@ -22,7 +22,7 @@ use crate::error::{Error, ErrorKind, Result, Segment};
 use crate::hooks::{LoadContext, Resources};
 use crate::reader::Reader;
 use crate::stats::{Counters, LoadStats};
-use crate::table::TypeTable;
+use crate::table::{DefKind, TypeTable};
 use crate::walk::{Visitor, Walk};
 use crate::wire::{self, Packed};
 use crate::Stateify;
@@ -68,6 +68,10 @@ pub enum ObjSlot {
 
 /// How the stream's fields of one type map onto a Rust type's fields.
 struct Layout {
+    /// The Rust type this stream type was matched to: its static name and
+    /// member list (or plain field list) addresses, and the kind.
+    name_ptr: usize,
+    kind: DefKind,
     members_ptr: usize,
     exact: bool,
     /// Stream member index → Rust index, `u32::MAX` when unknown.
@@ -691,6 +695,8 @@ impl<'de, 'r> Loader<'de, 'r> {
             self.layouts.resize_with(ty as usize + 1, || None);
         }
         self.layouts[ty as usize] = Some(Layout {
+            name_ptr: T::NAME.as_ptr() as usize,
+            kind: DefKind::Plain,
             members_ptr: key,
             exact: true,
             map: Box::new([]),
@@ -777,8 +783,13 @@ impl<'de, 'r> Loader<'de, 'r> {
                 (last.ty, last.n, last.exact)
             }
             _ => {
-                let ty = self.type_ref(tag, name, at)?;
-                let exact = self.layout(ty, fields)?;
+                let (ty, exact) = match self.known_type(DefKind::Struct, name, fields) {
+                    Some(known) => known,
+                    None => {
+                        let ty = self.type_ref(tag, name, at)?;
+                        (ty, self.layout(ty, name, fields)?)
+                    }
+                };
                 let n = self.types.defs[ty as usize].members.len() as u32;
                 self.last_struct = Some(LastStruct {
                     ty,
@@ -815,8 +826,14 @@ impl<'de, 'r> Loader<'de, 'r> {
         if tag != wire::VARIANT {
             return Err(self.mismatch(&format!("enum `{name}`"), tag, at));
         }
-        let ty = self.type_ref(tag, name, at)?;
-        self.layout(ty, variants)?;
+        let ty = match self.known_type(DefKind::Enum, name, variants) {
+            Some((ty, _)) => ty,
+            None => {
+                let ty = self.type_ref(tag, name, at)?;
+                self.layout(ty, name, variants)?;
+                ty
+            }
+        };
         let idx_at = self.r.offset();
         let j = self.r.varint()?;
         let def = &self.types.defs[ty as usize];
@@ -866,9 +883,37 @@ impl<'de, 'r> Loader<'de, 'r> {
         }
     }
 
+    /// The next type id, when it is one already matched to this Rust type
+    /// (same static name and member list, same kind): consumes it and
+    /// returns it with its `exact` flag, skipping the table lookup and the
+    /// name comparison. Otherwise consumes nothing.
+    #[inline]
+    fn known_type(
+        &mut self,
+        kind: DefKind,
+        name: &'static str,
+        members: &'static [&'static str],
+    ) -> Option<(u32, bool)> {
+        let (id, n) = self.r.peek_varint()?;
+        let l = self.layouts.get(id as usize)?.as_ref()?;
+        if l.members_ptr == members.as_ptr() as usize
+            && l.name_ptr == name.as_ptr() as usize
+            && l.kind == kind
+        {
+            self.r.advance(n);
+            return Some((id as u32, l.exact));
+        }
+        None
+    }
+
     /// Matches stream members to Rust members by name, once per type.
     #[inline]
-    fn layout(&mut self, ty: u32, members: &'static [&'static str]) -> Result<bool> {
+    fn layout(
+        &mut self,
+        ty: u32,
+        name: &'static str,
+        members: &'static [&'static str],
+    ) -> Result<bool> {
         if self.layouts.len() <= ty as usize {
             self.layouts.resize_with(ty as usize + 1, || None);
         }
@@ -877,11 +922,16 @@ impl<'de, 'r> Loader<'de, 'r> {
                 return Ok(l.exact);
             }
         }
-        self.layout_slow(ty, members)
+        self.layout_slow(ty, name, members)
     }
 
     #[cold]
-    fn layout_slow(&mut self, ty: u32, members: &'static [&'static str]) -> Result<bool> {
+    fn layout_slow(
+        &mut self,
+        ty: u32,
+        name: &'static str,
+        members: &'static [&'static str],
+    ) -> Result<bool> {
         let def = &self.types.defs[ty as usize];
         let exact = def.members.len() == members.len()
             && def.members.iter().zip(members).all(|(a, b)| a == b);
@@ -899,7 +949,10 @@ impl<'de, 'r> Loader<'de, 'r> {
                 map[j] = i as u32;
             }
         }
+        let kind = self.types.defs[ty as usize].kind;
         self.layouts[ty as usize] = Some(Layout {
+            name_ptr: name.as_ptr() as usize,
+            kind,
             members_ptr: members.as_ptr() as usize,
             exact,
             map,

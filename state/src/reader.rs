@@ -55,6 +55,24 @@ impl<'de> Reader<'de> {
         Ok(b)
     }
 
+    /// The varint at the cursor and its length, without consuming it, or
+    /// `None` if there is no valid one.
+    #[inline]
+    pub fn peek_varint(&self) -> Option<(u64, usize)> {
+        match self.buf.get(self.pos) {
+            Some(&b) if b < 0x80 => Some((b as u64, 1)),
+            Some(_) => varint::read(&self.buf[self.pos..]).ok(),
+            None => None,
+        }
+    }
+
+    /// Moves past `n` bytes that a peek showed to be there.
+    #[inline]
+    pub fn advance(&mut self, n: usize) {
+        debug_assert!(n <= self.remaining());
+        self.pos += n;
+    }
+
     #[inline]
     pub fn varint(&mut self) -> Result<u64> {
         if let Some(&b) = self.buf.get(self.pos) {

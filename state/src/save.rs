@@ -54,7 +54,10 @@ type DefKey = (DefKind, &'static str, &'static [&'static str]);
 /// The encoder state handed to [`Stateify::save`].
 pub struct Saver {
     buf: Vec<u8>,
-    last_def: (DefKind, usize, usize, u32),
+    /// Direct-mapped cache of recent type ids, keyed by the addresses of
+    /// the static name and member list: types that alternate (a player, its
+    /// items, their enchantments…) hit here instead of in `def_ptrs`.
+    type_cache: Box<[TypeSlot; TYPE_CACHE]>,
     defs: FxHashMap<DefKey, u32>,
     /// The same ids by the address of the static name and member list:
     /// hashing three words instead of every name (`defs` decides when an
@@ -73,6 +76,25 @@ pub struct Saver {
     key_arena: Vec<u8>,
 }
 
+const TYPE_CACHE: usize = 64;
+
+#[derive(Clone, Copy)]
+struct TypeSlot {
+    name: usize,
+    /// Member list address | kind.
+    members: usize,
+    id: u32,
+}
+
+impl TypeSlot {
+    /// Matches nothing: no static has address 0.
+    const EMPTY: TypeSlot = TypeSlot {
+        name: 0,
+        members: 0,
+        id: 0,
+    };
+}
+
 const RED_ZONE: usize = 128 * 1024;
 const STACK_SEGMENT: usize = 4 * 1024 * 1024;
 
@@ -80,7 +102,7 @@ impl Saver {
     pub(crate) fn new(opts: &SaveOptions) -> Self {
         Saver {
             buf: Vec::new(),
-            last_def: (DefKind::Dyn, 0, 0, u32::MAX),
+            type_cache: Box::new([TypeSlot::EMPTY; TYPE_CACHE]),
             defs: FxHashMap::default(),
             def_ptrs: FxHashMap::default(),
             plain_defs: 0,
@@ -97,7 +119,7 @@ impl Saver {
 
     fn reset(&mut self) {
         self.buf.clear();
-        self.last_def = (DefKind::Dyn, 0, 0, u32::MAX);
+        self.type_cache.fill(TypeSlot::EMPTY);
         self.defs.clear();
         self.def_ptrs.clear();
         self.plain_defs = 0;
@@ -153,7 +175,11 @@ impl Saver {
     #[inline]
     fn varint(&mut self, v: u64) {
         self.reserve(varint::MAX_LEN);
-        varint::write(&mut self.buf, v);
+        if v < 0x80 {
+            self.buf.push(v as u8);
+        } else {
+            varint::write(&mut self.buf, v);
+        }
     }
 
     /// Raw bytes with no tag (the payload of a tag written just before).
@@ -170,11 +196,13 @@ impl Saver {
     // ---- scalars -------------------------------------------------------
 
     /// Writes `()`.
+    #[inline]
     pub fn write_unit(&mut self) {
         self.tag(wire::UNIT);
     }
 
     /// Writes a bool.
+    #[inline]
     pub fn write_bool(&mut self, v: bool) {
         self.tag(if v { wire::TRUE } else { wire::FALSE });
     }
@@ -228,18 +256,21 @@ impl Saver {
     }
 
     /// Writes an f32, bit for bit.
+    #[inline]
     pub fn write_f32(&mut self, v: f32) {
         self.tag(wire::F32);
         self.raw(&v.to_bits().to_le_bytes());
     }
 
     /// Writes an f64, bit for bit.
+    #[inline]
     pub fn write_f64(&mut self, v: f64) {
         self.tag(wire::F64);
         self.raw(&v.to_bits().to_le_bytes());
     }
 
     /// Writes a char.
+    #[inline]
     pub fn write_char(&mut self, v: char) {
         self.tag(wire::CHAR);
         self.varint(v as u64);
@@ -268,11 +299,13 @@ impl Saver {
     }
 
     /// Writes `None`.
+    #[inline]
     pub fn write_none(&mut self) {
         self.tag(wire::NONE);
     }
 
     /// Writes `Some(v)`.
+    #[inline]
     pub fn write_some<T: Stateify + ?Sized>(&mut self, v: &T) -> Result<()> {
         self.tag(wire::SOME);
         v.save(self)
@@ -302,14 +335,21 @@ impl Saver {
         members: &'static [&'static str],
     ) -> u32 {
         let (n, m) = (name.as_ptr() as usize, members.as_ptr() as usize);
-        let last = self.last_def;
-        let id = if last.0 == kind && last.1 == n && last.2 == m && last.3 != u32::MAX {
-            self.varint(last.3 as u64);
-            last.3
-        } else {
-            self.type_ref_slow(kind, name, members)
+        // Member lists are arrays of `&str`, so their addresses are
+        // 8-aligned and the kind fits in the low bits.
+        let key = m | kind as usize;
+        let slot = &mut self.type_cache[((m >> 3) ^ (n >> 4)) % TYPE_CACHE];
+        if slot.name == n && slot.members == key {
+            let id = slot.id;
+            self.varint(id as u64);
+            return id;
+        }
+        let id = self.type_ref_slow(kind, name, members);
+        self.type_cache[((m >> 3) ^ (n >> 4)) % TYPE_CACHE] = TypeSlot {
+            name: n,
+            members: key,
+            id,
         };
-        self.last_def = (kind, n, m, id);
         id
     }
 
@@ -447,6 +487,7 @@ impl Saver {
     }
 
     /// Writes a tuple header; `count` values must follow.
+    #[inline]
     pub fn write_tuple_header(&mut self, count: usize) {
         self.tag(wire::TUPLE);
         self.varint(count as u64);
@@ -738,6 +779,7 @@ impl Encoder {
     }
 }
 
+#[inline]
 fn check_len(declared: usize, actual: usize) -> Result<()> {
     if declared != actual {
         return Err(Error::custom(format!(

@@ -9,12 +9,17 @@
 pub const MAX_LEN: usize = 10;
 
 /// Appends the encoding of `v` to `out`.
-#[inline]
+#[inline(always)]
 pub fn write(out: &mut Vec<u8>, v: u64) {
     if v < 0x80 {
         out.push(v as u8);
-        return;
+    } else {
+        write_long(out, v);
     }
+}
+
+#[inline(never)]
+fn write_long(out: &mut Vec<u8>, v: u64) {
     let mut tmp = [0u8; MAX_LEN];
     let n = encode(v, &mut tmp);
     // A fixed-size append compiles to two stores; a variable one to a memcpy call.

@@ -385,3 +385,41 @@ struct ThroughRenamedCrate {
 fn crate_attribute_points_at_a_renamed_runtime() {
     rt(&ThroughRenamedCrate { v: vec![1, 2] });
 }
+
+/// More struct and enum types than the saver's type-id cache has slots,
+/// alternating, so slots are evicted and shared; every value must still
+/// come back under its own type (a wrong cached id would fail the name
+/// check on load) and the bytes must not depend on the cache.
+#[test]
+fn many_alternating_types_keep_their_ids() {
+    macro_rules! types {
+        ($($s:ident $e:ident),*) => {
+            $(
+                #[derive(Stateify, Debug, PartialEq, Clone)]
+                struct $s { v: u32 }
+                #[derive(Stateify, Debug, PartialEq, Clone)]
+                enum $e { A, B(u8) }
+            )*
+            #[derive(Stateify, Debug, PartialEq, Clone)]
+            #[allow(non_snake_case)]
+            struct All { $( $s: $s, $e: $e, )* }
+            fn all(i: u32) -> All {
+                All { $( $s: $s { v: i }, $e: if i % 2 == 0 { $e::A } else { $e::B(i as u8) }, )* }
+            }
+        };
+    }
+    types!(
+        S0 E0, S1 E1, S2 E2, S3 E3, S4 E4, S5 E5, S6 E6, S7 E7, S8 E8, S9 E9,
+        S10 E10, S11 E11, S12 E12, S13 E13, S14 E14, S15 E15, S16 E16, S17 E17,
+        S18 E18, S19 E19, S20 E20, S21 E21, S22 E22, S23 E23, S24 E24, S25 E25,
+        S26 E26, S27 E27, S28 E28, S29 E29, S30 E30, S31 E31, S32 E32, S33 E33,
+        S34 E34, S35 E35, S36 E36, S37 E37, S38 E38, S39 E39
+    );
+    let v: Vec<All> = (0..5).map(all).collect();
+    let bytes = stateify::to_vec(&v).unwrap();
+    assert_eq!(bytes, stateify::to_vec(&v).unwrap());
+    let back: Vec<All> = stateify::from_slice(&bytes).unwrap();
+    assert_eq!(back, v);
+    let text = stateify::pretty::to_string(&bytes).unwrap();
+    assert!(text.contains("S39 {") && text.contains("E17::B("), "{text}");
+}
