@@ -43,10 +43,18 @@ impl Default for SaveOptions {
     }
 }
 
-struct ObjEntry {
-    id: u64,
-    /// Position of the object's tag while it is being written, `usize::MAX` after.
-    tag_pos: usize,
+/// The identity of a shared object: its allocation's address and its
+/// type (as 64 bits of its `TypeId`: the same allocation can be saved under
+/// two types, `Rc<T>` and `Rc<dyn Trait>`, as two objects). Sixteen bytes a
+/// key keeps the table small: lookups of shared pointers miss the cache
+/// less.
+type ObjKey = (usize, u64);
+
+fn obj_key<T: ?Sized + 'static>(addr: *const ()) -> ObjKey {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    TypeId::of::<T>().hash(&mut h);
+    (addr as usize, h.finish())
 }
 
 type DefKey = (DefKind, &'static str, &'static [&'static str]);
@@ -65,7 +73,12 @@ pub struct Saver {
     def_ptrs: FxHashMap<(DefKind, usize, usize), u32>,
     /// Plain struct definitions so far (they are in `def_ptrs` only).
     plain_defs: u32,
-    objects: FxHashMap<(usize, TypeId), ObjEntry>,
+    /// Object id by identity.
+    objects: FxHashMap<ObjKey, u64>,
+    /// The objects being written (ids ascending, the current path) and the
+    /// positions of their tags, to mark one OBJ_CYCLIC when a weak
+    /// reference leads back into it.
+    open: Vec<(u64, usize)>,
     next_object: u64,
     depth: usize,
     max_depth: usize,
@@ -107,6 +120,7 @@ impl Saver {
             def_ptrs: FxHashMap::default(),
             plain_defs: 0,
             objects: FxHashMap::default(),
+            open: Vec::new(),
             next_object: 0,
             depth: 0,
             max_depth: opts.max_depth,
@@ -124,6 +138,7 @@ impl Saver {
         self.def_ptrs.clear();
         self.plain_defs = 0;
         self.objects.clear();
+        self.open.clear();
         self.next_object = 0;
         self.depth = 0;
         self.counters = Counters::new(false);
@@ -606,26 +621,38 @@ impl Saver {
         addr: *const (),
         value: &T,
     ) -> Result<()> {
-        let key = (addr as usize, TypeId::of::<T>());
-        if let Some(e) = self.objects.get(&key) {
-            if e.tag_pos != usize::MAX {
-                return Err(Error::new(ErrorKind::StrongCycle(e.id)));
+        let key = obj_key::<T>(addr);
+        if let Some(&id) = self.objects.get(&key) {
+            if self.open_tag(id).is_some() {
+                return Err(Error::new(ErrorKind::StrongCycle(id)));
             }
-            let id = e.id;
             self.tag(wire::REF);
             self.varint(id);
             return Ok(());
         }
         let id = self.next_object;
         self.next_object += 1;
-        let tag_pos = self.buf.len();
-        self.objects.insert(key, ObjEntry { id, tag_pos });
+        self.objects.insert(key, id);
+        self.open.push((id, self.buf.len()));
         self.tag(wire::OBJ);
         let r = self.nest(|s| value.save(s));
-        if let Some(e) = self.objects.get_mut(&key) {
-            e.tag_pos = usize::MAX;
-        }
+        self.open.pop();
         r
+    }
+
+    /// Where the tag of object `id` is, if it is still being written. Ids
+    /// on the open path ascend, and only a reference back into it (a cycle)
+    /// ever needs the search.
+    #[inline]
+    fn open_tag(&self, id: u64) -> Option<usize> {
+        match self.open.last() {
+            Some(&(last, _)) if id <= last => self
+                .open
+                .binary_search_by_key(&id, |&(i, _)| i)
+                .ok()
+                .map(|i| self.open[i].1),
+            _ => None,
+        }
     }
 
     /// Writes a weak reference to the allocation at `addr`. A target already
@@ -641,13 +668,12 @@ impl Saver {
         T: Stateify + ?Sized + 'static,
         P: std::ops::Deref<Target = T>,
     {
-        let key = (addr as usize, TypeId::of::<T>());
-        if let Some(e) = self.objects.get(&key) {
-            if e.tag_pos != usize::MAX {
+        let key = obj_key::<T>(addr);
+        if let Some(&id) = self.objects.get(&key) {
+            if let Some(tag_pos) = self.open_tag(id) {
                 // A back-edge into an object still being written.
-                self.buf[e.tag_pos] = wire::OBJ_CYCLIC;
+                self.buf[tag_pos] = wire::OBJ_CYCLIC;
             }
-            let id = e.id;
             self.reserve(1 + varint::MAX_LEN + 1);
             self.buf.push(wire::WEAK);
             self.buf.push(wire::REF);

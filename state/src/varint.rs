@@ -18,12 +18,26 @@ pub fn write(out: &mut Vec<u8>, v: u64) {
     }
 }
 
+/// Two to ten bytes. Below 2^56 (eight bytes or fewer) the 7-bit groups are
+/// spread into one word and the continuation bits set with masks, with no
+/// loop: ids and lengths of a few bytes are the common case.
 #[inline(never)]
 fn write_long(out: &mut Vec<u8>, v: u64) {
+    let len = out.len();
+    if v < 1 << 56 {
+        let n = (64 - v.leading_zeros()).div_ceil(7); // 2..=8 bytes
+        let mut spread = 0;
+        for g in 0..8 {
+            spread |= (v << g) & (0x7f << (8 * g));
+        }
+        let more = 0x8080_8080_8080_8080u64 & ((1u64 << (8 * (n - 1))) - 1);
+        out.extend_from_slice(&(spread | more).to_le_bytes());
+        out.truncate(len + n as usize);
+        return;
+    }
     let mut tmp = [0u8; MAX_LEN];
     let n = encode(v, &mut tmp);
     // A fixed-size append compiles to two stores; a variable one to a memcpy call.
-    let len = out.len();
     out.extend_from_slice(&tmp);
     out.truncate(len + n);
 }
@@ -105,6 +119,22 @@ mod tests {
             assert_eq!(&tmp[..n], &out[..]);
             assert_eq!(read(&out), Ok((v, out.len())));
             assert_eq!(read(&out[..out.len() - 1]), Err(VarintError::Truncated));
+        }
+        // Every length boundary, each side: the word-spreading writer
+        // against the byte loop.
+        for bits in 0..64 {
+            for v in [
+                (1u64 << bits) - 1,
+                1u64 << bits,
+                (1u64 << bits) + 1,
+                (1 << bits) | 0x55,
+            ] {
+                let mut out = vec![0xaa];
+                write(&mut out, v);
+                let mut tmp = [0; MAX_LEN];
+                let n = encode(v, &mut tmp);
+                assert_eq!(&out[1..], &tmp[..n], "{v:#x}");
+            }
         }
         assert_eq!(read(&[0x80; 10]), Err(VarintError::Overflow));
         assert_eq!(read(&[0x80, 0x00]), Err(VarintError::NonMinimal));
