@@ -75,10 +75,10 @@ pub struct Saver {
     plain_defs: u32,
     /// Object id by identity.
     objects: FxHashMap<ObjKey, u64>,
-    /// The objects being written (ids ascending, the current path) and the
-    /// positions of their tags, to mark one OBJ_CYCLIC when a weak
-    /// reference leads back into it.
-    open: Vec<(u64, usize)>,
+    /// By object id: the position of its tag while it is being written (on
+    /// the open path), to mark it OBJ_CYCLIC when a weak reference leads back
+    /// into it; `CLOSED` once written. One lookup, however deep the path.
+    open: Vec<usize>,
     next_object: u64,
     depth: usize,
     max_depth: usize,
@@ -90,6 +90,9 @@ pub struct Saver {
 }
 
 const TYPE_CACHE: usize = 64;
+
+/// `Saver::open` entry of an object already written.
+const CLOSED: usize = usize::MAX;
 
 #[derive(Clone, Copy)]
 struct TypeSlot {
@@ -133,10 +136,13 @@ impl Saver {
 
     fn reset(&mut self) {
         self.buf.clear();
-        self.type_cache.fill(TypeSlot::EMPTY);
-        self.defs.clear();
-        self.def_ptrs.clear();
-        self.plain_defs = 0;
+        if !self.defs.is_empty() || self.plain_defs != 0 {
+            // Slots only ever hold ids of defined types.
+            self.type_cache.fill(TypeSlot::EMPTY);
+            self.defs.clear();
+            self.def_ptrs.clear();
+            self.plain_defs = 0;
+        }
         self.objects.clear();
         self.open.clear();
         self.next_object = 0;
@@ -548,10 +554,7 @@ impl Saver {
                     n += 1;
                 }
             } else {
-                for (i, (k, v)) in s.sort_by_encoding(entries)?.into_iter().enumerate() {
-                    s.entry(i, k, v)?;
-                    n += 1;
-                }
+                n = s.write_sorted(entries, true)?;
             }
             check_len(len, n)
         })
@@ -567,20 +570,28 @@ impl Saver {
         if sorted {
             return self.write_seq(len, items);
         }
-        let sorted = self.sort_by_encoding(items.into_iter().map(|k| (k, &())))?;
-        self.write_seq(len, sorted.into_iter().map(|(k, _)| k))
+        self.tag(wire::SEQ);
+        self.varint(len as u64);
+        self.nest(|s| {
+            let n = s.write_sorted(items.into_iter().map(|k| (k, &())), false)?;
+            check_len(len, n)
+        })
     }
 
-    /// Orders entries by the bytes of their key encoded on its own (with a
-    /// fresh type and object table), so the order depends on the keys only.
-    fn sort_by_encoding<'x, K, V>(
+    /// Writes hash-container entries (values too if `with_values`) ordered
+    /// by the bytes of their key encoded on its own (with a fresh type and
+    /// object table), so the order depends on the keys only. Returns the
+    /// number of entries.
+    fn write_sorted<'x, K, V>(
         &mut self,
         entries: impl IntoIterator<Item = (&'x K, &'x V)>,
-    ) -> Result<Vec<(&'x K, &'x V)>>
+        with_values: bool,
+    ) -> Result<usize>
     where
         K: Stateify + ?Sized + 'x,
-        V: ?Sized + 'x,
+        V: Stateify + ?Sized + 'x,
     {
+        // Nested hash containers (in values) take a fresh arena meanwhile.
         let mut arena = std::mem::take(&mut self.key_arena);
         arena.clear();
         let mut scratch = self
@@ -588,17 +599,37 @@ impl Saver {
             .take()
             .unwrap_or_else(|| Box::new(Saver::new(&SaveOptions::default())));
         let mut keyed = Vec::new();
+        // Keys that define no type and hold no shared object encode the same
+        // on their own as in the graph: their bytes are copied, not re-encoded.
+        let mut context_free = true;
         for (k, v) in entries {
             scratch.reset();
             k.save(&mut scratch)?;
+            context_free &=
+                scratch.defs.is_empty() && scratch.plain_defs == 0 && scratch.next_object == 0;
             let start = arena.len();
             arena.extend_from_slice(&scratch.buf);
             keyed.push((start, arena.len(), k, v));
         }
         self.scratch = Some(scratch);
         keyed.sort_by(|a, b| arena[a.0..a.1].cmp(&arena[b.0..b.1]));
+        let n = keyed.len();
+        let r = keyed
+            .into_iter()
+            .enumerate()
+            .try_for_each(|(i, (a, b, k, v))| {
+                if context_free {
+                    self.raw(&arena[a..b]);
+                } else {
+                    k.save(self).map_err(|e| e.in_index(i as u64))?;
+                }
+                if with_values {
+                    v.save(self).map_err(|e| e.in_index(i as u64))?;
+                }
+                Ok(())
+            });
         self.key_arena = arena;
-        Ok(keyed.into_iter().map(|(_, _, k, v)| (k, v)).collect())
+        r.map(|()| n)
     }
 
     fn entry<K: Stateify + ?Sized, V: Stateify + ?Sized>(
@@ -633,26 +664,17 @@ impl Saver {
         let id = self.next_object;
         self.next_object += 1;
         self.objects.insert(key, id);
-        self.open.push((id, self.buf.len()));
+        self.open.push(self.buf.len());
         self.tag(wire::OBJ);
         let r = self.nest(|s| value.save(s));
-        self.open.pop();
+        self.open[id as usize] = CLOSED;
         r
     }
 
-    /// Where the tag of object `id` is, if it is still being written. Ids
-    /// on the open path ascend, and only a reference back into it (a cycle)
-    /// ever needs the search.
+    /// Where the tag of object `id` is, if it is still being written.
     #[inline]
     fn open_tag(&self, id: u64) -> Option<usize> {
-        match self.open.last() {
-            Some(&(last, _)) if id <= last => self
-                .open
-                .binary_search_by_key(&id, |&(i, _)| i)
-                .ok()
-                .map(|i| self.open[i].1),
-            _ => None,
-        }
+        Some(self.open[id as usize]).filter(|&p| p != CLOSED)
     }
 
     /// Writes a weak reference to the allocation at `addr`. A target already

@@ -142,6 +142,45 @@ fn maps_and_sets() {
     round_trip(&(0..30i8).collect::<BTreeSet<_>>());
 }
 
+/// Hash-container keys whose encoding depends on the graph (type ids,
+/// shared objects) are written in context, not copied from the sort.
+#[test]
+fn hash_keys_with_types_and_shared_objects() {
+    #[derive(stateify::Stateify, Debug, PartialEq, Eq, Hash, Clone)]
+    struct Key {
+        a: u32,
+        tag: Option<String>,
+    }
+    let m: HashMap<Key, Vec<Key>> = (0..20)
+        .map(|i| {
+            let k = |j| Key {
+                a: j,
+                tag: (j % 3 == 0).then(|| format!("t{j}")),
+            };
+            (k(i), vec![k(i + 100)])
+        })
+        .collect();
+    round_trip(&(m.clone(), m));
+    // The same `Rc` in a set key and outside: shared after the load.
+    let names: Vec<std::rc::Rc<String>> =
+        (0..10).map(|i| std::rc::Rc::new(format!("n{i}"))).collect();
+    let set: HashSet<std::rc::Rc<String>> = names.iter().cloned().collect();
+    let bytes = stateify::to_vec(&(names.clone(), set.clone())).unwrap();
+    let (back_names, back_set): (Vec<std::rc::Rc<String>>, HashSet<std::rc::Rc<String>>) =
+        stateify::from_slice(&bytes).unwrap();
+    assert_eq!(back_set, set);
+    for n in &back_names {
+        assert!(std::rc::Rc::ptr_eq(n, back_set.get(n).unwrap()));
+    }
+    // And the set first: its keys define the objects.
+    let bytes2 = stateify::to_vec(&(set.clone(), names)).unwrap();
+    let (back_set, back_names): (HashSet<std::rc::Rc<String>>, Vec<std::rc::Rc<String>>) =
+        stateify::from_slice(&bytes2).unwrap();
+    for n in &back_names {
+        assert!(std::rc::Rc::ptr_eq(n, back_set.get(n).unwrap()));
+    }
+}
+
 #[test]
 fn options_results_tuples() {
     round_trip(&Some(Some(3u8)));
