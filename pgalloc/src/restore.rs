@@ -259,6 +259,9 @@ impl Restore {
                 .map(|_| Err(io::Error::other("the restore was stopped")))
                 .collect(),
         };
+        // Before the last unit completes the restore: the completion says
+        // the source is free, so no handle may outlive it.
+        drop(source);
         let mut q = lock(&self.q);
         q.order.push((run.start, run.len(), by_waiter));
         for (i, r) in run.clone().zip(outcome.drain(..)) {
@@ -584,6 +587,16 @@ fn lower_priority() {
     unsafe {
         libc::setpriority(libc::PRIO_PROCESS, tid, WORKER_NICE);
     }
+    // SCHED_BATCH: a worker that wakes up never preempts a running program
+    // thread. (Not SCHED_IDLE: a starved worker inside a page fault would
+    // hold up every thread that maps memory.)
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler reads `param` (a valid local) and the
+    // integers; with a thread id it changes that thread alone, and a failure
+    // leaves the policy as it was.
+    unsafe {
+        libc::sched_setscheduler(tid as libc::pid_t, libc::SCHED_BATCH, &param);
+    }
 }
 
 /// The running restore of a `MemoryFile`: its state and its workers.
@@ -593,20 +606,52 @@ pub(crate) struct Background {
 }
 
 impl Background {
+    /// Starts the workers and returns once each is running. A starting
+    /// thread maps its signal stack and its malloc arena, and those take
+    /// the address-space lock for writing: done here, before `load_from`
+    /// returns, they cannot stall the page faults of a program thread that
+    /// is already reading its pages (they did, by milliseconds). The workers
+    /// then wait at a gate until this thread, still running, opens it: a
+    /// program thread is never left waking up behind busy workers.
     pub fn start(restore: Restore, threads: usize) -> Background {
         let restore = Arc::new(restore);
+        let (ready_tx, ready) = std::sync::mpsc::channel::<()>();
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
         let workers: Vec<_> = (0..threads.max(1))
             .filter_map(|i| {
                 let r = restore.clone();
+                let ready_tx = ready_tx.clone();
+                let gate = gate.clone();
                 std::thread::Builder::new()
                     .name(format!("pgalloc-restore-{i}"))
                     .spawn(move || {
                         lower_priority();
+                        // The arena, now: `read_into` allocates.
+                        drop(std::hint::black_box(Vec::<IoSliceMut<'_>>::with_capacity(
+                            8,
+                        )));
+                        let _ = ready_tx.send(());
+                        drop(ready_tx);
+                        let (open, cv) = &*gate;
+                        let mut open = open.lock().unwrap_or_else(|e| e.into_inner());
+                        while !*open {
+                            open = cv.wait(open).unwrap_or_else(|e| e.into_inner());
+                        }
+                        drop(open);
                         r.work()
                     })
                     .ok()
             })
             .collect();
+        drop(ready_tx);
+        // Ends early only if a worker died before it was ready.
+        for _ in 0..workers.len() {
+            if ready.recv().is_err() {
+                break;
+            }
+        }
+        *gate.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        gate.1.notify_all();
         if workers.is_empty() {
             // No thread could start: load everything here, now.
             restore.work();
