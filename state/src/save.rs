@@ -91,6 +91,10 @@ pub struct Saver {
 
 const TYPE_CACHE: usize = 64;
 
+/// Strings up to this long are copied by `write_short_str` (their length
+/// is one varint byte).
+const SHORT_STR: usize = 32;
+
 /// `Saver::open` entry of an object already written.
 const CLOSED: usize = usize::MAX;
 
@@ -300,10 +304,59 @@ impl Saver {
     /// Writes a string.
     #[inline]
     pub fn write_str(&mut self, s: &str) {
+        if s.len() <= SHORT_STR {
+            return self.write_short_str(s.as_bytes());
+        }
         self.reserve(1 + varint::MAX_LEN + s.len());
         self.buf.push(wire::STR);
         varint::write(&mut self.buf, s.len() as u64);
         self.raw(s.as_bytes());
+    }
+
+    /// Tag, one-byte length and bytes of a string of at most `SHORT_STR`
+    /// bytes, with two (overlapping) fixed-size moves instead of a `memcpy`
+    /// call: most strings in a graph are names and ids that short.
+    #[inline]
+    fn write_short_str(&mut self, b: &[u8]) {
+        let n = b.len();
+        debug_assert!(n <= SHORT_STR);
+        self.reserve(2 + SHORT_STR);
+        let at = self.buf.len();
+        let (src, len) = (b.as_ptr(), n as u8);
+        // SAFETY: `reserve` left at least 2 + SHORT_STR spare bytes after
+        // `at`, so every write below (offsets < 2 + n <= 2 + SHORT_STR) is
+        // inside the allocation; every read is inside `b` (the two reads of
+        // each pair start at 0 and at n - size, with size <= n); source and
+        // destination cannot overlap (`b` is borrowed immutably while
+        // `self.buf` is borrowed mutably). The first 2 + n spare bytes are
+        // all written before `set_len` makes them part of the vector.
+        unsafe {
+            let dst = self.buf.as_mut_ptr().add(at);
+            dst.write(wire::STR);
+            dst.add(1).write(len);
+            let dst = dst.add(2);
+            if n >= 16 {
+                let head = src.cast::<u128>().read_unaligned();
+                let tail = src.add(n - 16).cast::<u128>().read_unaligned();
+                dst.cast::<u128>().write_unaligned(head);
+                dst.add(n - 16).cast::<u128>().write_unaligned(tail);
+            } else if n >= 8 {
+                let head = src.cast::<u64>().read_unaligned();
+                let tail = src.add(n - 8).cast::<u64>().read_unaligned();
+                dst.cast::<u64>().write_unaligned(head);
+                dst.add(n - 8).cast::<u64>().write_unaligned(tail);
+            } else if n >= 4 {
+                let head = src.cast::<u32>().read_unaligned();
+                let tail = src.add(n - 4).cast::<u32>().read_unaligned();
+                dst.cast::<u32>().write_unaligned(head);
+                dst.add(n - 4).cast::<u32>().write_unaligned(tail);
+            } else if n > 0 {
+                dst.write(*src);
+                dst.add(n / 2).write(*src.add(n / 2));
+                dst.add(n - 1).write(*src.add(n - 1));
+            }
+            self.buf.set_len(at + 2 + n);
+        }
     }
 
     /// Writes a packed array of `kind` elements whose little-endian bytes

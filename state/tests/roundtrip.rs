@@ -93,6 +93,31 @@ fn strings_and_chars() {
     round_trip(&PhantomData::<String>);
 }
 
+/// Every length around the short-string copy (0..=32 bytes, moved in two
+/// overlapping words) and past it, ASCII and not: the bytes land exactly,
+/// after the tag and the length.
+#[test]
+fn strings_of_every_short_length() {
+    let text = "0123456789abcdefghijklmnopqrstuvwxyz0123456789";
+    let wide = "é✓🦀ü€";
+    let mut all = Vec::new();
+    for n in 0..=text.len() {
+        all.push(text[..n].to_string());
+    }
+    for (i, _) in wide.char_indices().chain([(wide.len(), ' ')]) {
+        all.push(wide[..i].to_string());
+    }
+    for s in &all {
+        let bytes = stateify::to_vec(s).unwrap();
+        assert!(bytes.ends_with(s.as_bytes()), "{s:?}");
+        let len_at = bytes.len() - s.len() - 1;
+        assert_eq!(bytes[len_at] as usize, s.len(), "{s:?}");
+        round_trip(s);
+    }
+    // Many in one buffer, so that writes land next to each other.
+    round_trip(&all);
+}
+
 #[test]
 fn arrays_and_vectors() {
     round_trip(&Vec::<u8>::new());
