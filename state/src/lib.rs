@@ -145,7 +145,7 @@ pub fn save_with_options<T: Stateify + ?Sized, W: Write>(
     root: &T,
     opts: &SaveOptions,
 ) -> Result<SaveStats, Error> {
-    let (bytes, mut stats) = Saver::new(opts).encode_record(root, Vec::new())?;
+    let (bytes, mut stats) = Saver::encode(opts, root, Vec::new())?;
     let start = std::time::Instant::now();
     w.write_all(&bytes)?;
     stats.elapsed += start.elapsed();
@@ -154,9 +154,7 @@ pub fn save_with_options<T: Stateify + ?Sized, W: Write>(
 
 /// Encodes `root` as one graph record (header included).
 pub fn to_vec<T: Stateify + ?Sized>(root: &T) -> Result<Vec<u8>, Error> {
-    Ok(Saver::new(&SaveOptions::default())
-        .encode_record(root, Vec::new())?
-        .0)
+    Ok(Saver::encode(&SaveOptions::default(), root, Vec::new())?.0)
 }
 
 /// Encodes `root` with options, also returning the statistics.
@@ -164,7 +162,7 @@ pub fn to_vec_with_options<T: Stateify + ?Sized>(
     root: &T,
     opts: &SaveOptions,
 ) -> Result<(Vec<u8>, SaveStats), Error> {
-    Saver::new(opts).encode_record(root, Vec::new())
+    Saver::encode(opts, root, Vec::new())
 }
 
 /// Decodes the single graph record that makes up `bytes`.

@@ -91,6 +91,17 @@ pub struct Saver {
 
 const TYPE_CACHE: usize = 64;
 
+thread_local! {
+    /// The tables of this thread's last save, cleared with their capacity
+    /// kept (`Saver::encode`). Taken while a save runs, so a save nested in
+    /// a `save` impl gets fresh ones.
+    static SPARE: std::cell::Cell<Option<Box<Saver>>> = const { std::cell::Cell::new(None) };
+}
+
+/// Object tables with room for more than this are not kept between saves
+/// (at most a few MiB stay with a thread).
+const KEEP_OBJECTS: usize = 1 << 16;
+
 /// Strings up to this long are copied by `write_short_str` (their length
 /// is one varint byte).
 const SHORT_STR: usize = 32;
@@ -151,13 +162,32 @@ impl Saver {
         self.open.clear();
         self.next_object = 0;
         self.depth = 0;
+        self.fields_written = 0;
         self.counters = Counters::new(false);
     }
 
     /// Encodes `root` as one graph record (header included) into `buf`
-    /// (cleared first), returning the buffer and the statistics.
-    pub(crate) fn encode_record<T: Stateify + ?Sized>(
-        mut self,
+    /// (cleared first), returning the buffer and the statistics. Runs on
+    /// the tables of this thread's previous save, cleared: a save of many
+    /// shared objects does not grow its identity table from nothing again.
+    pub(crate) fn encode<T: Stateify + ?Sized>(
+        opts: &SaveOptions,
+        root: &T,
+        buf: Vec<u8>,
+    ) -> Result<(Vec<u8>, SaveStats)> {
+        let mut saver = SPARE.take().unwrap_or_else(|| Box::new(Saver::new(opts)));
+        saver.max_depth = opts.max_depth;
+        saver.counters = Counters::new(opts.timing);
+        let r = saver.encode_record(root, buf);
+        saver.reset();
+        if saver.objects.capacity() <= KEEP_OBJECTS && saver.open.capacity() <= KEEP_OBJECTS {
+            SPARE.set(Some(saver));
+        }
+        r
+    }
+
+    fn encode_record<T: Stateify + ?Sized>(
+        &mut self,
         root: &T,
         mut buf: Vec<u8>,
     ) -> Result<(Vec<u8>, SaveStats)> {
@@ -166,15 +196,14 @@ impl Saver {
         self.buf = buf;
         self.buf.resize(OBJECT_HEADER_LEN, 0);
         self.buf.push(wire::GRAPH_VERSION);
-        root.save(&mut self)?;
+        root.save(self)?;
         let len = (self.buf.len() - OBJECT_HEADER_LEN) as u64;
         let mut header = Vec::with_capacity(OBJECT_HEADER_LEN);
         crate::write_header(&mut header, len, true)?;
         self.buf[..OBJECT_HEADER_LEN].copy_from_slice(&header);
-        let stats = self
-            .counters
-            .finish(self.next_object, self.buf.len() as u64, start.elapsed());
-        Ok((self.buf, stats))
+        let counters = std::mem::replace(&mut self.counters, Counters::new(false));
+        let stats = counters.finish(self.next_object, self.buf.len() as u64, start.elapsed());
+        Ok((std::mem::take(&mut self.buf), stats))
     }
 
     #[inline]
@@ -856,7 +885,7 @@ impl Encoder {
     /// Encodes `root` as one graph record; the bytes stay valid until the next call.
     pub fn encode<T: Stateify + ?Sized>(&mut self, root: &T) -> Result<(&[u8], SaveStats)> {
         let buf = std::mem::take(&mut self.buf);
-        let (buf, stats) = Saver::new(&self.opts).encode_record(root, buf)?;
+        let (buf, stats) = Saver::encode(&self.opts, root, buf)?;
         self.buf = buf;
         Ok((&self.buf, stats))
     }

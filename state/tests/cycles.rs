@@ -134,6 +134,32 @@ fn ring_through_weak_back_edges() {
     assert!(Rc::ptr_eq(&back.borrow().prev.upgrade().unwrap(), &cur));
 }
 
+/// Saves on one thread reuse the previous save's tables: a save after a
+/// different graph, or after a failed one, writes the same bytes and the
+/// same statistics as the first.
+#[test]
+fn saves_after_other_and_failed_saves_are_unchanged() {
+    let ring = make_ring(6);
+    let (first, first_stats) =
+        stateify::to_vec_with_options(&ring, &stateify::SaveOptions::default()).unwrap();
+    // Another graph, with other types and shared objects.
+    let shared = Rc::new(String::from("x"));
+    stateify::to_vec(&(vec![shared.clone(), shared], make_ring(2), 5u8)).unwrap();
+    // A save that fails half-way, deep in its objects.
+    let bad = make_ring(3);
+    bad.borrow().next.as_ref().unwrap().borrow_mut().next = Some(bad.clone());
+    assert!(stateify::to_vec(&bad).is_err());
+    bad.borrow_mut().next = None;
+    let (again, again_stats) =
+        stateify::to_vec_with_options(&ring, &stateify::SaveOptions::default()).unwrap();
+    assert_eq!(again, first);
+    assert_eq!(again_stats.objects, first_stats.objects);
+    assert_eq!(again_stats.bytes, first_stats.bytes);
+    // And through a reused encoder, with its own options.
+    let mut enc = stateify::Encoder::new();
+    assert_eq!(enc.encode(&ring).unwrap().0, &first[..]);
+}
+
 #[test]
 fn strong_cycle_fails_at_save_with_its_path() {
     let first = make_ring(3);
