@@ -59,6 +59,9 @@ impl PageSource for File {
     }
 }
 
+/// How long a waiter yields to a read in flight before it sleeps.
+const SPIN: Duration = Duration::from_millis(2);
+
 /// Largest unit of loading (and of a waiter's wait).
 pub(crate) const UNIT: u64 = 256 << 10;
 
@@ -469,7 +472,15 @@ impl Restore {
                     }
                 }
                 _ => {
-                    // Being read by another thread: wait for it.
+                    // Being read by another thread. A unit takes well under
+                    // a millisecond: yield to it for a while rather than
+                    // sleep, since a sleeper may wake behind busy workers
+                    // and wait a whole scheduler tick for a core.
+                    let until = Instant::now() + SPIN;
+                    while self.state[i].load(Ordering::Acquire) == LOADING && Instant::now() < until
+                    {
+                        std::thread::yield_now();
+                    }
                     let q = lock(&self.q);
                     if self.state[i].load(Ordering::Acquire) == LOADING {
                         let _ = self.cv.wait_timeout(q, Duration::from_millis(10));
