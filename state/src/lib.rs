@@ -43,6 +43,7 @@
 
 mod error;
 mod hooks;
+mod identity;
 mod impls;
 mod load;
 mod mem;

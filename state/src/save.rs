@@ -13,10 +13,11 @@
 //! record header is reserved up front (object headers are always 10 bytes)
 //! so the encoded bytes are never moved.
 
-use std::any::TypeId;
 use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
+
+use crate::identity::{Identities, TypeIndex};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::record::OBJECT_HEADER_LEN;
@@ -43,20 +44,6 @@ impl Default for SaveOptions {
     }
 }
 
-/// The identity of a shared object: its allocation's address and its
-/// type (as 64 bits of its `TypeId`: the same allocation can be saved under
-/// two types, `Rc<T>` and `Rc<dyn Trait>`, as two objects). Sixteen bytes a
-/// key keeps the table small: lookups of shared pointers miss the cache
-/// less.
-type ObjKey = (usize, u64);
-
-fn obj_key<T: ?Sized + 'static>(addr: *const ()) -> ObjKey {
-    use std::hash::{Hash, Hasher};
-    let mut h = rustc_hash::FxHasher::default();
-    TypeId::of::<T>().hash(&mut h);
-    (addr as usize, h.finish())
-}
-
 type DefKey = (DefKind, &'static str, &'static [&'static str]);
 
 /// The encoder state handed to [`Stateify::save`].
@@ -73,12 +60,17 @@ pub struct Saver {
     def_ptrs: FxHashMap<(DefKind, usize, usize), u32>,
     /// Plain struct definitions so far (they are in `def_ptrs` only).
     plain_defs: u32,
-    /// Object id by identity.
-    objects: FxHashMap<ObjKey, u64>,
-    /// By object id: the position of its tag while it is being written (on
-    /// the open path), to mark it OBJ_CYCLIC when a weak reference leads back
-    /// into it; `CLOSED` once written. One lookup, however deep the path.
-    open: Vec<usize>,
+    /// Object id by identity: allocation address and type (the same
+    /// allocation can be saved as `Rc<T>` and `Rc<dyn Trait>`, two objects).
+    objects: Identities,
+    types: TypeIndex,
+    /// By object id: the position of its tag, to mark it OBJ_CYCLIC when a
+    /// weak reference leads back into it while it is being written.
+    tags: Vec<usize>,
+    /// By object id: set while the object is being written (on the open
+    /// path). One bit each, so the check of every reference hits the cache
+    /// however deep the path.
+    open: Vec<u64>,
     next_object: u64,
     depth: usize,
     max_depth: usize,
@@ -105,9 +97,6 @@ const KEEP_OBJECTS: usize = 1 << 16;
 /// Strings up to this long are copied by `write_short_str` (their length
 /// is one varint byte).
 const SHORT_STR: usize = 32;
-
-/// `Saver::open` entry of an object already written.
-const CLOSED: usize = usize::MAX;
 
 #[derive(Clone, Copy)]
 struct TypeSlot {
@@ -137,7 +126,9 @@ impl Saver {
             defs: FxHashMap::default(),
             def_ptrs: FxHashMap::default(),
             plain_defs: 0,
-            objects: FxHashMap::default(),
+            objects: Identities::default(),
+            types: TypeIndex::default(),
+            tags: Vec::new(),
             open: Vec::new(),
             next_object: 0,
             depth: 0,
@@ -159,6 +150,7 @@ impl Saver {
             self.plain_defs = 0;
         }
         self.objects.clear();
+        self.tags.clear();
         self.open.clear();
         self.next_object = 0;
         self.depth = 0;
@@ -180,7 +172,7 @@ impl Saver {
         saver.counters = Counters::new(opts.timing);
         let r = saver.encode_record(root, buf);
         saver.reset();
-        if saver.objects.capacity() <= KEEP_OBJECTS && saver.open.capacity() <= KEEP_OBJECTS {
+        if saver.objects.capacity() <= 2 * KEEP_OBJECTS && saver.tags.capacity() <= KEEP_OBJECTS {
             SPARE.set(Some(saver));
         }
         r
@@ -226,11 +218,19 @@ impl Saver {
         self.buf.push(t);
     }
 
+    /// A varint, with the one- to three-byte forms (lengths, type and
+    /// object ids) written inline.
     #[inline]
     fn varint(&mut self, v: u64) {
         self.reserve(varint::MAX_LEN);
-        if v < 0x80 {
+        if v < 1 << 7 {
             self.buf.push(v as u8);
+        } else if v < 1 << 14 {
+            self.buf
+                .extend_from_slice(&[v as u8 | 0x80, (v >> 7) as u8]);
+        } else if v < 1 << 21 {
+            let b = [v as u8 | 0x80, (v >> 7) as u8 | 0x80, (v >> 14) as u8];
+            self.buf.extend_from_slice(&b);
         } else {
             varint::write(&mut self.buf, v);
         }
@@ -734,29 +734,45 @@ impl Saver {
         addr: *const (),
         value: &T,
     ) -> Result<()> {
-        let key = obj_key::<T>(addr);
-        if let Some(&id) = self.objects.get(&key) {
-            if self.open_tag(id).is_some() {
-                return Err(Error::new(ErrorKind::StrongCycle(id)));
+        let ty = self.types.of::<T>();
+        if let Some(id) = self.objects.get(addr as usize, ty) {
+            if self.is_open(id) {
+                return Err(Error::new(ErrorKind::StrongCycle(id as u64)));
             }
             self.tag(wire::REF);
-            self.varint(id);
+            self.varint(id as u64);
             return Ok(());
         }
-        let id = self.next_object;
+        self.write_object(addr as usize, ty, value)
+    }
+
+    /// Writes the first reference to an object: `OBJ` and its value.
+    fn write_object<T: Stateify + ?Sized>(
+        &mut self,
+        addr: usize,
+        ty: u32,
+        value: &T,
+    ) -> Result<()> {
+        let id = u32::try_from(self.next_object)
+            .map_err(|_| Error::custom("more than 2^32 shared objects in one graph"))?;
         self.next_object += 1;
-        self.objects.insert(key, id);
-        self.open.push(self.buf.len());
+        self.objects.insert(addr, ty, id);
+        self.tags.push(self.buf.len());
+        let (word, bit) = (id as usize / 64, 1u64 << (id % 64));
+        if word == self.open.len() {
+            self.open.push(0);
+        }
+        self.open[word] |= bit;
         self.tag(wire::OBJ);
         let r = self.nest(|s| value.save(s));
-        self.open[id as usize] = CLOSED;
+        self.open[word] &= !bit;
         r
     }
 
-    /// Where the tag of object `id` is, if it is still being written.
+    /// Whether object `id` is still being written.
     #[inline]
-    fn open_tag(&self, id: u64) -> Option<usize> {
-        Some(self.open[id as usize]).filter(|&p| p != CLOSED)
+    fn is_open(&self, id: u32) -> bool {
+        self.open[id as usize / 64] & (1 << (id % 64)) != 0
     }
 
     /// Writes a weak reference to the allocation at `addr`. A target already
@@ -772,22 +788,22 @@ impl Saver {
         T: Stateify + ?Sized + 'static,
         P: std::ops::Deref<Target = T>,
     {
-        let key = obj_key::<T>(addr);
-        if let Some(&id) = self.objects.get(&key) {
-            if let Some(tag_pos) = self.open_tag(id) {
+        let ty = self.types.of::<T>();
+        if let Some(id) = self.objects.get(addr as usize, ty) {
+            if self.is_open(id) {
                 // A back-edge into an object still being written.
+                let tag_pos = self.tags[id as usize];
                 self.buf[tag_pos] = wire::OBJ_CYCLIC;
             }
-            self.reserve(1 + varint::MAX_LEN + 1);
-            self.buf.push(wire::WEAK);
-            self.buf.push(wire::REF);
-            varint::write(&mut self.buf, id);
+            self.reserve(2);
+            self.buf.extend_from_slice(&[wire::WEAK, wire::REF]);
+            self.varint(id as u64);
             return Ok(());
         }
         match upgrade() {
             Some(strong) => {
                 self.tag(wire::WEAK);
-                self.save_shared(addr, &*strong)
+                self.write_object(addr as usize, ty, &*strong)
             }
             None => {
                 self.tag(wire::WEAK_DEAD);
