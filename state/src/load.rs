@@ -608,6 +608,7 @@ impl<'de, 'r> Loader<'de, 'r> {
     }
 
     /// Reads `None` (returns false) or `Some` (returns true; the value follows).
+    #[inline]
     pub fn read_option_tag(&mut self) -> Result<bool> {
         let at = self.r.offset();
         match self.tag()? {
@@ -620,6 +621,7 @@ impl<'de, 'r> Loader<'de, 'r> {
     // ---- composites ------------------------------------------------------
 
     /// Reads a sequence header: the element count, checked against the input.
+    #[inline]
     pub fn read_seq_header(&mut self) -> Result<usize> {
         let at = self.r.offset();
         match self.tag()? {

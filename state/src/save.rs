@@ -88,6 +88,11 @@ thread_local! {
     /// kept (`Saver::encode`). Taken while a save runs, so a save nested in
     /// a `save` impl gets fresh ones.
     static SPARE: std::cell::Cell<Option<Box<Saver>>> = const { std::cell::Cell::new(None) };
+    /// The length of this thread's last encoding: a save into a new buffer
+    /// starts with that much room (and an eighth more), since a program
+    /// checkpoints much the same graph again and again. Growing from empty
+    /// instead copies the bytes written so far at every doubling.
+    static LAST_LEN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// Object tables with room for more than this are not kept between saves
@@ -170,7 +175,21 @@ impl Saver {
         let mut saver = SPARE.take().unwrap_or_else(|| Box::new(Saver::new(opts)));
         saver.max_depth = opts.max_depth;
         saver.counters = Counters::new(opts.timing);
-        let r = saver.encode_record(root, buf);
+        let guessed = buf.capacity() == 0;
+        let mut buf = buf;
+        if guessed {
+            let last = LAST_LEN.get();
+            buf.reserve(last.saturating_add(last / 8));
+            mem::advise_spare(&mut buf);
+        }
+        let mut r = saver.encode_record(root, buf);
+        if let Ok((out, _)) = &mut r {
+            LAST_LEN.set(out.len());
+            if guessed && out.capacity() / 2 > out.len() {
+                // A much smaller graph than last time: give the rest back.
+                out.shrink_to_fit();
+            }
+        }
         saver.reset();
         if saver.objects.capacity() <= 2 * KEEP_OBJECTS && saver.tags.capacity() <= KEEP_OBJECTS {
             SPARE.set(Some(saver));
@@ -218,14 +237,23 @@ impl Saver {
         self.buf.push(t);
     }
 
-    /// A varint, with the one- to three-byte forms (lengths, type and
-    /// object ids) written inline.
-    #[inline]
+    /// A varint: the one-byte form inline, longer ones out of line.
+    #[inline(always)]
     fn varint(&mut self, v: u64) {
-        self.reserve(varint::MAX_LEN);
         if v < 1 << 7 {
+            self.reserve(1);
             self.buf.push(v as u8);
-        } else if v < 1 << 14 {
+        } else {
+            self.varint_long(v);
+        }
+    }
+
+    /// Two bytes and more (lengths, type and object ids); the two- and
+    /// three-byte forms without a loop or a call.
+    #[inline(never)]
+    fn varint_long(&mut self, v: u64) {
+        self.reserve(varint::MAX_LEN);
+        if v < 1 << 14 {
             self.buf
                 .extend_from_slice(&[v as u8 | 0x80, (v >> 7) as u8]);
         } else if v < 1 << 21 {
@@ -262,7 +290,7 @@ impl Saver {
     }
 
     /// Writes an unsigned integer in its shortest form.
-    #[inline]
+    #[inline(always)]
     pub fn write_u64(&mut self, v: u64) {
         self.reserve(varint::MAX_LEN + 1);
         if v < 0x80 {
@@ -331,7 +359,7 @@ impl Saver {
     }
 
     /// Writes a string.
-    #[inline]
+    #[inline(always)]
     pub fn write_str(&mut self, s: &str) {
         if s.len() <= SHORT_STR {
             return self.write_short_str(s.as_bytes());
@@ -345,7 +373,7 @@ impl Saver {
     /// Tag, one-byte length and bytes of a string of at most `SHORT_STR`
     /// bytes, with two (overlapping) fixed-size moves instead of a `memcpy`
     /// call: most strings in a graph are names and ids that short.
-    #[inline]
+    #[inline(always)]
     fn write_short_str(&mut self, b: &[u8]) {
         let n = b.len();
         debug_assert!(n <= SHORT_STR);
@@ -429,10 +457,11 @@ impl Saver {
         r
     }
 
-    /// Writes a type reference, with its definition on first use.
-    #[inline]
+    /// Writes `tag` and a type reference, with its definition on first use.
+    #[inline(always)]
     fn type_ref(
         &mut self,
+        tag: u8,
         kind: DefKind,
         name: &'static str,
         members: &'static [&'static str],
@@ -444,9 +473,11 @@ impl Saver {
         let slot = &mut self.type_cache[((m >> 3) ^ (n >> 4)) % TYPE_CACHE];
         if slot.name == n && slot.members == key {
             let id = slot.id;
+            self.tag(tag);
             self.varint(id as u64);
             return id;
         }
+        self.tag(tag);
         let id = self.type_ref_slow(kind, name, members);
         self.type_cache[((m >> 3) ^ (n >> 4)) % TYPE_CACHE] = TypeSlot {
             name: n,
@@ -530,8 +561,7 @@ impl Saver {
         fields: &'static [&'static str],
         f: impl FnOnce(&mut Self) -> Result<()>,
     ) -> Result<()> {
-        self.tag(wire::STRUCT);
-        let ty = self.type_ref(DefKind::Struct, name, fields);
+        let ty = self.type_ref(wire::STRUCT, DefKind::Struct, name, fields);
         let outer = std::mem::replace(&mut self.fields_written, 0);
         self.counted(ty, f)?;
         let written = std::mem::replace(&mut self.fields_written, outer);
@@ -571,8 +601,7 @@ impl Saver {
         index: usize,
         f: impl FnOnce(&mut Self) -> Result<()>,
     ) -> Result<()> {
-        self.tag(wire::VARIANT);
-        let ty = self.type_ref(DefKind::Enum, name, variants);
+        let ty = self.type_ref(wire::VARIANT, DefKind::Enum, name, variants);
         self.varint(index as u64);
         self.counted(ty, |s| s.nest(f))
             .map_err(|e| e.in_field(variants.get(index).copied().unwrap_or("?")))
@@ -584,8 +613,7 @@ impl Saver {
         type_name: &'static str,
         f: impl FnOnce(&mut Self) -> Result<()>,
     ) -> Result<()> {
-        self.tag(wire::DYN);
-        self.type_ref(DefKind::Dyn, type_name, &[]);
+        self.type_ref(wire::DYN, DefKind::Dyn, type_name, &[]);
         self.nest(f)
     }
 
@@ -729,6 +757,7 @@ impl Saver {
     /// Writes a strong reference to a shared object at `addr` (the `Rc`/`Arc`
     /// allocation), whose value is `value`. The first reference writes the
     /// object; later ones write its id.
+    #[inline]
     pub fn save_shared<T: Stateify + ?Sized + 'static>(
         &mut self,
         addr: *const (),
@@ -747,6 +776,7 @@ impl Saver {
     }
 
     /// Writes the first reference to an object: `OBJ` and its value.
+    #[inline(never)]
     fn write_object<T: Stateify + ?Sized>(
         &mut self,
         addr: usize,

@@ -75,3 +75,24 @@ fn from_slice_rejects_raw_records_and_trailing_bytes() {
     let err = stateify::from_slice::<u8>(&two).unwrap_err();
     assert!(err.to_string().contains("after the graph record"), "{err}");
 }
+
+#[test]
+fn new_buffers_start_at_the_last_size_and_give_back_the_excess() {
+    let big = vec![7u32; 1 << 20];
+    let first = stateify::to_vec(&big).unwrap();
+    let again = stateify::to_vec(&big).unwrap();
+    assert_eq!(again, first);
+    // Grown by doubling, the buffer would hold 8 MiB for these 4 MiB.
+    let (len, cap) = (again.len(), again.capacity());
+    assert!(
+        cap <= len + len / 8 + 64,
+        "the same graph again starts with room for it: {len} bytes in {cap}"
+    );
+    let small = stateify::to_vec(&5u8).unwrap();
+    assert!(
+        small.capacity() < 4096,
+        "a small save after a big one keeps {} bytes",
+        small.capacity()
+    );
+    assert_eq!(stateify::from_slice::<u8>(&small).unwrap(), 5);
+}
