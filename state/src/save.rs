@@ -267,7 +267,9 @@ impl Saver {
     /// Raw bytes with no tag (the payload of a tag written just before).
     #[inline]
     fn raw(&mut self, b: &[u8]) {
-        if b.len() >= mem::HUGE_THRESHOLD {
+        if b.len() <= SHORT_STR {
+            self.put_short(b);
+        } else if b.len() >= mem::HUGE_THRESHOLD {
             mem::extend_large(&mut self.buf, b);
         } else {
             self.reserve(b.len());
@@ -297,7 +299,7 @@ impl Saver {
             self.buf.push(wire::SMALL | v as u8);
         } else if v < 1 << 56 {
             self.buf.push(wire::UINT);
-            varint::write(&mut self.buf, v);
+            self.varint_long(v);
         } else {
             self.buf.push(wire::U64);
             self.buf.extend_from_slice(&v.to_le_bytes());
@@ -371,27 +373,33 @@ impl Saver {
     }
 
     /// Tag, one-byte length and bytes of a string of at most `SHORT_STR`
-    /// bytes, with two (overlapping) fixed-size moves instead of a `memcpy`
-    /// call: most strings in a graph are names and ids that short.
+    /// bytes: most strings in a graph are names and ids that short.
     #[inline(always)]
     fn write_short_str(&mut self, b: &[u8]) {
+        debug_assert!(b.len() <= SHORT_STR);
+        self.reserve(2 + SHORT_STR);
+        self.buf.extend_from_slice(&[wire::STR, b.len() as u8]);
+        self.put_short(b);
+    }
+
+    /// Appends at most `SHORT_STR` bytes with two (overlapping) fixed-size
+    /// moves instead of a `memcpy` call.
+    #[inline(always)]
+    fn put_short(&mut self, b: &[u8]) {
         let n = b.len();
         debug_assert!(n <= SHORT_STR);
-        self.reserve(2 + SHORT_STR);
+        self.reserve(SHORT_STR);
         let at = self.buf.len();
-        let (src, len) = (b.as_ptr(), n as u8);
-        // SAFETY: `reserve` left at least 2 + SHORT_STR spare bytes after
-        // `at`, so every write below (offsets < 2 + n <= 2 + SHORT_STR) is
-        // inside the allocation; every read is inside `b` (the two reads of
-        // each pair start at 0 and at n - size, with size <= n); source and
+        let src = b.as_ptr();
+        // SAFETY: `reserve` left at least SHORT_STR spare bytes after `at`,
+        // so every write below (offsets < n <= SHORT_STR) is inside the
+        // allocation; every read is inside `b` (the two reads of each pair
+        // start at 0 and at n - size, with size <= n); source and
         // destination cannot overlap (`b` is borrowed immutably while
-        // `self.buf` is borrowed mutably). The first 2 + n spare bytes are
-        // all written before `set_len` makes them part of the vector.
+        // `self.buf` is borrowed mutably). The first n spare bytes are all
+        // written before `set_len` makes them part of the vector.
         unsafe {
             let dst = self.buf.as_mut_ptr().add(at);
-            dst.write(wire::STR);
-            dst.add(1).write(len);
-            let dst = dst.add(2);
             if n >= 16 {
                 let head = src.cast::<u128>().read_unaligned();
                 let tail = src.add(n - 16).cast::<u128>().read_unaligned();
@@ -412,7 +420,7 @@ impl Saver {
                 dst.add(n / 2).write(*src.add(n / 2));
                 dst.add(n - 1).write(*src.add(n - 1));
             }
-            self.buf.set_len(at + 2 + n);
+            self.buf.set_len(at + n);
         }
     }
 
@@ -424,7 +432,7 @@ impl Saver {
         self.reserve(2 + varint::MAX_LEN);
         self.buf.push(wire::PACKED);
         self.buf.push(kind as u8);
-        varint::write(&mut self.buf, (len / kind.size()) as u64);
+        self.varint((len / kind.size()) as u64);
         self.raw(parts[0]);
         self.raw(parts[1]);
     }

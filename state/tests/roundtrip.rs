@@ -119,6 +119,20 @@ fn strings_of_every_short_length() {
 }
 
 #[test]
+fn packed_arrays_of_every_short_length() {
+    // Payloads of up to 32 bytes are copied with fixed-size moves.
+    for n in 0..=40usize {
+        let bytes: Vec<u8> = (0..n as u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
+        let enc = stateify::to_vec(&bytes).unwrap();
+        assert!(enc.ends_with(&bytes), "{n}");
+        round_trip(&bytes);
+        let words: Vec<u32> = (0..n as u32).map(|i| i.wrapping_mul(0x9e37_79b9)).collect();
+        round_trip(&words);
+        round_trip(&(bytes.clone(), words, bytes));
+    }
+}
+
+#[test]
 fn arrays_and_vectors() {
     round_trip(&Vec::<u8>::new());
     round_trip(&vec![7u8]);
