@@ -71,6 +71,9 @@ pub struct Saver {
     /// path). One bit each, so the check of every reference hits the cache
     /// however deep the path.
     open: Vec<u64>,
+    /// By object id: set once its tag is patched to OBJ_CYCLIC, so that
+    /// further back-edges into it touch neither `tags` nor the buffer.
+    cyclic: Vec<u64>,
     next_object: u64,
     depth: usize,
     max_depth: usize,
@@ -135,6 +138,7 @@ impl Saver {
             types: TypeIndex::default(),
             tags: Vec::new(),
             open: Vec::new(),
+            cyclic: Vec::new(),
             next_object: 0,
             depth: 0,
             max_depth: opts.max_depth,
@@ -157,6 +161,7 @@ impl Saver {
         self.objects.clear();
         self.tags.clear();
         self.open.clear();
+        self.cyclic.clear();
         self.next_object = 0;
         self.depth = 0;
         self.fields_written = 0;
@@ -799,6 +804,7 @@ impl Saver {
         let (word, bit) = (id as usize / 64, 1u64 << (id % 64));
         if word == self.open.len() {
             self.open.push(0);
+            self.cyclic.push(0);
         }
         self.open[word] |= bit;
         self.tag(wire::OBJ);
@@ -828,8 +834,10 @@ impl Saver {
     {
         let ty = self.types.of::<T>();
         if let Some(id) = self.objects.get(addr as usize, ty) {
-            if self.is_open(id) {
-                // A back-edge into an object still being written.
+            let (word, bit) = (id as usize / 64, 1u64 << (id % 64));
+            if self.open[word] & !self.cyclic[word] & bit != 0 {
+                // The first back-edge into an object still being written.
+                self.cyclic[word] |= bit;
                 let tag_pos = self.tags[id as usize];
                 self.buf[tag_pos] = wire::OBJ_CYCLIC;
             }
