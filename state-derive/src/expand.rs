@@ -392,12 +392,16 @@ fn load_fields(
             }
         }
     });
+    // The field slots live inside the closure, so that it captures nothing:
+    // a capturing closure is copied into `load_struct`'s own closure for
+    // every struct loaded, and that copy of freshly stored words stalls on
+    // store forwarding.
     quote! {
         const __LOAD_FIELDS: &[&str] = &[#(#names),*];
-        #(#decls)*
         __l.load_struct(#name, __LOAD_FIELDS, |__st, __l| {
             #ignore
             #in_order
+            #(#decls)*
             while let ::core::option::Option::Some(__i) = __st.next(__l)? {
                 match __i {
                     #(#arms)*
