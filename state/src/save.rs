@@ -253,18 +253,24 @@ impl Saver {
         }
     }
 
-    /// Two bytes and more (lengths, type and object ids); the two- and
-    /// three-byte forms without a loop or a call.
+    /// Two bytes and more (lengths, type and object ids). The two- and
+    /// three-byte forms (values below 2^21) with no branch between them:
+    /// object ids of a large graph take two or three bytes at random, and a
+    /// branch on that mispredicts about every other reference.
     #[inline(never)]
     fn varint_long(&mut self, v: u64) {
-        self.reserve(varint::MAX_LEN);
-        if v < 1 << 14 {
-            self.buf
-                .extend_from_slice(&[v as u8 | 0x80, (v >> 7) as u8]);
-        } else if v < 1 << 21 {
-            let b = [v as u8 | 0x80, (v >> 7) as u8 | 0x80, (v >> 14) as u8];
-            self.buf.extend_from_slice(&b);
+        if v < 1 << 21 {
+            let three = (v >> 14 != 0) as u64;
+            // Continuation bits on the first byte, and on the second when a
+            // third follows; the third is zero for two-byte values and is
+            // cut off below.
+            let word = (v & 0x7f | 0x80) | (v << 1 & 0x7f00 | three << 15) | (v << 2 & 0x7f_0000);
+            let len = self.buf.len();
+            self.reserve(4);
+            self.buf.extend_from_slice(&(word as u32).to_le_bytes());
+            self.buf.truncate(len + 2 + three as usize);
         } else {
+            self.reserve(varint::MAX_LEN);
             varint::write(&mut self.buf, v);
         }
     }

@@ -30,6 +30,22 @@ fn integers_at_their_edges() {
     for v in [127u64, 128, (1 << 56) - 1, 1 << 56] {
         round_trip(&v);
     }
+    // Every varint length boundary (the two- and three-byte forms are
+    // written without a branch between them); the loader accepts only
+    // minimal encodings, and the sizes are checked against the format.
+    let base = stateify::to_vec(&0u64).unwrap().len();
+    for bits in 7..64 {
+        for v in [(1u64 << bits) - 1, 1 << bits, (1 << bits) + 1] {
+            round_trip(&v);
+            let significant = 64 - v.leading_zeros() as usize;
+            let extra = match v {
+                0..=127 => 0,
+                _ if v < 1 << 56 => significant.div_ceil(7),
+                _ => 8,
+            };
+            assert_eq!(stateify::to_vec(&v).unwrap().len(), base + extra, "{v}");
+        }
+    }
 }
 
 #[test]
