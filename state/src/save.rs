@@ -275,6 +275,26 @@ impl Saver {
         }
     }
 
+    /// A tag and an object id, as one word: ids below 2^21 (one to three
+    /// varint bytes) with no branch at all.
+    #[inline(always)]
+    fn tag_id(&mut self, tag: u8, id: u32) {
+        let v = id as u64;
+        if v >= 1 << 21 {
+            self.tag(tag);
+            return self.varint_long(v);
+        }
+        let (two, three) = ((v >> 7 != 0) as u64, (v >> 14 != 0) as u64);
+        let word = tag as u64
+            | (v & 0x7f | two << 7) << 8
+            | (v >> 7 & 0x7f | three << 7) << 16
+            | (v >> 14) << 24;
+        let len = self.buf.len();
+        self.reserve(4);
+        self.buf.extend_from_slice(&(word as u32).to_le_bytes());
+        self.buf.truncate(len + 2 + (two + three) as usize);
+    }
+
     /// Raw bytes with no tag (the payload of a tag written just before).
     #[inline]
     fn raw(&mut self, b: &[u8]) {
@@ -787,8 +807,7 @@ impl Saver {
             if self.is_open(id) {
                 return Err(Error::new(ErrorKind::StrongCycle(id as u64)));
             }
-            self.tag(wire::REF);
-            self.varint(id as u64);
+            self.tag_id(wire::REF, id);
             return Ok(());
         }
         self.write_object(addr as usize, ty, value)
@@ -847,9 +866,8 @@ impl Saver {
                 let tag_pos = self.tags[id as usize];
                 self.buf[tag_pos] = wire::OBJ_CYCLIC;
             }
-            self.reserve(2);
-            self.buf.extend_from_slice(&[wire::WEAK, wire::REF]);
-            self.varint(id as u64);
+            self.tag(wire::WEAK);
+            self.tag_id(wire::REF, id);
             return Ok(());
         }
         match upgrade() {

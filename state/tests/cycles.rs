@@ -30,6 +30,27 @@ fn shared_rc_comes_back_shared() {
 }
 
 #[test]
+fn references_by_ids_of_every_length() {
+    // Ids past 127 and 16,383 take two and three bytes; references to
+    // them (strong and weak) are written as one word with no branch.
+    let objs: Vec<Rc<u32>> = (0..20_000).map(Rc::new).collect();
+    let weaks: Vec<Weak<u32>> = objs.iter().rev().map(Rc::downgrade).collect();
+    let again: Vec<Rc<u32>> = objs.iter().rev().cloned().collect();
+    type Refs = (Vec<Rc<u32>>, Vec<Weak<u32>>, Vec<Rc<u32>>);
+    let (objs, weaks, again): Refs =
+        stateify::from_slice(&stateify::to_vec(&(objs, weaks, again)).unwrap()).unwrap();
+    for (i, o) in objs.iter().enumerate() {
+        assert_eq!(**o, i as u32);
+        let j = objs.len() - 1 - i;
+        assert!(Rc::ptr_eq(o, &again[j]), "strong reference to #{i}");
+        assert!(
+            Rc::ptr_eq(o, &weaks[j].upgrade().unwrap()),
+            "weak reference to #{i}"
+        );
+    }
+}
+
+#[test]
 fn shared_arc_mutex_and_rwlock() {
     let a = Arc::new(Mutex::new(vec![1u8, 2]));
     let b = Arc::new(RwLock::new(String::from("s")));
