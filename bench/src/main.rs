@@ -53,7 +53,7 @@ impl From<(Duration, Duration)> for Measured {
     }
 }
 
-/// `ours` and `peer` run alternately, `run.pairs` times each: the median
+/// `ours` and `peer` run in `run.pairs` back-to-back pairs: the median
 /// time of each side, and as the ratio the median of the ratios of each
 /// pair run back to back. On a shared VM whose speed drifts by tens of
 /// percent within a second, a pair sees the same machine; the two medians
@@ -64,8 +64,16 @@ fn side_by_side<A, B>(
     mut peer: impl FnMut() -> B,
 ) -> Measured {
     let (mut a, mut b, mut r) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..run.pairs {
-        let (x, y) = (time(&mut ours), time(&mut peer));
+    for i in 0..run.pairs {
+        // Each side goes first in half the pairs, so what one leaves behind
+        // (freed memory, warm caches) favours neither.
+        let (x, y) = if i % 2 == 0 {
+            let x = time(&mut ours);
+            (x, time(&mut peer))
+        } else {
+            let y = time(&mut peer);
+            (time(&mut ours), y)
+        };
         a.push(x);
         b.push(y);
         r.push(x.as_secs_f64() / y.as_secs_f64());

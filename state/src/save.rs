@@ -17,9 +17,8 @@ use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
 
-use crate::identity::{Identities, TypeIndex};
-
 use crate::error::{Error, ErrorKind, Result};
+use crate::identity::{Identities, TypeIndex};
 use crate::record::OBJECT_HEADER_LEN;
 use crate::stats::{Counters, SaveStats};
 use crate::table::DefKind;
@@ -96,6 +95,25 @@ thread_local! {
     /// checkpoints much the same graph again and again. Growing from empty
     /// instead copies the bytes written so far at every doubling.
     static LAST_LEN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The varint encoding of `v < 2^21` in the low bytes of a word, and its
+/// length (1 to 3), with no branch on the length: object ids of a large
+/// graph take two or three bytes at random, and a branch on that
+/// mispredicts about every other reference.
+#[inline(always)]
+fn short_varint(v: u64) -> (u64, usize) {
+    debug_assert!(v < 1 << 21);
+    let (two, three) = ((v >> 7 != 0) as u64, (v >> 14 != 0) as u64);
+    let word = (v & 0x7f | two << 7) | (v >> 7 & 0x7f | three << 7) << 8 | (v >> 14) << 16;
+    (word, 1 + (two + three) as usize)
+}
+
+/// The word of the `open`/`cyclic` bit sets that holds object `id`'s bit,
+/// and the bit.
+#[inline(always)]
+fn id_bit(id: u32) -> (usize, u64) {
+    (id as usize / 64, 1 << (id % 64))
 }
 
 /// Object tables with room for more than this are not kept between saves
@@ -175,13 +193,12 @@ impl Saver {
     pub(crate) fn encode<T: Stateify + ?Sized>(
         opts: &SaveOptions,
         root: &T,
-        buf: Vec<u8>,
+        mut buf: Vec<u8>,
     ) -> Result<(Vec<u8>, SaveStats)> {
         let mut saver = SPARE.take().unwrap_or_else(|| Box::new(Saver::new(opts)));
         saver.max_depth = opts.max_depth;
         saver.counters = Counters::new(opts.timing);
         let guessed = buf.capacity() == 0;
-        let mut buf = buf;
         if guessed {
             let last = LAST_LEN.get();
             buf.reserve(last.saturating_add(last / 8));
@@ -253,46 +270,40 @@ impl Saver {
         }
     }
 
-    /// Two bytes and more (lengths, type and object ids). The two- and
-    /// three-byte forms (values below 2^21) with no branch between them:
-    /// object ids of a large graph take two or three bytes at random, and a
-    /// branch on that mispredicts about every other reference.
+    /// Two bytes and more (lengths, type and object ids), out of line.
     #[inline(never)]
     fn varint_long(&mut self, v: u64) {
         if v < 1 << 21 {
-            let three = (v >> 14 != 0) as u64;
-            // Continuation bits on the first byte, and on the second when a
-            // third follows; the third is zero for two-byte values and is
-            // cut off below.
-            let word = (v & 0x7f | 0x80) | (v << 1 & 0x7f00 | three << 15) | (v << 2 & 0x7f_0000);
-            let len = self.buf.len();
-            self.reserve(4);
-            self.buf.extend_from_slice(&(word as u32).to_le_bytes());
-            self.buf.truncate(len + 2 + three as usize);
+            let (word, n) = short_varint(v);
+            self.put_word(word, n);
         } else {
             self.reserve(varint::MAX_LEN);
             varint::write(&mut self.buf, v);
         }
     }
 
-    /// A tag and an object id, as one word: ids below 2^21 (one to three
-    /// varint bytes) with no branch at all.
+    /// A tag and an object id, as one word for ids below 2^21.
     #[inline(always)]
     fn tag_id(&mut self, tag: u8, id: u32) {
         let v = id as u64;
-        if v >= 1 << 21 {
+        if v < 1 << 21 {
+            let (word, n) = short_varint(v);
+            self.put_word(tag as u64 | word << 8, 1 + n);
+        } else {
             self.tag(tag);
-            return self.varint_long(v);
+            self.varint_long(v);
         }
-        let (two, three) = ((v >> 7 != 0) as u64, (v >> 14 != 0) as u64);
-        let word = tag as u64
-            | (v & 0x7f | two << 7) << 8
-            | (v >> 7 & 0x7f | three << 7) << 16
-            | (v >> 14) << 24;
+    }
+
+    /// Appends the low `n` (at most 4) bytes of `word`: all four written,
+    /// then the vector cut back, so the length takes no branch.
+    #[inline(always)]
+    fn put_word(&mut self, word: u64, n: usize) {
+        debug_assert!(n <= 4);
         let len = self.buf.len();
         self.reserve(4);
         self.buf.extend_from_slice(&(word as u32).to_le_bytes());
-        self.buf.truncate(len + 2 + (two + three) as usize);
+        self.buf.truncate(len + n);
     }
 
     /// Raw bytes with no tag (the payload of a tag written just before).
@@ -826,7 +837,7 @@ impl Saver {
         self.next_object += 1;
         self.objects.insert(addr, ty, id);
         self.tags.push(self.buf.len());
-        let (word, bit) = (id as usize / 64, 1u64 << (id % 64));
+        let (word, bit) = id_bit(id);
         if word == self.open.len() {
             self.open.push(0);
             self.cyclic.push(0);
@@ -841,7 +852,8 @@ impl Saver {
     /// Whether object `id` is still being written.
     #[inline]
     fn is_open(&self, id: u32) -> bool {
-        self.open[id as usize / 64] & (1 << (id % 64)) != 0
+        let (word, bit) = id_bit(id);
+        self.open[word] & bit != 0
     }
 
     /// Writes a weak reference to the allocation at `addr`. A target already
@@ -859,7 +871,7 @@ impl Saver {
     {
         let ty = self.types.of::<T>();
         if let Some(id) = self.objects.get(addr as usize, ty) {
-            let (word, bit) = (id as usize / 64, 1u64 << (id % 64));
+            let (word, bit) = id_bit(id);
             if self.open[word] & !self.cyclic[word] & bit != 0 {
                 // The first back-edge into an object still being written.
                 self.cyclic[word] |= bit;
