@@ -275,26 +275,40 @@ fn construct(path: TokenStream, shape: &Fields, fields: &[Field]) -> TokenStream
     let values: Vec<TokenStream> = fields
         .iter()
         .map(|f| {
+            if f.attr.nosave {
+                return unsaved_value(f);
+            }
             let local = &f.local;
             let ty = &f.ty;
             let k = saved_index;
-            if !f.attr.nosave {
-                saved_index += 1;
-            }
+            saved_index += 1;
             let fallback = match &f.attr.default {
                 Some(Some(p)) => quote!(#p()),
                 Some(None) => quote!(<#ty as ::core::default::Default>::default()),
-                None if f.attr.nosave => {
-                    quote_spanned!(ty.span()=> <#ty as ::core::default::Default>::default())
-                }
                 None => quote!(return ::core::result::Result::Err(__st.missing(#k))),
             };
-            if f.attr.nosave {
-                return fallback;
-            }
             quote!(match #local { ::core::option::Option::Some(__x) => __x, ::core::option::Option::None => #fallback })
         })
         .collect();
+    literal(path, shape, fields, values)
+}
+
+/// The value of a `nosave` field: its `default` function, or `Default`.
+fn unsaved_value(f: &Field) -> TokenStream {
+    let ty = &f.ty;
+    match &f.attr.default {
+        Some(Some(p)) => quote!(#p()),
+        _ => quote_spanned!(ty.span()=> <#ty as ::core::default::Default>::default()),
+    }
+}
+
+/// `path { member: value, .. }`, `path(value, ..)` or `path`, by shape.
+fn literal(
+    path: TokenStream,
+    shape: &Fields,
+    fields: &[Field],
+    values: Vec<TokenStream>,
+) -> TokenStream {
     match shape {
         Fields::Named(_) => {
             let members = fields.iter().map(|f| &f.member);
@@ -361,14 +375,8 @@ fn load_fields(
         let values: Vec<TokenStream> = fields
             .iter()
             .map(|f| {
-                let ty = &f.ty;
                 if f.attr.nosave {
-                    return match &f.attr.default {
-                        Some(Some(p)) => quote!(#p()),
-                        _ => {
-                            quote_spanned!(ty.span()=> <#ty as ::core::default::Default>::default())
-                        }
-                    };
+                    return unsaved_value(f);
                 }
                 let k = i;
                 i += 1;
@@ -378,14 +386,7 @@ fn load_fields(
                 }
             })
             .collect();
-        let direct = match shape {
-            Fields::Named(_) => {
-                let members = fields.iter().map(|f| &f.member);
-                quote!(#path { #(#members: #values),* })
-            }
-            Fields::Unnamed(_) => quote!(#path ( #(#values),* )),
-            Fields::Unit => path,
-        };
+        let direct = literal(path.clone(), shape, fields, values);
         quote! {
             if __st.take_in_order() {
                 return ::core::result::Result::Ok(#direct);

@@ -693,16 +693,16 @@ impl<'de, 'r> Loader<'de, 'r> {
             )
             .at(at));
         }
-        if self.layouts.len() <= ty as usize {
-            self.layouts.resize_with(ty as usize + 1, || None);
-        }
-        self.layouts[ty as usize] = Some(Layout {
-            name_ptr: T::NAME.as_ptr() as usize,
-            kind: DefKind::Plain,
-            members_ptr: key,
-            exact: true,
-            map: Box::new([]),
-        });
+        self.store_layout(
+            ty,
+            Layout {
+                name_ptr: T::NAME.as_ptr() as usize,
+                kind: DefKind::Plain,
+                members_ptr: key,
+                exact: true,
+                map: Box::new([]),
+            },
+        );
         Ok(())
     }
 
@@ -785,13 +785,7 @@ impl<'de, 'r> Loader<'de, 'r> {
                 (last.ty, last.n, last.exact)
             }
             _ => {
-                let (ty, exact) = match self.known_type(DefKind::Struct, name, fields) {
-                    Some(known) => known,
-                    None => {
-                        let ty = self.type_ref(tag, name, at)?;
-                        (ty, self.layout(ty, name, fields)?)
-                    }
-                };
+                let (ty, exact) = self.resolve_type(tag, DefKind::Struct, name, fields, at)?;
                 let n = self.types.defs[ty as usize].members.len() as u32;
                 self.last_struct = Some(LastStruct {
                     ty,
@@ -828,14 +822,7 @@ impl<'de, 'r> Loader<'de, 'r> {
         if tag != wire::VARIANT {
             return Err(self.mismatch(&format!("enum `{name}`"), tag, at));
         }
-        let ty = match self.known_type(DefKind::Enum, name, variants) {
-            Some((ty, _)) => ty,
-            None => {
-                let ty = self.type_ref(tag, name, at)?;
-                self.layout(ty, name, variants)?;
-                ty
-            }
-        };
+        let (ty, _) = self.resolve_type(tag, DefKind::Enum, name, variants, at)?;
         let idx_at = self.r.offset();
         let j = self.r.varint()?;
         let def = &self.types.defs[ty as usize];
@@ -908,6 +895,26 @@ impl<'de, 'r> Loader<'de, 'r> {
         None
     }
 
+    /// The stream type id after a struct or enum tag, and whether its
+    /// members are exactly the Rust type's: from the layouts already matched
+    /// when it is one of them, otherwise read (with its definition on first
+    /// use) and matched by name.
+    #[inline]
+    fn resolve_type(
+        &mut self,
+        tag: u8,
+        kind: DefKind,
+        name: &'static str,
+        members: &'static [&'static str],
+        at: u64,
+    ) -> Result<(u32, bool)> {
+        if let Some(known) = self.known_type(kind, name, members) {
+            return Ok(known);
+        }
+        let ty = self.type_ref(tag, name, at)?;
+        Ok((ty, self.layout(ty, name, members)?))
+    }
+
     /// Matches stream members to Rust members by name, once per type.
     #[inline]
     fn layout(
@@ -916,15 +923,20 @@ impl<'de, 'r> Loader<'de, 'r> {
         name: &'static str,
         members: &'static [&'static str],
     ) -> Result<bool> {
-        if self.layouts.len() <= ty as usize {
-            self.layouts.resize_with(ty as usize + 1, || None);
-        }
-        if let Some(l) = &self.layouts[ty as usize] {
+        if let Some(Some(l)) = self.layouts.get(ty as usize) {
             if l.members_ptr == members.as_ptr() as usize {
                 return Ok(l.exact);
             }
         }
         self.layout_slow(ty, name, members)
+    }
+
+    /// Records the layout matched for stream type `ty`.
+    fn store_layout(&mut self, ty: u32, layout: Layout) {
+        if self.layouts.len() <= ty as usize {
+            self.layouts.resize_with(ty as usize + 1, || None);
+        }
+        self.layouts[ty as usize] = Some(layout);
     }
 
     #[cold]
@@ -951,14 +963,17 @@ impl<'de, 'r> Loader<'de, 'r> {
                 map[j] = i as u32;
             }
         }
-        let kind = self.types.defs[ty as usize].kind;
-        self.layouts[ty as usize] = Some(Layout {
-            name_ptr: name.as_ptr() as usize,
-            kind,
-            members_ptr: members.as_ptr() as usize,
-            exact,
-            map,
-        });
+        let kind = def.kind;
+        self.store_layout(
+            ty,
+            Layout {
+                name_ptr: name.as_ptr() as usize,
+                kind,
+                members_ptr: members.as_ptr() as usize,
+                exact,
+                map,
+            },
+        );
         Ok(exact)
     }
 

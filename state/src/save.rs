@@ -97,18 +97,6 @@ thread_local! {
     static LAST_LEN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// The varint encoding of `v < 2^21` in the low bytes of a word, and its
-/// length (1 to 3), with no branch on the length: object ids of a large
-/// graph take two or three bytes at random, and a branch on that
-/// mispredicts about every other reference.
-#[inline(always)]
-fn short_varint(v: u64) -> (u64, usize) {
-    debug_assert!(v < 1 << 21);
-    let (two, three) = ((v >> 7 != 0) as u64, (v >> 14 != 0) as u64);
-    let word = (v & 0x7f | two << 7) | (v >> 7 & 0x7f | three << 7) << 8 | (v >> 14) << 16;
-    (word, 1 + (two + three) as usize)
-}
-
 /// The word of the `open`/`cyclic` bit sets that holds object `id`'s bit,
 /// and the bit.
 #[inline(always)]
@@ -213,6 +201,7 @@ impl Saver {
             }
         }
         saver.reset();
+        // The identity table's capacity is in slots, at most half of them used.
         if saver.objects.capacity() <= 2 * KEEP_OBJECTS && saver.tags.capacity() <= KEEP_OBJECTS {
             SPARE.set(Some(saver));
         }
@@ -273,8 +262,8 @@ impl Saver {
     /// Two bytes and more (lengths, type and object ids), out of line.
     #[inline(never)]
     fn varint_long(&mut self, v: u64) {
-        if v < 1 << 21 {
-            let (word, n) = short_varint(v);
+        if v < varint::SHORT_LIMIT {
+            let (word, n) = varint::short_word(v);
             self.put_word(word, n);
         } else {
             self.reserve(varint::MAX_LEN);
@@ -282,12 +271,12 @@ impl Saver {
         }
     }
 
-    /// A tag and an object id, as one word for ids below 2^21.
+    /// A tag and an object id, as one word for ids with a short encoding.
     #[inline(always)]
     fn tag_id(&mut self, tag: u8, id: u32) {
         let v = id as u64;
-        if v < 1 << 21 {
-            let (word, n) = short_varint(v);
+        if v < varint::SHORT_LIMIT {
+            let (word, n) = varint::short_word(v);
             self.put_word(tag as u64 | word << 8, 1 + n);
         } else {
             self.tag(tag);
@@ -520,16 +509,15 @@ impl Saver {
         // Member lists are arrays of `&str`, so their addresses are
         // 8-aligned and the kind fits in the low bits.
         let key = m | kind as usize;
-        let slot = &mut self.type_cache[((m >> 3) ^ (n >> 4)) % TYPE_CACHE];
-        if slot.name == n && slot.members == key {
-            let id = slot.id;
-            self.tag(tag);
-            self.varint(id as u64);
-            return id;
-        }
+        let at = ((m >> 3) ^ (n >> 4)) % TYPE_CACHE;
         self.tag(tag);
+        let slot = self.type_cache[at];
+        if slot.name == n && slot.members == key {
+            self.varint(slot.id as u64);
+            return slot.id;
+        }
         let id = self.type_ref_slow(kind, name, members);
-        self.type_cache[((m >> 3) ^ (n >> 4)) % TYPE_CACHE] = TypeSlot {
+        self.type_cache[at] = TypeSlot {
             name: n,
             members: key,
             id,
@@ -549,21 +537,30 @@ impl Saver {
             self.varint(id as u64);
             return id;
         }
-        let next = self.defs.len() as u32 + self.plain_defs;
+        let next = self.next_type_id();
         let id = *self.defs.entry((kind, name, members)).or_insert(next);
         self.def_ptrs.insert(ptrs, id);
         self.varint(id as u64);
         if id == next {
-            self.varint(name.len() as u64);
-            self.raw(name.as_bytes());
+            self.name(name);
             self.varint(members.len() as u64);
             for m in members {
-                self.varint(m.len() as u64);
-                self.raw(m.as_bytes());
+                self.name(m);
             }
             self.counters.add_type(name);
         }
         id
+    }
+
+    /// The id the next new type definition gets.
+    fn next_type_id(&self) -> u32 {
+        self.defs.len() as u32 + self.plain_defs
+    }
+
+    /// A name in a type definition: varint length and bytes, no tag.
+    fn name(&mut self, s: &str) {
+        self.varint(s.len() as u64);
+        self.raw(s.as_bytes());
     }
 
     fn counted(&mut self, ty: u32, f: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
@@ -913,16 +910,14 @@ impl Saver {
             None => {
                 // Keyed by address only: two Rust types that happen to share
                 // a name and layout get two ids, which readers accept.
-                let id = self.defs.len() as u32 + self.plain_defs;
+                let id = self.next_type_id();
                 self.plain_defs += 1;
                 self.def_ptrs.insert(ptrs, id);
                 self.varint(id as u64);
-                self.varint(T::NAME.len() as u64);
-                self.raw(T::NAME.as_bytes());
+                self.name(T::NAME);
                 self.varint(T::FIELDS.len() as u64);
                 for f in T::FIELDS {
-                    self.varint(f.name.len() as u64);
-                    self.raw(f.name.as_bytes());
+                    self.name(f.name);
                     self.tag(f.kind as u8);
                     self.varint(f.shape());
                 }
