@@ -1,6 +1,12 @@
 //! Large buffers: ask the kernel for transparent huge pages before the first
 //! touch. Filling fresh 4 KiB pages costs a fault each (≈1.8 GB/s on our
 //! machines); with `THP = madvise` a 2 MiB page faults 512× less often.
+//! Even then the first touch of fresh memory is bound by the kernel clearing
+//! pages on one core (a 64 MiB fill: ≈13 ms), so very large copies into
+//! fresh memory are split across a few threads, each faulting its own part.
+
+use std::mem::MaybeUninit;
+use std::sync::{Mutex, OnceLock};
 
 /// Buffers at least this large get the advice.
 pub(crate) const HUGE_THRESHOLD: usize = 4 << 20;
@@ -62,13 +68,91 @@ fn advise_pages(start: usize, end: usize) {
     let _ = (start, end);
 }
 
-/// Appends `src` to `out`, advising huge pages first when the append is large.
+/// Appends `src` to `out`, advising huge pages first when the append is
+/// large, and copying on several threads when it is very large.
 pub(crate) fn extend_large(out: &mut Vec<u8>, src: &[u8]) {
     if out.capacity() - out.len() < src.len() {
         out.reserve(src.len());
         advise_spare(out);
     }
-    out.extend_from_slice(src);
+    let len = out.len();
+    copy_to_uninit(&mut out.spare_capacity_mut()[..src.len()], src);
+    // SAFETY: `copy_to_uninit` initialised the `src.len()` bytes of spare
+    // capacity after `len`.
+    unsafe { out.set_len(len + src.len()) };
+}
+
+/// Copies at least this many bytes on several threads.
+pub(crate) const PARALLEL_COPY: usize = 16 << 20;
+
+/// Threads a large copy may use: this process's share of the machine,
+/// at most four (more only contend for the same memory bandwidth).
+fn copy_threads() -> usize {
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4)
+    })
+}
+
+/// Copies `src` into the uninitialised `dst` of the same length; every
+/// byte of `dst` is initialised afterwards.
+pub(crate) fn copy_to_uninit(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
+    split_copy(dst, src, copy_threads(), |d, s| {
+        assert_eq!(d.len(), s.len());
+        // SAFETY: `d` and `s` are distinct slices (one exclusive, one
+        // shared) of the same length, and `MaybeUninit<u8>` has the layout
+        // of `u8`; writing initialised bytes into `MaybeUninit` is always valid.
+        unsafe { std::ptr::copy_nonoverlapping(s.as_ptr(), d.as_mut_ptr().cast::<u8>(), s.len()) }
+    });
+}
+
+/// Copies `src` into `dst` (same length).
+pub(crate) fn copy(dst: &mut [u8], src: &[u8]) {
+    split_copy(dst, src, copy_threads(), <[u8]>::copy_from_slice);
+}
+
+/// One part of a split copy, until a thread takes it.
+type CopyJob<'a, D> = Mutex<Option<(&'a mut [D], &'a [u8])>>;
+
+/// Runs `copy` over `dst`/`src` whole, or, from [`PARALLEL_COPY`] bytes on,
+/// over parts of whole huge pages on up to `threads` threads, this one
+/// included. Each part is a job that the first thread to reach it
+/// takes: this thread, after starting the others, takes every job still
+/// waiting, so the copy is complete when this returns even if no thread
+/// could be started.
+fn split_copy<D: Send>(dst: &mut [D], src: &[u8], threads: usize, copy: fn(&mut [D], &[u8])) {
+    assert_eq!(dst.len(), src.len(), "copy between slices of one length");
+    if src.len() < PARALLEL_COPY || threads < 2 {
+        copy(dst, src);
+        return;
+    }
+    let part = src.len().div_ceil(threads).next_multiple_of(HUGE_PAGE);
+    let jobs: Vec<CopyJob<D>> = dst
+        .chunks_mut(part)
+        .zip(src.chunks(part))
+        .map(|job| Mutex::new(Some(job)))
+        .collect();
+    let run = |job: &CopyJob<D>| {
+        // A poisoned lock means a copy panicked, which `copy` never does
+        // for equal lengths; the scope re-raises that panic anyway.
+        let taken = job.lock().ok().and_then(|mut j| j.take());
+        if let Some((d, s)) = taken {
+            copy(d, s);
+        }
+    };
+    std::thread::scope(|scope| {
+        for job in &jobs[1..] {
+            // Not starting is fine: this thread takes the job below.
+            let _ = std::thread::Builder::new()
+                .name("stateify-copy".into())
+                .spawn_scoped(scope, move || run(job));
+        }
+        for job in &jobs {
+            run(job);
+        }
+    });
 }
 
 #[cfg(test)]
@@ -84,5 +168,27 @@ mod tests {
         super::advise_slice(&mut zeroed);
         zeroed.copy_from_slice(&src);
         assert_eq!(zeroed, src);
+    }
+
+    /// Copies past the parallel threshold, in parts that do not divide the
+    /// length evenly, on more threads than parts and on one.
+    #[test]
+    fn split_copies_are_complete_and_in_place() {
+        let len = super::PARALLEL_COPY + 3 * super::HUGE_PAGE + 12_345;
+        let src: Vec<u8> = (0..len).map(|i| (i * 31 % 253) as u8).collect();
+        for threads in [1, 2, 3, 16] {
+            let mut dst = vec![0u8; len];
+            super::split_copy(&mut dst, &src, threads, <[u8]>::copy_from_slice);
+            assert!(dst == src, "{threads} threads");
+        }
+        let mut out = vec![7u8];
+        super::extend_large(&mut out, &src);
+        assert_eq!(out.len(), len + 1);
+        assert!(out[0] == 7 && out[1..] == src[..]);
+        let mut spare: Vec<u8> = Vec::with_capacity(len);
+        super::copy_to_uninit(&mut spare.spare_capacity_mut()[..len], &src);
+        // SAFETY: copy_to_uninit initialised all `len` bytes.
+        unsafe { spare.set_len(len) };
+        assert!(spare == src);
     }
 }

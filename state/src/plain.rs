@@ -233,8 +233,12 @@ pub(crate) fn decode<T: Plain>(bytes: &[u8], n: usize) -> Vec<T> {
     let dst = v.as_mut_ptr() as *mut u8;
     if T::SAME_AS_WIRE {
         // SAFETY: `dst` is the start of an allocation of `n × size` bytes
-        // (capacity n), distinct from `bytes`, which has exactly that length.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len()) };
+        // (capacity n) that nothing else refers to, and `MaybeUninit<u8>`
+        // has the layout of `u8`: the slice covers exactly that allocation.
+        let spare = unsafe {
+            std::slice::from_raw_parts_mut(dst.cast::<std::mem::MaybeUninit<u8>>(), bytes.len())
+        };
+        crate::mem::copy_to_uninit(spare, bytes);
     } else {
         for (i, rec) in bytes.chunks_exact(size).enumerate() {
             let mut at = 0;

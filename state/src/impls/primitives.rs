@@ -31,7 +31,7 @@ fn from_le_bytes<T: bytemuck::Pod>(bytes: &[u8]) -> Vec<T> {
     let mut v: Vec<T> = vec![T::zeroed(); n];
     let dst: &mut [u8] = bytemuck::cast_slice_mut(&mut v);
     crate::mem::advise_slice(dst);
-    dst.copy_from_slice(bytes);
+    crate::mem::copy(dst, bytes);
     if cfg!(target_endian = "big") {
         for chunk in dst.chunks_mut(std::mem::size_of::<T>()) {
             chunk.reverse();
