@@ -28,8 +28,8 @@ impl Stateify for Item {
         })
     }
     fn load(l: &mut Loader) -> Result<Self, Error> {
-        let (mut a, mut b, mut s, mut f) = (None, None, None, None);
         l.load_struct("Item", ITEM_FIELDS, |st, l| {
+            let (mut a, mut b, mut s, mut f) = (None, None, None, None);
             while let Some(i) = st.next(l)? {
                 match i {
                     0 => a = Some(st.value(l)?),
@@ -53,8 +53,8 @@ impl Stateify for Tree {
         s.save_struct("Tree", &["items"], |s| s.field("items", &self.items))
     }
     fn load(l: &mut Loader) -> Result<Self, Error> {
-        let mut items = None;
         l.load_struct("Tree", &["items"], |st, l| {
+            let mut items = None;
             while st.next(l)?.is_some() {
                 items = Some(st.value(l)?);
             }

@@ -762,7 +762,9 @@ impl<'de, 'r> Loader<'de, 'r> {
     }
 
     /// Loads a struct written by [`crate::Saver::save_struct`]. `f` reads
-    /// the fields in stream order through the [`StructLoad`].
+    /// the fields in stream order through the [`StructLoad`]. Declare the
+    /// field slots inside `f`, as the derive does: a closure that captures
+    /// nothing has no environment to copy for every struct loaded.
     pub fn load_struct<T>(
         &mut self,
         name: &'static str,

@@ -590,8 +590,8 @@ impl Saver {
     ///         s.save_struct("P", FIELDS, |s| { s.field("x", &self.x)?; s.field("y", &self.y) })
     ///     }
     ///     fn load(l: &mut Loader) -> Result<Self, stateify::Error> {
-    ///         let (mut x, mut y) = (None, None);
     ///         l.load_struct("P", FIELDS, |st, l| {
+    ///             let (mut x, mut y) = (None, None);
     ///             while let Some(i) = st.next(l)? {
     ///                 match i { 0 => x = Some(st.value(l)?), _ => y = Some(st.value(l)?) }
     ///             }

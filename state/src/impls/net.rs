@@ -104,8 +104,8 @@ impl Stateify for SocketAddrV6 {
         })
     }
     fn load(l: &mut Loader) -> Result<Self> {
-        let (mut ip, mut port, mut flow, mut scope) = (None, None, None, None);
         l.load_struct("SocketAddrV6", V6_FIELDS, |st, l| {
+            let (mut ip, mut port, mut flow, mut scope) = (None, None, None, None);
             while let Some(i) = st.next(l)? {
                 match i {
                     0 => ip = Some(st.value::<Ipv6Addr>(l)?),
