@@ -33,7 +33,34 @@ const CASES: &[&str] = &[
     "g1-load",
     "g2-save",
     "g2-load",
+    "g2-walk",
 ];
+
+/// The floor of any depth-first save of G2: a recursive walk that reads
+/// what a save reads (each node, its name, its map's keys and values, the
+/// address of every edge target) and keeps visited nodes in an `FxHashMap`
+/// (address → visit number), writing nothing.
+fn walk(
+    n: &std::rc::Rc<std::cell::RefCell<model::Node>>,
+    seen: &mut rustc_hash::FxHashMap<usize, u32>,
+    acc: &mut u64,
+) {
+    let node = n.borrow();
+    let id = seen.len() as u32;
+    seen.insert(std::rc::Rc::as_ptr(n) as usize, id);
+    *acc = acc.wrapping_add(node.id) ^ node.name.len() as u64;
+    for (k, v) in &node.attrs {
+        *acc = acc.wrapping_add(*v) ^ k.as_bytes()[0] as u64;
+    }
+    for e in &node.edges {
+        if seen.contains_key(&(e.as_ptr() as usize)) {
+            continue;
+        }
+        if let Some(t) = e.upgrade() {
+            stacker::maybe_grow(128 << 10, 4 << 20, || walk(&t, seen, acc));
+        }
+    }
+}
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -81,6 +108,16 @@ fn main() {
             "g2-load" => drop(black_box(stateify::from_slice::<model::Graph>(black_box(
                 &g2_ours,
             )))),
+            "g2-walk" => {
+                let mut seen = rustc_hash::FxHashMap::default();
+                let mut acc = 0;
+                for n in &g2.nodes {
+                    if !seen.contains_key(&(std::rc::Rc::as_ptr(n) as usize)) {
+                        walk(n, &mut seen, &mut acc);
+                    }
+                }
+                black_box(acc);
+            }
             _ => unreachable!("checked against CASES"),
         }
     }

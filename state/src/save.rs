@@ -104,6 +104,13 @@ fn id_bit(id: u32) -> (usize, u64) {
     (id as usize / 64, 1 << (id % 64))
 }
 
+/// Hash containers with at most this many entries are sorted on the stack.
+const SMALL_MAP: usize = 16;
+
+/// A hash-container entry being sorted: the span of its key's encoding in
+/// the key arena, the key and the value.
+type Keyed<'x, K, V> = (usize, usize, &'x K, &'x V);
+
 /// Object tables with room for more than this are not kept between saves
 /// (at most a few MiB stay with a thread).
 const KEEP_OBJECTS: usize = 1 << 16;
@@ -739,6 +746,15 @@ impl Saver {
     /// by the bytes of their key encoded on its own (with a fresh type and
     /// object table), so the order depends on the keys only. Returns the
     /// number of entries.
+    ///
+    /// All keys are first encoded one after another into the scratch
+    /// encoder. If none of them defined a type or met a shared object, each
+    /// key's bytes there are exactly its encoding on its own (the common
+    /// case: strings, numbers, plain tuples), they are the sort keys, and
+    /// they are copied to the output as they are. Otherwise every key is
+    /// encoded again on a freshly reset encoder for the sort, and written
+    /// through the graph's tables. Maps of up to [`SMALL_MAP`] entries are
+    /// sorted on the stack.
     fn write_sorted<'x, K, V>(
         &mut self,
         entries: impl IntoIterator<Item = (&'x K, &'x V)>,
@@ -748,33 +764,68 @@ impl Saver {
         K: Stateify + ?Sized + 'x,
         V: Stateify + ?Sized + 'x,
     {
-        // Nested hash containers (in values) take a fresh arena meanwhile.
-        let mut arena = std::mem::take(&mut self.key_arena);
-        arena.clear();
         let mut scratch = self
             .scratch
             .take()
             .unwrap_or_else(|| Box::new(Saver::new(&SaveOptions::default())));
-        let mut keyed = Vec::new();
-        // Keys that define no type and hold no shared object encode the same
-        // on their own as in the graph: their bytes are copied, not re-encoded.
-        let mut context_free = true;
+        scratch.reset();
+        let mut small: [Option<Keyed<'x, K, V>>; SMALL_MAP] = [None; SMALL_MAP];
+        let mut large = Vec::new();
+        let mut n = 0;
+        let mut encoded = Ok(());
         for (k, v) in entries {
-            scratch.reset();
-            k.save(&mut scratch)?;
-            context_free &=
-                scratch.defs.is_empty() && scratch.plain_defs == 0 && scratch.next_object == 0;
-            let start = arena.len();
-            arena.extend_from_slice(&scratch.buf);
-            keyed.push((start, arena.len(), k, v));
+            let start = scratch.buf.len();
+            encoded = k.save(&mut scratch).map_err(|e| e.in_index(n as u64));
+            if encoded.is_err() {
+                break;
+            }
+            let e = Some((start, scratch.buf.len(), k, v));
+            if n < SMALL_MAP {
+                small[n] = e;
+            } else {
+                if n == SMALL_MAP {
+                    large.extend_from_slice(&small);
+                }
+                large.push(e);
+            }
+            n += 1;
+        }
+        let context_free =
+            scratch.defs.is_empty() && scratch.plain_defs == 0 && scratch.next_object == 0;
+        // The keys' bytes move to the arena (a swap, no copy), so that
+        // hash containers in the values can use the scratch encoder.
+        let mut arena = std::mem::take(&mut self.key_arena);
+        std::mem::swap(&mut arena, &mut scratch.buf);
+        if encoded.is_ok() && !context_free {
+            arena.clear();
+            let keyed = if n <= SMALL_MAP {
+                &mut small[..n]
+            } else {
+                &mut large[..]
+            };
+            for (i, e) in keyed.iter_mut().flatten().enumerate() {
+                scratch.reset();
+                encoded = e.2.save(&mut scratch).map_err(|e| e.in_index(i as u64));
+                if encoded.is_err() {
+                    break;
+                }
+                e.0 = arena.len();
+                arena.extend_from_slice(&scratch.buf);
+                e.1 = arena.len();
+            }
         }
         self.scratch = Some(scratch);
-        keyed.sort_by(|a, b| arena[a.0..a.1].cmp(&arena[b.0..b.1]));
-        let n = keyed.len();
-        let r = keyed
-            .into_iter()
-            .enumerate()
-            .try_for_each(|(i, (a, b, k, v))| {
+        let keyed = if n <= SMALL_MAP {
+            &mut small[..n]
+        } else {
+            &mut large[..]
+        };
+        let r = encoded.and_then(|()| {
+            keyed.sort_by(|a, b| {
+                let span = |e: &Option<Keyed<K, V>>| e.map_or(&[][..], |e| &arena[e.0..e.1]);
+                span(a).cmp(span(b))
+            });
+            for (i, &(a, b, k, v)) in keyed.iter().flatten().enumerate() {
                 if context_free {
                     self.raw(&arena[a..b]);
                 } else {
@@ -783,10 +834,11 @@ impl Saver {
                 if with_values {
                     v.save(self).map_err(|e| e.in_index(i as u64))?;
                 }
-                Ok(())
-            });
+            }
+            Ok(n)
+        });
         self.key_arena = arena;
-        r.map(|()| n)
+        r
     }
 
     fn entry<K: Stateify + ?Sized, V: Stateify + ?Sized>(

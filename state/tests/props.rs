@@ -51,4 +51,33 @@ proptest! {
         }
         prop_assert_eq!(stateify::to_vec(&a).unwrap(), stateify::to_vec(&b).unwrap());
     }
+
+    /// Keys that define a type (and so encode differently in the graph
+    /// than alone) are sorted by their encoding alone too, whatever the
+    /// hash seed; maps of every size, on the stack and off it.
+    #[test]
+    fn hash_seed_does_not_change_the_bytes_of_struct_keys(
+        keys in prop::collection::hash_set((any::<u16>(), prop::option::of(".{0,4}")), 0..40)
+    ) {
+        let a: HashMap<Key, u32> = keys
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, (n, tag))| (Key { n, tag }, i as u32))
+            .collect();
+        let mut b: HashMap<Key, u32, BuildHasherDefault<rustc_hash::FxHasher>> = HashMap::default();
+        for (k, v) in a.iter().collect::<Vec<_>>().into_iter().rev() {
+            b.insert(k.clone(), *v);
+        }
+        let bytes = stateify::to_vec(&a).unwrap();
+        prop_assert_eq!(&bytes, &stateify::to_vec(&b).unwrap());
+        let back: HashMap<Key, u32> = stateify::from_slice(&bytes).unwrap();
+        prop_assert_eq!(back, a);
+    }
+}
+
+#[derive(stateify::Stateify, Clone, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    n: u16,
+    tag: Option<String>,
 }
