@@ -34,6 +34,7 @@ const CASES: &[&str] = &[
     "g2-save",
     "g2-load",
     "g2-walk",
+    "g2-build",
 ];
 
 /// The floor of any depth-first save of G2: a recursive walk that reads
@@ -108,6 +109,7 @@ fn main() {
             "g2-load" => drop(black_box(stateify::from_slice::<model::Graph>(black_box(
                 &g2_ours,
             )))),
+            "g2-build" => drop(black_box(model::g2(black_box(200_000)))),
             "g2-walk" => {
                 let mut seen = rustc_hash::FxHashMap::default();
                 let mut acc = 0;

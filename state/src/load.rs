@@ -734,6 +734,20 @@ impl<'de, 'r> Loader<'de, 'r> {
         }
     }
 
+    /// How many of `count` announced elements of `size` bytes each a
+    /// container may allocate up front: all of them while the load's
+    /// budget (proportional to the input) lasts, which they then use up;
+    /// none past it, and the container grows as elements actually arrive.
+    pub(crate) fn preallocation(&mut self, count: usize, size: usize) -> usize {
+        let want = count.saturating_mul(size.max(1));
+        if want <= self.prealloc_left {
+            self.prealloc_left -= want;
+            count
+        } else {
+            0
+        }
+    }
+
     /// Loads `count` elements into a vector, element-wise.
     ///
     /// The claimed count is trusted for preallocation only while a budget
@@ -742,14 +756,7 @@ impl<'de, 'r> Loader<'de, 'r> {
     /// of the input. Past it, vectors start empty and grow as elements
     /// actually arrive.
     pub fn read_elements<T: Stateify>(&mut self, count: usize) -> Result<Vec<T>> {
-        let size = std::mem::size_of::<T>().max(1);
-        let want = count.saturating_mul(size);
-        let cap = if want <= self.prealloc_left {
-            self.prealloc_left -= want;
-            count
-        } else {
-            0
-        };
+        let cap = self.preallocation(count, std::mem::size_of::<T>());
         let mut v = Vec::with_capacity(cap);
         crate::mem::advise_vec(&mut v);
         self.nest(|l| {
@@ -1151,12 +1158,6 @@ impl<'de, 'r> Loader<'de, 'r> {
     }
 }
 
-/// How many elements to preallocate for `count` announced elements when
-/// `remaining` input bytes are left: all of them when that costs at most
-/// 1 MiB or 16 bytes of memory per input byte (every element takes at least
-/// one byte, so a plausible count is cheap to honour and saves regrowing);
-/// otherwise 1 MiB worth, and the rest grows as elements actually decode.
-#[inline]
 #[cold]
 fn skipped(id: u64, at: u64) -> Error {
     Error::invalid(format!(

@@ -67,38 +67,58 @@ fn duplicate(i: usize, at: u64) -> Error {
     Error::invalid(format!("duplicate key at entry {i}")).at(at)
 }
 
-/// Loads map entries through `insert`, which reports whether the key was new.
-fn load_entries<K: Stateify, V: Stateify>(
+/// Loads map entries into the map that `new` makes for their count,
+/// through `insert`, which reports whether the key was new.
+#[inline]
+fn load_entries<M, K: Stateify, V: Stateify>(
     l: &mut Loader,
-    mut insert: impl FnMut(K, V) -> bool,
-) -> Result<()> {
+    new: impl FnOnce(usize, &mut Loader) -> M,
+    mut insert: impl FnMut(&mut M, K, V) -> bool,
+) -> Result<M> {
     let n = l.read_map_header()?;
+    let mut m = new(n, l);
     l.nest(|l| {
         for i in 0..n {
             let at = l.offset();
             let k = K::load(l).map_err(|e| e.in_index(i as u64))?;
             let v = V::load(l).map_err(|e| e.in_index(i as u64))?;
-            if !insert(k, v) {
+            if !insert(&mut m, k, v) {
                 return Err(duplicate(i, at));
             }
         }
         Ok(())
-    })
+    })?;
+    Ok(m)
 }
 
-/// Loads set elements through `insert`.
-fn load_items<K: Stateify>(l: &mut Loader, mut insert: impl FnMut(K) -> bool) -> Result<()> {
+/// Loads set elements into the set that `new` makes for their count,
+/// through `insert`.
+#[inline]
+fn load_items<M, K: Stateify>(
+    l: &mut Loader,
+    new: impl FnOnce(usize, &mut Loader) -> M,
+    mut insert: impl FnMut(&mut M, K) -> bool,
+) -> Result<M> {
     let n = l.read_seq_header()?;
+    let mut m = new(n, l);
     l.nest(|l| {
         for i in 0..n {
             let at = l.offset();
             let k = K::load(l).map_err(|e| e.in_index(i as u64))?;
-            if !insert(k) {
+            if !insert(&mut m, k) {
                 return Err(duplicate(i, at));
             }
         }
         Ok(())
-    })
+    })?;
+    Ok(m)
+}
+
+/// How many of `n` announced entries a hash table may make room for up
+/// front. Each costs its size and a control byte, times 5/2: a table rounds
+/// its buckets up to a power of two at most 7/8 full (at most 16/7 as many).
+fn hashed<T>(n: usize, l: &mut Loader) -> usize {
+    l.preallocation(n, (std::mem::size_of::<T>() + 1) * 5 / 2)
 }
 
 impl<K, V, S> Stateify for HashMap<K, V, S>
@@ -111,9 +131,11 @@ where
         s.write_map(self.len(), self.iter(), false)
     }
     fn load(l: &mut Loader) -> Result<Self> {
-        let mut m = HashMap::with_hasher(S::default());
-        load_entries(l, |k, v| m.insert(k, v).is_none())?;
-        Ok(m)
+        load_entries(
+            l,
+            |n, l| HashMap::with_capacity_and_hasher(hashed::<(K, V)>(n, l), S::default()),
+            |m, k, v| m.insert(k, v).is_none(),
+        )
     }
 }
 
@@ -122,9 +144,11 @@ impl<K: Stateify + Ord, V: Stateify> Stateify for BTreeMap<K, V> {
         s.write_map(self.len(), self.iter(), true)
     }
     fn load(l: &mut Loader) -> Result<Self> {
-        let mut m = BTreeMap::new();
-        load_entries(l, |k, v| m.insert(k, v).is_none())?;
-        Ok(m)
+        load_entries(
+            l,
+            |_, _| BTreeMap::new(),
+            |m, k, v| m.insert(k, v).is_none(),
+        )
     }
 }
 
@@ -137,9 +161,11 @@ where
         s.write_set(self.len(), self.iter(), false)
     }
     fn load(l: &mut Loader) -> Result<Self> {
-        let mut m = HashSet::with_hasher(S::default());
-        load_items(l, |k| m.insert(k))?;
-        Ok(m)
+        load_items(
+            l,
+            |n, l| HashSet::with_capacity_and_hasher(hashed::<K>(n, l), S::default()),
+            |m, k| m.insert(k),
+        )
     }
 }
 
@@ -148,8 +174,6 @@ impl<K: Stateify + Ord> Stateify for BTreeSet<K> {
         s.write_set(self.len(), self.iter(), true)
     }
     fn load(l: &mut Loader) -> Result<Self> {
-        let mut m = BTreeSet::new();
-        load_items(l, |k| m.insert(k))?;
-        Ok(m)
+        load_items(l, |_, _| BTreeSet::new(), |m, k| m.insert(k))
     }
 }
