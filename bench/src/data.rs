@@ -311,3 +311,43 @@ pub fn mesh(triangles: usize) -> Mesh {
             .collect(),
     }
 }
+
+// ---- G2 floors ---------------------------------------------------------
+
+/// The floor of any depth-first save of G2: a recursive walk from the root
+/// that reads what a save reads (each node, its name, its map's keys and
+/// values, the address of every edge target) and keeps the visited nodes
+/// in an `FxHashMap` (address → visit number), writing nothing. Returns a
+/// checksum of what it read.
+pub fn g2_walk(g: &crate::model::Graph) -> u64 {
+    let mut seen = rustc_hash::FxHashMap::default();
+    let mut acc = 0;
+    for n in &g.nodes {
+        if !seen.contains_key(&(Rc::as_ptr(n) as usize)) {
+            walk(n, &mut seen, &mut acc);
+        }
+    }
+    acc
+}
+
+fn walk(
+    n: &Rc<std::cell::RefCell<crate::model::Node>>,
+    seen: &mut rustc_hash::FxHashMap<usize, u32>,
+    acc: &mut u64,
+) {
+    let node = n.borrow();
+    let id = seen.len() as u32;
+    seen.insert(Rc::as_ptr(n) as usize, id);
+    *acc = acc.wrapping_add(node.id) ^ node.name.len() as u64;
+    for (k, v) in &node.attrs {
+        *acc = acc.wrapping_add(*v) ^ k.as_bytes()[0] as u64;
+    }
+    for e in &node.edges {
+        if seen.contains_key(&(e.as_ptr() as usize)) {
+            continue;
+        }
+        if let Some(t) = e.upgrade() {
+            stacker::maybe_grow(128 << 10, 4 << 20, || walk(&t, seen, acc));
+        }
+    }
+}

@@ -232,6 +232,29 @@ fn graphs(run: &Run) {
             (2307.0, 1381.0),
             20_682_424,
         );
+        // What any depth-first save or by-value load of this graph costs on
+        // this machine, whatever its format: G2 is pointer-chasing bound.
+        let bytes = stateify::to_vec(&g2).unwrap();
+        times(
+            "G2",
+            "save vs bare walk",
+            side_by_side(
+                run,
+                || stateify::to_vec(&g2).unwrap(),
+                || data::g2_walk(&g2),
+            ),
+            "walk: recursive DFS reading what a save reads, FxHashMap of visited, writes nothing",
+        );
+        times(
+            "G2",
+            "load vs native build",
+            side_by_side(
+                run,
+                || stateify::from_slice::<model::Graph>(&bytes).unwrap(),
+                || model::g2(200_000),
+            ),
+            "build: the generator itself (allocations, maps, Weak edges)",
+        );
     }
     let g3 = model::g3(64 << 20);
     graph_case(

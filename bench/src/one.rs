@@ -37,32 +37,6 @@ const CASES: &[&str] = &[
     "g2-build",
 ];
 
-/// The floor of any depth-first save of G2: a recursive walk that reads
-/// what a save reads (each node, its name, its map's keys and values, the
-/// address of every edge target) and keeps visited nodes in an `FxHashMap`
-/// (address → visit number), writing nothing.
-fn walk(
-    n: &std::rc::Rc<std::cell::RefCell<model::Node>>,
-    seen: &mut rustc_hash::FxHashMap<usize, u32>,
-    acc: &mut u64,
-) {
-    let node = n.borrow();
-    let id = seen.len() as u32;
-    seen.insert(std::rc::Rc::as_ptr(n) as usize, id);
-    *acc = acc.wrapping_add(node.id) ^ node.name.len() as u64;
-    for (k, v) in &node.attrs {
-        *acc = acc.wrapping_add(*v) ^ k.as_bytes()[0] as u64;
-    }
-    for e in &node.edges {
-        if seen.contains_key(&(e.as_ptr() as usize)) {
-            continue;
-        }
-        if let Some(t) = e.upgrade() {
-            stacker::maybe_grow(128 << 10, 4 << 20, || walk(&t, seen, acc));
-        }
-    }
-}
-
 fn main() {
     let mut args = std::env::args().skip(1);
     let (Some(case), Some(n)) = (args.next(), args.next().and_then(|n| n.parse::<u32>().ok()))
@@ -110,16 +84,7 @@ fn main() {
                 &g2_ours,
             )))),
             "g2-build" => drop(black_box(model::g2(black_box(200_000)))),
-            "g2-walk" => {
-                let mut seen = rustc_hash::FxHashMap::default();
-                let mut acc = 0;
-                for n in &g2.nodes {
-                    if !seen.contains_key(&(std::rc::Rc::as_ptr(n) as usize)) {
-                        walk(n, &mut seen, &mut acc);
-                    }
-                }
-                black_box(acc);
-            }
+            "g2-walk" => drop(black_box(data::g2_walk(black_box(&g2)))),
             _ => unreachable!("checked against CASES"),
         }
     }

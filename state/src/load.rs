@@ -111,9 +111,6 @@ const PREALLOC_PER_INPUT_BYTE: usize = 16;
 /// …plus this many.
 const PREALLOC_FLOOR: usize = 1 << 20;
 
-const RED_ZONE: usize = 128 * 1024;
-const STACK_SEGMENT: usize = 4 * 1024 * 1024;
-
 /// The unwind payload that carries a load error out of `new_cyclic`.
 struct Sentinel;
 
@@ -437,7 +434,7 @@ impl<'de, 'r> Loader<'de, 'r> {
         }
         self.depth += 1;
         self.owned_depth += 1;
-        let r = stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || f(self));
+        let r = crate::mem::grow_stack(|| f(self));
         self.depth -= 1;
         self.owned_depth -= 1;
         r

@@ -136,9 +136,6 @@ impl TypeSlot {
     };
 }
 
-const RED_ZONE: usize = 128 * 1024;
-const STACK_SEGMENT: usize = 4 * 1024 * 1024;
-
 impl Saver {
     pub(crate) fn new(opts: &SaveOptions) -> Self {
         Saver {
@@ -498,7 +495,7 @@ impl Saver {
             return Err(Error::new(ErrorKind::DepthLimit(self.max_depth)));
         }
         self.depth += 1;
-        let r = stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || f(self));
+        let r = mem::grow_stack(|| f(self));
         self.depth -= 1;
         r
     }

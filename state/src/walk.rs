@@ -86,9 +86,6 @@ pub(crate) struct Walk<'a, 'de, V> {
     pub max_depth: usize,
 }
 
-const RED_ZONE: usize = 128 * 1024;
-const STACK_SEGMENT: usize = 4 * 1024 * 1024;
-
 impl<'de, V: Visitor<'de>> Walk<'_, 'de, V> {
     fn nested(&mut self, open: Open, at: u64) -> Result<()> {
         if self.depth >= self.max_depth {
@@ -98,7 +95,7 @@ impl<'de, V: Visitor<'de>> Walk<'_, 'de, V> {
         }
         self.v.open(open, self.types)?;
         self.depth += 1;
-        let res = stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || self.children(open));
+        let res = crate::mem::grow_stack(|| self.children(open));
         self.depth -= 1;
         res?;
         self.v.span(open, at, self.r.offset());
