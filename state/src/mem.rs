@@ -168,7 +168,7 @@ const STACK_SEGMENT: usize = 32 << 20;
 /// A new segment is advised to use huge pages before its first touch. A
 /// deep save or load walks hundreds of MB of fresh stack that `stacker`
 /// maps for it each time; on 4 KiB pages that was 43,000 page faults per
-/// load of G2, a quarter of its time.
+/// load of G2, a sixth of its samples in `perf`.
 #[inline]
 pub(crate) fn grow_stack<R>(f: impl FnOnce() -> R) -> R {
     match stacker::remaining_stack() {

@@ -790,16 +790,17 @@ impl Saver {
         let context_free =
             scratch.defs.is_empty() && scratch.plain_defs == 0 && scratch.next_object == 0;
         // The keys' bytes move to the arena (a swap, no copy), so that
-        // hash containers in the values can use the scratch encoder.
+        // hash containers in the values can use the scratch encoder; they
+        // find the arena taken and use a fresh one meanwhile.
         let mut arena = std::mem::take(&mut self.key_arena);
         std::mem::swap(&mut arena, &mut scratch.buf);
+        let keyed = if n <= SMALL_MAP {
+            &mut small[..n]
+        } else {
+            &mut large[..]
+        };
         if encoded.is_ok() && !context_free {
             arena.clear();
-            let keyed = if n <= SMALL_MAP {
-                &mut small[..n]
-            } else {
-                &mut large[..]
-            };
             for (i, e) in keyed.iter_mut().flatten().enumerate() {
                 scratch.reset();
                 encoded = e.2.save(&mut scratch).map_err(|e| e.in_index(i as u64));
@@ -812,11 +813,6 @@ impl Saver {
             }
         }
         self.scratch = Some(scratch);
-        let keyed = if n <= SMALL_MAP {
-            &mut small[..n]
-        } else {
-            &mut large[..]
-        };
         let r = encoded.and_then(|()| {
             keyed.sort_by(|a, b| {
                 let span = |e: &Option<Keyed<K, V>>| e.map_or(&[][..], |e| &arena[e.0..e.1]);
