@@ -98,7 +98,13 @@ impl Identities {
     #[cold]
     fn grow(&mut self) {
         let n = (self.slots.len() * 2).max(MIN_SLOTS);
-        let old = std::mem::replace(&mut self.slots, vec![EMPTY; n]);
+        // A large table is probed at random: on huge pages its probes do
+        // not miss the TLB as well as the cache, and filling it faults
+        // 512× less often.
+        let mut slots = Vec::with_capacity(n);
+        crate::mem::advise_vec(&mut slots);
+        slots.resize(n, EMPTY);
+        let old = std::mem::replace(&mut self.slots, slots);
         for s in old.into_iter().filter(|s| s.addr != 0) {
             self.place(s);
         }
