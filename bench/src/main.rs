@@ -157,7 +157,8 @@ const GO_NOTE: &str =
 
 /// One shared graph: checked by digest once, then `to_vec` and `from_slice`
 /// timed alone (the digest and the teardown are not part of the figures),
-/// beside the Go peer's save and load times in milliseconds.
+/// beside the Go peer's save and load times in milliseconds. Returns the
+/// encoding.
 fn graph_case<T: stateify::Stateify>(
     run: &Run,
     name: &str,
@@ -166,7 +167,7 @@ fn graph_case<T: stateify::Stateify>(
     want: &str,
     go_ms: (f64, f64),
     go_size: usize,
-) {
+) -> Vec<u8> {
     let bytes = stateify::to_vec(value).unwrap();
     let back: T = stateify::from_slice(&bytes).unwrap();
     assert_eq!(&digest(&back)[..8], &want[..8], "{name} digest");
@@ -194,6 +195,7 @@ fn graph_case<T: stateify::Stateify>(
         GO_NOTE,
     );
     sizes(name, "encoded size", bytes.len(), go_size, GO_NOTE);
+    bytes
 }
 
 fn graphs(run: &Run) {
@@ -223,7 +225,7 @@ fn graphs(run: &Run) {
     drop(g1);
     if !run.quick {
         let g2 = model::g2(200_000);
-        graph_case(
+        let bytes = graph_case(
             run,
             "G2",
             &g2,
@@ -234,7 +236,6 @@ fn graphs(run: &Run) {
         );
         // What any depth-first save or by-value load of this graph costs on
         // this machine, whatever its format: G2 is pointer-chasing bound.
-        let bytes = stateify::to_vec(&g2).unwrap();
         times(
             "G2",
             "save vs bare walk",

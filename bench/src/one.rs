@@ -21,33 +21,87 @@ mod data;
 use std::hint::black_box;
 use std::time::Instant;
 
-const CASES: &[&str] = &[
-    "savedata-save",
-    "savedata-load",
-    "postcard-save",
-    "postcard-load",
-    "dag-save",
-    "dag-load",
-    "rkyv-save",
-    "g1-save",
-    "g1-load",
-    "g2-save",
-    "g2-load",
-    "g2-walk",
-    "g2-build",
+/// Every data set a case may use, built whatever the case.
+struct Data {
+    save: data::SaveData,
+    save_ours: Vec<u8>,
+    save_post: Vec<u8>,
+    dag: data::Dag,
+    dag_ours: Vec<u8>,
+    g1: model::DerivedTree,
+    g1_ours: Vec<u8>,
+    g2: model::Graph,
+    g2_ours: Vec<u8>,
+}
+
+type Case = (&'static str, fn(&Data));
+
+const CASES: &[Case] = &[
+    ("savedata-save", |d| {
+        drop(black_box(stateify::to_vec(black_box(&d.save))))
+    }),
+    ("savedata-load", |d| {
+        drop(black_box(stateify::from_slice::<data::SaveData>(
+            black_box(&d.save_ours),
+        )))
+    }),
+    ("postcard-save", |d| {
+        drop(black_box(postcard::to_allocvec(black_box(&d.save))))
+    }),
+    ("postcard-load", |d| {
+        drop(black_box(postcard::from_bytes::<data::SaveData>(
+            black_box(&d.save_post),
+        )))
+    }),
+    ("dag-save", |d| {
+        drop(black_box(stateify::to_vec(black_box(&d.dag))))
+    }),
+    ("dag-load", |d| {
+        drop(black_box(stateify::from_slice::<data::Dag>(black_box(
+            &d.dag_ours,
+        ))))
+    }),
+    ("rkyv-save", |d| {
+        drop(black_box(rkyv::to_bytes::<rkyv::rancor::Error>(black_box(
+            &d.dag,
+        ))))
+    }),
+    ("g1-save", |d| {
+        drop(black_box(stateify::to_vec(black_box(&d.g1))))
+    }),
+    ("g1-load", |d| {
+        drop(black_box(stateify::from_slice::<model::DerivedTree>(
+            black_box(&d.g1_ours),
+        )))
+    }),
+    ("g2-save", |d| {
+        drop(black_box(stateify::to_vec(black_box(&d.g2))))
+    }),
+    ("g2-load", |d| {
+        drop(black_box(stateify::from_slice::<model::Graph>(black_box(
+            &d.g2_ours,
+        ))))
+    }),
+    ("g2-walk", |d| {
+        black_box(data::g2_walk(black_box(&d.g2)));
+    }),
+    ("g2-build", |_| {
+        drop(black_box(model::g2(black_box(200_000))))
+    }),
 ];
 
 fn main() {
+    let names: Vec<&str> = CASES.iter().map(|c| c.0).collect();
     let mut args = std::env::args().skip(1);
     let (Some(case), Some(n)) = (args.next(), args.next().and_then(|n| n.parse::<u32>().ok()))
     else {
-        eprintln!("usage: one CASE N, CASE one of {CASES:?}");
+        eprintln!("usage: one CASE N, CASE one of {names:?}");
         std::process::exit(2);
     };
-    if !CASES.contains(&case.as_str()) {
-        eprintln!("unknown case `{case}`: one of {CASES:?}");
+    let Some(&(_, run)) = CASES.iter().find(|c| c.0 == case) else {
+        eprintln!("unknown case `{case}`: one of {names:?}");
         std::process::exit(2);
-    }
+    };
     let save = data::save_data(1000);
     let save_ours = stateify::to_vec(&save).unwrap();
     let save_post = postcard::to_allocvec(&save).unwrap();
@@ -57,36 +111,23 @@ fn main() {
     let g1_ours = stateify::to_vec(&g1).unwrap();
     let g2 = model::g2(200_000);
     let g2_ours = stateify::to_vec(&g2).unwrap();
+    let d = Data {
+        save,
+        save_ours,
+        save_post,
+        dag,
+        dag_ours,
+        g1,
+        g1_ours,
+        g2,
+        g2_ours,
+    };
     let start = Instant::now();
     for _ in 0..n {
-        match case.as_str() {
-            "savedata-save" => drop(black_box(stateify::to_vec(black_box(&save)))),
-            "savedata-load" => drop(black_box(stateify::from_slice::<data::SaveData>(
-                black_box(&save_ours),
-            ))),
-            "postcard-save" => drop(black_box(postcard::to_allocvec(black_box(&save)))),
-            "postcard-load" => drop(black_box(postcard::from_bytes::<data::SaveData>(
-                black_box(&save_post),
-            ))),
-            "dag-save" => drop(black_box(stateify::to_vec(black_box(&dag)))),
-            "dag-load" => drop(black_box(stateify::from_slice::<data::Dag>(black_box(
-                &dag_ours,
-            )))),
-            "rkyv-save" => drop(black_box(rkyv::to_bytes::<rkyv::rancor::Error>(black_box(
-                &dag,
-            )))),
-            "g1-save" => drop(black_box(stateify::to_vec(black_box(&g1)))),
-            "g1-load" => drop(black_box(stateify::from_slice::<model::DerivedTree>(
-                black_box(&g1_ours),
-            ))),
-            "g2-save" => drop(black_box(stateify::to_vec(black_box(&g2)))),
-            "g2-load" => drop(black_box(stateify::from_slice::<model::Graph>(black_box(
-                &g2_ours,
-            )))),
-            "g2-build" => drop(black_box(model::g2(black_box(200_000)))),
-            "g2-walk" => drop(black_box(data::g2_walk(black_box(&g2)))),
-            _ => unreachable!("checked against CASES"),
-        }
+        run(&d);
     }
     println!("{case}: {:?} a run", start.elapsed() / n.max(1));
+    // Not torn down: what freeing the data sets costs depends on what the
+    // runs left in the heap, and would blur the difference of N runs and 0.
+    std::mem::forget(d);
 }
