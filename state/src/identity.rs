@@ -75,6 +75,15 @@ impl Identities {
         }
     }
 
+    /// Asks the cache for the slot where a lookup of this identity starts
+    /// (a hint: it never fails and changes nothing).
+    #[inline]
+    pub fn prefetch(&self, addr: usize, ty: u32) {
+        if !self.slots.is_empty() {
+            crate::mem::prefetch(&self.slots[self.home(addr, ty)]);
+        }
+    }
+
     /// Records `id` for an identity that [`get`](Self::get) just missed.
     pub fn insert(&mut self, addr: usize, ty: u32, id: u32) {
         debug_assert!(addr != 0);

@@ -202,6 +202,22 @@ fn stack_address() -> usize {
     std::hint::black_box(&marker) as *const u8 as usize
 }
 
+/// Asks the cache for the line holding `*p` ahead of its use. A hint only:
+/// it reads nothing the program sees and cannot fault.
+#[inline(always)]
+pub(crate) fn prefetch<T: ?Sized>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: `prefetch` needs SSE, which every x86_64 CPU has, and
+        // it is a hint: any address, even an invalid one, is allowed and
+        // nothing is read or written.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p as *const i8) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -856,14 +856,63 @@ impl Saver {
         value: &T,
     ) -> Result<()> {
         let ty = self.types.of::<T>();
-        if let Some(id) = self.objects.get(addr as usize, ty) {
+        self.save_shared_as(addr as usize, ty, value)
+    }
+
+    /// [`save_shared`](Self::save_shared) with the type index looked up.
+    #[inline(always)]
+    pub(crate) fn save_shared_as<T: Stateify + ?Sized>(
+        &mut self,
+        addr: usize,
+        ty: u32,
+        value: &T,
+    ) -> Result<()> {
+        if let Some(id) = self.objects.get(addr, ty) {
             if self.is_open(id) {
                 return Err(Error::new(ErrorKind::StrongCycle(id as u64)));
             }
             self.tag_id(wire::REF, id);
             return Ok(());
         }
-        self.write_object(addr as usize, ty, value)
+        self.write_object(addr, ty, value)
+    }
+
+    /// Writes a sequence of shared pointers (`Rc`, `Arc`, `Weak`; `addr`
+    /// gives an element's pointee address, `save` writes one element given
+    /// the pointee's type index). In a long sequence of pointers to objects
+    /// all over memory, each lookup waits on the cache, one after another;
+    /// here the identity slot and the pointee of the element a few places
+    /// ahead are asked for early, so those waits overlap.
+    pub(crate) fn write_shared_seq<P, T: ?Sized + 'static>(
+        &mut self,
+        parts: [&[P]; 2],
+        addr: impl Fn(&P) -> usize,
+        save: impl Fn(&mut Self, u32, &P) -> Result<()>,
+    ) -> Result<()> {
+        const AHEAD: usize = 8;
+        let ty = self.types.of::<T>();
+        let items = parts[0].iter().chain(parts[1].iter());
+        self.tag(wire::SEQ);
+        self.varint((parts[0].len() + parts[1].len()) as u64);
+        self.nest(|s| {
+            let mut ahead = items.clone();
+            for p in ahead.by_ref().take(AHEAD) {
+                s.prefetch_shared(addr(p), ty);
+            }
+            for (i, p) in items.enumerate() {
+                if let Some(next) = ahead.next() {
+                    s.prefetch_shared(addr(next), ty);
+                }
+                save(s, ty, p).map_err(|e| e.in_index(i as u64))?;
+            }
+            Ok(())
+        })
+    }
+
+    #[inline(always)]
+    fn prefetch_shared(&self, addr: usize, ty: u32) {
+        self.objects.prefetch(addr, ty);
+        mem::prefetch(addr as *const u8);
     }
 
     /// Writes the first reference to an object: `OBJ` and its value.
@@ -912,7 +961,22 @@ impl Saver {
         P: std::ops::Deref<Target = T>,
     {
         let ty = self.types.of::<T>();
-        if let Some(id) = self.objects.get(addr as usize, ty) {
+        self.save_weak_as(addr as usize, ty, upgrade)
+    }
+
+    /// [`save_weak`](Self::save_weak) with the type index looked up.
+    #[inline(always)]
+    pub(crate) fn save_weak_as<T, P>(
+        &mut self,
+        addr: usize,
+        ty: u32,
+        upgrade: impl FnOnce() -> Option<P>,
+    ) -> Result<()>
+    where
+        T: Stateify + ?Sized,
+        P: std::ops::Deref<Target = T>,
+    {
+        if let Some(id) = self.objects.get(addr, ty) {
             let (word, bit) = id_bit(id);
             if self.open[word] & !self.cyclic[word] & bit != 0 {
                 // The first back-edge into an object still being written.
@@ -927,7 +991,7 @@ impl Saver {
         match upgrade() {
             Some(strong) => {
                 self.tag(wire::WEAK);
-                self.write_object(addr as usize, ty, &*strong)
+                self.write_object(addr, ty, &*strong)
             }
             None => {
                 self.tag(wire::WEAK_DEAD);

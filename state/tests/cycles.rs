@@ -298,3 +298,91 @@ fn million_long_chain_saves_and_loads() {
     .unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::DepthLimit(1000)), "{err}");
 }
+
+/// One pointer saved on its own, as every element was before sequences of
+/// shared pointers got their own path.
+struct One<P>(P);
+
+impl<P: stateify::Stateify> stateify::Stateify for One<P> {
+    fn save(&self, s: &mut stateify::Saver) -> stateify::Result<()> {
+        self.0.save(s)
+    }
+    fn load(l: &mut stateify::Loader) -> stateify::Result<Self> {
+        P::load(l).map(One)
+    }
+}
+
+/// Sequences of `Rc`s and `Arc`s are saved with their lookups asked for a
+/// few elements ahead. That path must write exactly what one pointer at a
+/// time writes, across both halves of a wrapped deque, and name the index
+/// of an element that fails.
+#[test]
+fn shared_pointer_sequences_write_what_single_pointers_write() {
+    let objs: Vec<Rc<u32>> = (0..40).map(Rc::new).collect();
+    let mut dq: std::collections::VecDeque<Rc<u32>> =
+        (0..100).map(|i| objs[i * 7 % 40].clone()).collect();
+    dq.rotate_left(30); // two slices inside
+    let (front, back) = dq.as_slices();
+    assert!(!front.is_empty() && !back.is_empty());
+    let single: std::collections::VecDeque<One<Rc<u32>>> = dq.iter().cloned().map(One).collect();
+    let bytes = stateify::to_vec(&dq).unwrap();
+    assert_eq!(bytes, stateify::to_vec(&single).unwrap());
+    let loaded: std::collections::VecDeque<Rc<u32>> = stateify::from_slice(&bytes).unwrap();
+    for i in 0..100 {
+        assert_eq!(loaded[i], dq[i]);
+        let first = (0..100).find(|&j| Rc::ptr_eq(&dq[i], &dq[j])).unwrap();
+        assert!(
+            Rc::ptr_eq(&loaded[i], &loaded[first]),
+            "{i} shares #{first}"
+        );
+    }
+
+    let arcs: Vec<Arc<Mutex<u8>>> = (0..20).map(|i| Arc::new(Mutex::new(i))).collect();
+    let arcs: Vec<Arc<Mutex<u8>>> = (0..60).map(|i| arcs[i % 20].clone()).collect();
+    let single: Vec<One<Arc<Mutex<u8>>>> = arcs.iter().cloned().map(One).collect();
+    assert_eq!(
+        stateify::to_vec(&arcs).unwrap(),
+        stateify::to_vec(&single).unwrap()
+    );
+
+    // Weak references: first meetings (written in place), repeats, a dead one.
+    let dead = Rc::downgrade(&Rc::new(99u32));
+    let weaks: Vec<Weak<u32>> = [3, 5, 3, 5, 7]
+        .iter()
+        .map(|&i| Rc::downgrade(&objs[i]))
+        .chain([dead])
+        .collect();
+    let pair = (weaks.clone(), objs[..8].to_vec());
+    let bytes = stateify::to_vec(&pair).unwrap();
+    let single = (
+        weaks.iter().cloned().map(One).collect::<Vec<_>>(),
+        objs[..8].to_vec(),
+    );
+    assert_eq!(bytes, stateify::to_vec(&single).unwrap());
+    let (weaks, objs): (Vec<Weak<u32>>, Vec<Rc<u32>>) = stateify::from_slice(&bytes).unwrap();
+    for (w, i) in weaks.iter().zip([3, 5, 3, 5, 7]) {
+        assert!(Rc::ptr_eq(&w.upgrade().unwrap(), &objs[i]));
+    }
+    assert!(weaks[5].upgrade().is_none());
+
+    // A strong cycle reached through the third element.
+    let ring = make_ring(3);
+    let last = ring
+        .borrow()
+        .next
+        .clone()
+        .unwrap()
+        .borrow()
+        .next
+        .clone()
+        .unwrap();
+    last.borrow_mut().next = Some(ring.clone());
+    let seq = vec![make_ring(2), make_ring(1), ring.clone()];
+    let err = stateify::to_vec(&seq).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("root[2].next.next.next: strong reference cycle"),
+        "{err}"
+    );
+    last.borrow_mut().next = None;
+}

@@ -47,6 +47,10 @@ impl<T: DynLoad + ?Sized> Stateify for Rc<T> {
     fn save(&self, s: &mut Saver) -> Result<()> {
         s.save_shared(Rc::as_ptr(self) as *const (), &**self)
     }
+    fn save_seq(parts: [&[Self]; 2], s: &mut Saver) -> Result<()> {
+        let addr = |p: &Self| Rc::as_ptr(p) as *const () as usize;
+        s.write_shared_seq::<_, T>(parts, addr, |s, ty, p| s.save_shared_as(addr(p), ty, &**p))
+    }
     fn load(l: &mut Loader) -> Result<Self> {
         T::load_rc(l)
     }
@@ -55,6 +59,10 @@ impl<T: DynLoad + ?Sized> Stateify for Rc<T> {
 impl<T: DynLoad + ?Sized> Stateify for Arc<T> {
     fn save(&self, s: &mut Saver) -> Result<()> {
         s.save_shared(Arc::as_ptr(self) as *const (), &**self)
+    }
+    fn save_seq(parts: [&[Self]; 2], s: &mut Saver) -> Result<()> {
+        let addr = |p: &Self| Arc::as_ptr(p) as *const () as usize;
+        s.write_shared_seq::<_, T>(parts, addr, |s, ty, p| s.save_shared_as(addr(p), ty, &**p))
     }
     fn load(l: &mut Loader) -> Result<Self> {
         T::load_arc(l)
@@ -65,6 +73,12 @@ impl<T: Stateify + 'static> Stateify for std::rc::Weak<T> {
     fn save(&self, s: &mut Saver) -> Result<()> {
         s.save_weak(self.as_ptr() as *const (), || self.upgrade())
     }
+    fn save_seq(parts: [&[Self]; 2], s: &mut Saver) -> Result<()> {
+        let addr = |p: &Self| p.as_ptr() as *const () as usize;
+        s.write_shared_seq::<_, T>(parts, addr, |s, ty, p| {
+            s.save_weak_as(addr(p), ty, || p.upgrade())
+        })
+    }
     fn load(l: &mut Loader) -> Result<Self> {
         l.load_weak::<Rc<T>>()
     }
@@ -73,6 +87,12 @@ impl<T: Stateify + 'static> Stateify for std::rc::Weak<T> {
 impl<T: Stateify + 'static> Stateify for std::sync::Weak<T> {
     fn save(&self, s: &mut Saver) -> Result<()> {
         s.save_weak(self.as_ptr() as *const (), || self.upgrade())
+    }
+    fn save_seq(parts: [&[Self]; 2], s: &mut Saver) -> Result<()> {
+        let addr = |p: &Self| p.as_ptr() as *const () as usize;
+        s.write_shared_seq::<_, T>(parts, addr, |s, ty, p| {
+            s.save_weak_as(addr(p), ty, || p.upgrade())
+        })
     }
     fn load(l: &mut Loader) -> Result<Self> {
         l.load_weak::<Arc<T>>()
