@@ -127,6 +127,9 @@ pub trait Stateify {
     where
         Self: Sized,
     {
+        if let Some(a) = l.read_seq_array()? {
+            return Ok(a);
+        }
         let at = l.offset();
         let v = Self::load_seq(l)?;
         let n = v.len();

@@ -187,6 +187,31 @@ fn wrong_array_length_is_an_error() {
 }
 
 #[test]
+fn arrays_of_non_plain_elements_load_in_place() {
+    let a = [String::from("x"), String::new(), String::from("zz")];
+    round_trip(&a);
+    round_trip(&[[Some(1u8), None], [None, Some(2)]]);
+    round_trip(&[(); 0]);
+    // A sequence of another length is refused before any element is read.
+    let bytes = stateify::to_vec(&vec![String::from("a"), String::from("b")]).unwrap();
+    let err = stateify::from_slice::<[String; 3]>(&bytes).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("expected array of 3, found 2 elements at byte"),
+        "{err}"
+    );
+    // A bad element is named by its index.
+    let bytes = stateify::to_vec(&vec![String::from("a"), String::from("b")]).unwrap();
+    let err = stateify::from_slice::<[Option<u8>; 2]>(&bytes).unwrap_err();
+    assert!(err.to_string().starts_with("root[0]: expected"), "{err}");
+    // Cut short in the middle of an element.
+    let bytes = stateify::to_vec(&a).unwrap();
+    for cut in [bytes.len() / 2, bytes.len() - 1] {
+        assert!(stateify::from_slice::<[String; 3]>(&bytes[..cut]).is_err());
+    }
+}
+
+#[test]
 fn maps_and_sets() {
     round_trip(&HashMap::<String, u32>::new());
     let m: HashMap<String, u32> = (0..50).map(|i| (format!("k{i}"), i)).collect();
