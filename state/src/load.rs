@@ -94,9 +94,6 @@ pub struct Loader<'de, 'r> {
     /// Bytes that vectors may still preallocate from their claimed counts;
     /// see [`Loader::read_elements`].
     prealloc_left: usize,
-    /// Offset up to which the weak references that follow one another
-    /// were looked ahead at; see [`Loader::look_ahead_weak`].
-    weak_ahead: u64,
 }
 
 /// The struct type most recently matched, to skip the checks on repeats.
@@ -381,7 +378,6 @@ impl<'de, 'r> Loader<'de, 'r> {
                 .len()
                 .saturating_mul(PREALLOC_PER_INPUT_BYTE)
                 .saturating_add(PREALLOC_FLOOR),
-            weak_ahead: 0,
         }
     }
 
@@ -1155,9 +1151,6 @@ impl<'de, 'r> Loader<'de, 'r> {
         P::Target: Stateify,
     {
         let at = self.r.offset();
-        if at >= self.weak_ahead {
-            self.look_ahead_weak();
-        }
         match self.tag()? {
             wire::WEAK_DEAD => return Ok(P::dead()),
             wire::WEAK => {}
@@ -1185,34 +1178,6 @@ impl<'de, 'r> Loader<'de, 'r> {
             Some(ObjSlot::Skipped) => Err(skipped(id, at)),
             None => Err(undefined(id, at)),
         }
-    }
-}
-
-impl Loader<'_, '_> {
-    /// Asks the cache for the object-table slots of the next few weak
-    /// references by id, when they follow one another (a `[Weak<T>; N]`,
-    /// a `Vec<Weak<T>>`). A back-edge costs a wait on its table slot, then
-    /// on the object; in a large graph both miss the cache. Started
-    /// together, the slot waits of a run of references overlap. Reads the
-    /// input only; anything but `WEAK REF id` ends the look.
-    #[inline(never)]
-    fn look_ahead_weak(&mut self) {
-        const AHEAD: usize = 4;
-        let bytes = self.r.ahead();
-        let mut p = 0;
-        for _ in 0..AHEAD {
-            let Some(&[wire::WEAK, wire::REF, ..]) = bytes.get(p..p + 2) else {
-                break;
-            };
-            let Ok((id, n)) = crate::varint::read(&bytes[p + 2..]) else {
-                break;
-            };
-            if let Some(slot) = self.objects.get(id as usize) {
-                crate::mem::prefetch(slot);
-            }
-            p += 2 + n;
-        }
-        self.weak_ahead = self.r.offset() + p as u64;
     }
 }
 
@@ -1277,57 +1242,4 @@ pub(crate) fn decode_payload<T: Stateify>(
     );
     drop(l);
     Ok((root, stats))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The look-ahead reads only a run of `WEAK REF id` and stops at
-    /// anything else: another tag, a bad varint, the end of the input.
-    #[test]
-    fn weak_look_ahead_stops_at_the_end_of_the_run() {
-        let long_id = [0x80, 0x01]; // 128 in two bytes
-        let cases: &[(&[u8], u64)] = &[
-            (&[wire::WEAK, wire::REF, 5, wire::WEAK_DEAD], 3),
-            (
-                &[wire::WEAK, wire::REF, 0x80, 0x01, wire::WEAK, wire::REF, 0],
-                7,
-            ),
-            (&[wire::WEAK, wire::REF, 0x80], 0), // varint cut off
-            (&[wire::WEAK, wire::REF], 0),
-            (&[wire::WEAK], 0),
-            (&[], 0),
-            (&[wire::WEAK, wire::OBJ, 1, 2, 3], 0),
-            // Ten bytes with the continuation bit: not a varint.
-            (
-                &[
-                    wire::WEAK,
-                    wire::REF,
-                    0xff,
-                    0xff,
-                    0xff,
-                    0xff,
-                    0xff,
-                    0xff,
-                    0xff,
-                    0xff,
-                    0xff,
-                    0xff,
-                ],
-                0,
-            ),
-        ];
-        let run: Vec<u8> = (0..6)
-            .flat_map(|_| [wire::WEAK, wire::REF].into_iter().chain(long_id))
-            .collect();
-        let mut res = Resources::new();
-        for (bytes, end) in cases.iter().copied().chain([(&run[..], 16)]) {
-            let mut l = Loader::new(bytes, 10, &mut res, &LoadOptions::default());
-            l.objects.push(ObjSlot::Skipped);
-            l.look_ahead_weak();
-            assert_eq!(l.weak_ahead, 10 + end, "{bytes:x?}");
-            assert_eq!(l.offset(), 10, "nothing consumed");
-        }
-    }
 }

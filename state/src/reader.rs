@@ -66,12 +66,6 @@ impl<'de> Reader<'de> {
         }
     }
 
-    /// The bytes not read yet, to look ahead at without consuming them.
-    #[inline]
-    pub fn ahead(&self) -> &'de [u8] {
-        &self.buf[self.pos..]
-    }
-
     /// Moves past `n` bytes that a peek showed to be there.
     #[inline]
     pub fn advance(&mut self, n: usize) {
