@@ -55,6 +55,7 @@ mod table;
 mod traitobj;
 mod varint;
 mod walk;
+mod weakslot;
 #[doc(hidden)]
 pub mod wire;
 

@@ -24,6 +24,7 @@ use crate::reader::Reader;
 use crate::stats::{Counters, LoadStats};
 use crate::table::{DefKind, TypeTable};
 use crate::walk::{Visitor, Walk};
+use crate::weakslot::ErasedWeak;
 use crate::wire::{self, Packed};
 use crate::Stateify;
 
@@ -57,7 +58,7 @@ impl Default for LoadOptions {
 #[doc(hidden)]
 pub enum ObjSlot {
     /// Being built; holds the weak handle when built with `new_cyclic`.
-    Building(Option<Box<dyn Any>>),
+    Building(Option<ErasedWeak>),
     /// Built, type-erased without another allocation (`Rc<T>` as `Rc<dyn Any>`).
     BuiltRc(std::rc::Rc<dyn Any>),
     /// Built, any other pointer type, boxed.
@@ -128,6 +129,16 @@ pub trait SharedPtr: Clone + 'static {
     fn downgrade(&self) -> Self::Weak;
     /// A weak pointer that never upgrades.
     fn dead() -> Self::Weak;
+    /// `Weak::into_raw`: the pointer keeps the handle's weak count.
+    #[doc(hidden)]
+    fn weak_into_raw(w: Self::Weak) -> *const ();
+    /// `Weak::from_raw`.
+    ///
+    /// # Safety
+    /// `p` came from [`weak_into_raw`](Self::weak_into_raw) of this same
+    /// type, and each such count is taken back once.
+    #[doc(hidden)]
+    unsafe fn weak_from_raw(p: *const ()) -> Self::Weak;
     /// Type-erases a clone for the object table.
     #[doc(hidden)]
     fn erase(&self) -> ObjSlot {
@@ -158,6 +169,14 @@ impl<T: 'static> SharedPtr for std::rc::Rc<T> {
     fn dead() -> Self::Weak {
         std::rc::Weak::new()
     }
+    fn weak_into_raw(w: Self::Weak) -> *const () {
+        std::rc::Weak::into_raw(w) as *const ()
+    }
+    unsafe fn weak_from_raw(p: *const ()) -> Self::Weak {
+        // SAFETY: the caller's contract: `p` is `Weak::<T>::into_raw` of
+        // this pointer type, its count not yet taken back.
+        unsafe { std::rc::Weak::from_raw(p as *const T) }
+    }
     fn erase(&self) -> ObjSlot {
         ObjSlot::BuiltRc(self.clone())
     }
@@ -183,6 +202,14 @@ impl<T: 'static> SharedPtr for std::sync::Arc<T> {
     }
     fn dead() -> Self::Weak {
         std::sync::Weak::new()
+    }
+    fn weak_into_raw(w: Self::Weak) -> *const () {
+        std::sync::Weak::into_raw(w) as *const ()
+    }
+    unsafe fn weak_from_raw(p: *const ()) -> Self::Weak {
+        // SAFETY: the caller's contract: `p` is `Weak::<T>::into_raw` of
+        // this pointer type, its count not yet taken back.
+        unsafe { std::sync::Weak::from_raw(p as *const T) }
     }
 }
 
@@ -1109,7 +1136,7 @@ impl<'de, 'r> Loader<'de, 'r> {
         let mut stash: Option<Error> = None;
         let built = catch_unwind(AssertUnwindSafe(|| {
             P::new_cyclic(|weak| {
-                self.objects[id] = ObjSlot::Building(Some(Box::new(weak.clone())));
+                self.objects[id] = ObjSlot::Building(Some(ErasedWeak::new::<P>(weak)));
                 match self.nest_object(|l| P::Target::load(l)) {
                     Ok(v) => v,
                     Err(e) => {
@@ -1167,10 +1194,9 @@ impl<'de, 'r> Loader<'de, 'r> {
                 Some(p) => Ok(p.downgrade()),
                 None => Err(other_type::<P>(id, at)),
             },
-            Some(ObjSlot::Building(Some(w))) => w
-                .downcast_ref::<P::Weak>()
-                .cloned()
-                .ok_or_else(|| other_type::<P::Weak>(id, at)),
+            Some(ObjSlot::Building(Some(w))) => {
+                w.get::<P>().ok_or_else(|| other_type::<P::Weak>(id, at))
+            }
             Some(ObjSlot::Building(None)) => Err(Error::invalid(format!(
                 "weak reference to object #{id} while it is built, but it is not marked cyclic"
             ))

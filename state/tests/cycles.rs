@@ -386,3 +386,65 @@ fn shared_pointer_sequences_write_what_single_pointers_write() {
     );
     last.borrow_mut().next = None;
 }
+
+mod first {
+    use super::*;
+    pub struct Me {
+        pub me: Weak<RefCell<Me>>,
+        pub arc: Option<Arc<Mutex<ArcMe>>>,
+    }
+    stateify_struct!(Me { me: Weak<RefCell<Me>>, arc: Option<Arc<Mutex<ArcMe>>> });
+    pub struct ArcMe {
+        pub me: std::sync::Weak<Mutex<ArcMe>>,
+    }
+    stateify_struct!(ArcMe { me: std::sync::Weak<Mutex<ArcMe>> });
+}
+
+mod second {
+    use super::*;
+    #[derive(Debug)]
+    pub struct Me {
+        pub me: Weak<RefCell<u32>>,
+    }
+    stateify_struct!(Me { me: Weak<RefCell<u32>> });
+    #[derive(Debug)]
+    pub struct ArcMe {
+        pub me: Weak<Mutex<ArcMe>>,
+    }
+    stateify_struct!(ArcMe { me: Weak<Mutex<ArcMe>> });
+}
+
+/// A back-edge into an object still being built is answered from the weak
+/// handle kept in its table slot, for `Rc` and `Arc`, and only as the
+/// type that object is being built as.
+#[test]
+fn back_edges_into_objects_being_built_check_their_type() {
+    let arc = Arc::new_cyclic(|w| Mutex::new(first::ArcMe { me: w.clone() }));
+    let rc = Rc::new_cyclic(|w| {
+        RefCell::new(first::Me {
+            me: w.clone(),
+            arc: Some(arc.clone()),
+        })
+    });
+    let bytes = stateify::to_vec(&rc).unwrap();
+    let back: Rc<RefCell<first::Me>> = stateify::from_slice(&bytes).unwrap();
+    assert!(Rc::ptr_eq(&back.borrow().me.upgrade().unwrap(), &back));
+    let arc_back = back.borrow().arc.clone().unwrap();
+    let arc_me = arc_back.lock().unwrap().me.upgrade().unwrap();
+    assert!(Arc::ptr_eq(&arc_me, &arc_back));
+    assert_eq!(Arc::weak_count(&arc_back), 1, "the loader kept no handle");
+    assert_eq!(Rc::weak_count(&back), 1);
+
+    let err = stateify::from_slice::<Rc<RefCell<second::Me>>>(&bytes).unwrap_err();
+    assert!(
+        err.to_string().contains("object #0 of another type"),
+        "{err}"
+    );
+    let arc_bytes = stateify::to_vec(&arc).unwrap();
+    let err = stateify::from_slice::<Arc<Mutex<second::ArcMe>>>(&arc_bytes).unwrap_err();
+    assert!(
+        err.to_string().contains("object #0 of another type"),
+        "{err}"
+    );
+    rc.borrow_mut().arc = None;
+}
