@@ -312,7 +312,24 @@ pub fn mesh(triangles: usize) -> Mesh {
     }
 }
 
-// ---- G2 floors ---------------------------------------------------------
+// ---- G1 and G2 floors ---------------------------------------------------
+
+/// G1 cloned field by field: a load's allocations and copies with no
+/// decoding (`compare`'s floor for G1 load).
+pub fn g1_copy(t: &crate::model::DerivedTree) -> crate::model::DerivedTree {
+    crate::model::DerivedTree {
+        items: t
+            .items
+            .iter()
+            .map(|i| crate::model::DerivedItem {
+                a: i.a,
+                b: i.b,
+                s: i.s.clone(),
+                f: i.f,
+            })
+            .collect(),
+    }
+}
 
 /// The floor of any depth-first save of G2: a recursive walk from the root
 /// that reads what a save reads (each node, its name, its map's keys and

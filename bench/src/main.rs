@@ -213,7 +213,7 @@ fn graphs(run: &Run) {
             .collect();
         model::g1_digest(&model::Tree { items })
     };
-    graph_case(
+    let bytes = graph_case(
         run,
         "G1",
         &g1,
@@ -221,6 +221,18 @@ fn graphs(run: &Run) {
         "f9ebc20bb91749ea",
         (860.0, 429.0),
         36_979_235,
+    );
+    // The least any by-value load of G1 does: one vector, a million small
+    // strings allocated and copied.
+    times(
+        "G1",
+        "load vs copy",
+        side_by_side(
+            run,
+            || stateify::from_slice::<model::DerivedTree>(&bytes).unwrap(),
+            || data::g1_copy(&g1),
+        ),
+        "copy: the tree cloned field by field (allocations and copies, no decoding)",
     );
     drop(g1);
     if !run.quick {
