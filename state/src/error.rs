@@ -123,6 +123,12 @@ impl Error {
         })
     }
 
+    /// A fixed-size array met a sequence of another length.
+    #[cold]
+    pub(crate) fn wrong_length(want: usize, n: usize, at: u64) -> Self {
+        Self::mismatch(format!("array of {want}"), format!("{n} elements")).at(at)
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> &ErrorKind {
         &self.0.kind

@@ -134,8 +134,7 @@ pub trait Stateify {
         let at = l.offset();
         let v = Self::load_seq(l)?;
         let n = v.len();
-        v.try_into()
-            .map_err(|_| Error::mismatch(format!("array of {N}"), format!("{n} elements")).at(at))
+        v.try_into().map_err(|_| Error::wrong_length(N, n, at))
     }
 }
 

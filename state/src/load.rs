@@ -665,7 +665,7 @@ impl<'de, 'r> Loader<'de, 'r> {
         let at = self.r.offset();
         let n = self.read_seq_header()?;
         if n != N {
-            return Err(Error::mismatch(format!("array of {N}"), format!("{n} elements")).at(at));
+            return Err(Error::wrong_length(N, n, at));
         }
         let mut a = arrayvec::ArrayVec::<T, N>::new();
         self.nest(|l| {

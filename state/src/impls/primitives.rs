@@ -45,7 +45,7 @@ fn from_le_bytes<T: bytemuck::Pod>(bytes: &[u8]) -> Vec<T> {
 fn array_from_le_bytes<T: bytemuck::Pod, const N: usize>(bytes: &[u8], at: u64) -> Result<[T; N]> {
     let size = std::mem::size_of::<T>();
     if bytes.len() != N * size {
-        return Err(wrong_length(N, bytes.len() / size, at));
+        return Err(Error::wrong_length(N, bytes.len() / size, at));
     }
     let mut out = [T::zeroed(); N];
     let dst: &mut [u8] = bytemuck::cast_slice_mut(&mut out);
@@ -56,11 +56,6 @@ fn array_from_le_bytes<T: bytemuck::Pod, const N: usize>(bytes: &[u8], at: u64) 
         }
     }
     Ok(out)
-}
-
-#[cold]
-fn wrong_length(want: usize, n: usize, at: u64) -> Error {
-    Error::mismatch(format!("array of {want}"), format!("{n} elements")).at(at)
 }
 
 macro_rules! packed_seq {
@@ -85,7 +80,7 @@ macro_rules! packed_seq {
                 None => {
                     let n = l.read_seq_header()?;
                     let v: Vec<$t> = l.read_elements(n)?;
-                    v.try_into().map_err(|_| wrong_length(N, n, at))
+                    v.try_into().map_err(|_| Error::wrong_length(N, n, at))
                 }
             }
         }
