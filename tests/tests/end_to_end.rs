@@ -1,0 +1,170 @@
+//! One checkpoint through every crate, as a program would make it: the
+//! sandbox graph (stateify) and its page metadata in a keyed, compressed
+//! statefile, its memory (pgalloc) in a pages file written on a second
+//! thread, both files created atomically on disk; then inspected with the
+//! `stateify` binary and restored with its pages streaming in the
+//! background. (The restore in another process is `examples/tests/sandbox.rs`.)
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pgalloc::{LoadOpts, MemoryFile};
+use stateify_examples::timers::{ClockResource, FakeClock};
+use stateify_tests::corpus::{BoxError, KEY};
+use stateify_tests::sandbox::{self, Sandbox};
+
+/// The `stateify` binary of this workspace, which `cargo test --workspace`
+/// builds beside the test executables.
+fn cli() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("stateify"))
+        .unwrap();
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo test --workspace` (or `cargo build -p stateify-cli` first)",
+        bin.display()
+    );
+    bin
+}
+
+fn checkpoint(sb: &Sandbox, mem: &MemoryFile, dir: &Path) -> Result<(), BoxError> {
+    let meta = BTreeMap::from([("app".to_string(), "end-to-end".to_string())]);
+    let opts = statefile::Options {
+        compression: statefile::Compression::Zstd(3),
+        ..Default::default()
+    };
+    let mut page_meta = Vec::new();
+    statefile::create_atomic(&dir.join("cp.state"), |out| {
+        let mut w = statefile::Writer::with_options(out, Some(KEY), &meta, opts)?;
+        std::thread::scope(|s| {
+            let pages = s.spawn(|| {
+                statefile::create_atomic(&dir.join("cp.pages"), |pages| {
+                    mem.save_to(&mut page_meta, Some(pages), &Default::default())
+                })
+            });
+            stateify::save(&mut w, sb)?;
+            pages.join().map_err(|_| "page saver panicked")??;
+            Ok::<_, BoxError>(())
+        })?;
+        w.write_all(&page_meta)?;
+        w.finish()?;
+        Ok::<_, BoxError>(())
+    })?;
+    Ok(())
+}
+
+fn restore(dir: &Path) -> Result<(Sandbox, MemoryFile), BoxError> {
+    let mut r =
+        statefile::Reader::new(BufReader::new(File::open(dir.join("cp.state"))?), Some(KEY))?;
+    let mut res = stateify::Resources::new();
+    res.insert(ClockResource(FakeClock::starting_at(Duration::from_secs(
+        3600,
+    ))));
+    let sb: Sandbox = stateify::load_with(&mut r, &mut res)?;
+    let pages = Arc::new(File::open(dir.join("cp.pages"))?);
+    let opts = LoadOpts {
+        background: true,
+        ..Default::default()
+    };
+    let (mem, _) = MemoryFile::load_from(&mut r, Some(pages), &opts)?;
+    r.finish()?;
+    Ok((sb, mem))
+}
+
+fn stateify(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(cli())
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn checkpoint_inspect_and_restore_across_every_crate() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (sb, mem) = sandbox::build().unwrap();
+    let before = sandbox::describe(&sb, &mem).unwrap();
+    checkpoint(&sb, &mem, d).unwrap();
+    sb.stack.shutdown();
+    drop((sb, mem));
+    std::fs::write(d.join("key"), KEY).unwrap();
+
+    // Inspected without the Rust types.
+    let (code, out, err) = stateify(d, &["info", "cp.state"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("compression: Zstd") && out.contains("app = end-to-end"),
+        "{out}"
+    );
+    let (code, out, err) = stateify(d, &["--key-file", "key", "verify", "cp.state"]);
+    assert_eq!(
+        (code, out.starts_with("OK: 2 graphs")),
+        (0, true),
+        "{out}{err}"
+    );
+    let (code, out, _) = stateify(
+        d,
+        &["--key-file", "key", "cat", "cp.state", "/0/tasks/2/name"],
+    );
+    assert_eq!((code, out.trim()), (0, "\"worker-2\""));
+    let (code, out, _) = stateify(d, &["--key-file", "key", "ls", "cp.state", "/0/tasks/3"]);
+    assert_eq!(code, 0);
+    for field in ["pid", "parent", "children", "fds", "memory", "cwd"] {
+        assert!(
+            out.contains(&format!("/0/tasks/3/{field}")),
+            "{field} missing from {out}"
+        );
+    }
+    let (code, out, _) = stateify(d, &["--key-file", "key", "stats", "cp.state"]);
+    let task_line = out
+        .lines()
+        .find(|l| l.starts_with("sandbox::Task "))
+        .unwrap_or("");
+    assert_eq!(
+        (code, task_line.split_whitespace().nth(1)),
+        (0, Some("4")),
+        "{out}"
+    );
+    let (code, out, _) = stateify(d, &["info", "cp.pages"]);
+    assert_eq!((code, out.contains("pages file")), (0, true), "{out}");
+
+    // The wrong key, and a damaged copy, are refused with a message.
+    std::fs::write(d.join("wrong"), b"not the key").unwrap();
+    let (code, _, err) = stateify(d, &["--key-file", "wrong", "verify", "cp.state"]);
+    assert_eq!((code, err.contains("wrong key")), (2, true), "{err}");
+    let mut bytes = std::fs::read(d.join("cp.state")).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x20;
+    std::fs::write(d.join("damaged.state"), &bytes).unwrap();
+    let (code, _, err) = stateify(d, &["--key-file", "key", "verify", "damaged.state"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(restore_damaged(d, &bytes).is_err());
+
+    // Restored, pages in the background: the same graph and memory.
+    let (sb, mem) = restore(d).unwrap();
+    assert_eq!(sandbox::describe(&sb, &mem).unwrap(), before);
+    mem.await_all().unwrap();
+    sb.stack.shutdown();
+}
+
+fn restore_damaged(d: &Path, bytes: &[u8]) -> Result<(), BoxError> {
+    let other = d.join("other");
+    std::fs::create_dir_all(&other)?;
+    std::fs::write(other.join("cp.state"), bytes)?;
+    std::fs::copy(d.join("cp.pages"), other.join("cp.pages"))?;
+    restore(&other).map(drop)
+}
