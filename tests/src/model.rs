@@ -477,6 +477,9 @@ pub struct Node {
 
 #[derive(Stateify)]
 pub struct Sharing {
+    /// A weak reference that meets a cyclic object first (WEAK OBJ_CYCLIC);
+    /// `island` below keeps it.
+    pub island_weak: rc::Weak<RefCell<Node>>,
     pub tree: Rc<RefCell<Node>>,
     /// A node of the tree reached again from outside it.
     pub again: Rc<RefCell<Node>>,
@@ -492,6 +495,18 @@ pub struct Sharing {
     /// `Weak::new()`: never had a target.
     pub never: rc::Weak<String>,
     pub dead_arc: sync::Weak<u32>,
+    pub island: Rc<RefCell<Node>>,
+}
+
+fn root_node(name: &str) -> Rc<RefCell<Node>> {
+    Rc::new_cyclic(|me| {
+        RefCell::new(Node {
+            name: name.into(),
+            parent: rc::Weak::new(),
+            me: me.clone(),
+            kids: Vec::new(),
+        })
+    })
 }
 
 fn node(name: &str, parent: &Rc<RefCell<Node>>) -> Rc<RefCell<Node>> {
@@ -509,14 +524,9 @@ fn node(name: &str, parent: &Rc<RefCell<Node>>) -> Rc<RefCell<Node>> {
 
 impl Sharing {
     pub fn build() -> Sharing {
-        let root = Rc::new_cyclic(|me| {
-            RefCell::new(Node {
-                name: "root".into(),
-                parent: rc::Weak::new(),
-                me: me.clone(),
-                kids: Vec::new(),
-            })
-        });
+        let root = root_node("root");
+        let island = root_node("island");
+        node("islet", &island);
         let a = node("a", &root);
         let b = node("b", &root);
         node("a1", &a);
@@ -533,6 +543,7 @@ impl Sharing {
         let dead_arc = Arc::downgrade(&gone_arc);
         drop(gone_arc);
         Sharing {
+            island_weak: Rc::downgrade(&island),
             tree: root,
             again: b,
             forward: Rc::downgrade(&later),
@@ -544,6 +555,7 @@ impl Sharing {
             dead,
             never: rc::Weak::new(),
             dead_arc,
+            island,
         }
     }
 
@@ -580,6 +592,17 @@ impl Sharing {
             );
         }
         let _ = writeln!(out, "again is node {:?}", index(&self.again));
+        let island = self.island.borrow();
+        let islet = island.kids.first().map(|k| k.borrow());
+        let _ = writeln!(
+            out,
+            "island {:?} me is island: {} weak is island: {} kids {:?} islet's parent is island: {:?}",
+            island.name,
+            island.me.upgrade().is_some_and(|m| Rc::ptr_eq(&m, &self.island)),
+            self.island_weak.upgrade().is_some_and(|m| Rc::ptr_eq(&m, &self.island)),
+            island.kids.iter().map(|k| k.borrow().name.clone()).collect::<Vec<_>>(),
+            islet.map(|k| k.parent.upgrade().is_some_and(|p| Rc::ptr_eq(&p, &self.island))),
+        );
         let _ = writeln!(
             out,
             "strings {:?}",
