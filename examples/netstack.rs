@@ -353,4 +353,38 @@ mod tests {
         drop(eps);
         back.shutdown();
     }
+
+    /// A task's fd table reached before the stack: each endpoint's `Weak`
+    /// leads to the stack that owns it while the endpoint is still open.
+    #[test]
+    fn endpoints_reached_through_fd_tables_before_their_stack() {
+        let stack = Stack::new();
+        let listener = stack.listen(0).unwrap();
+        let port = listener.port();
+        let fds: Vec<Arc<Endpoint>> = vec![
+            stack.connected(40000, "10.0.0.9:80".parse().unwrap(), 1000),
+            listener,
+        ];
+        let bytes = stateify::to_vec(&(fds, stack.clone())).unwrap();
+        assert_eq!(
+            bytes[10],
+            stateify::wire::GRAPH_VERSION,
+            "a forward reference"
+        );
+        stack.shutdown();
+        drop(stack);
+
+        let (fds, back): (Vec<Arc<Endpoint>>, Arc<Stack>) = stateify::from_slice(&bytes).unwrap();
+        let eps = lock(&back.endpoints);
+        assert!(Arc::ptr_eq(&fds[0], &eps[&2]) && Arc::ptr_eq(&fds[1], &eps[&1]));
+        for ep in &fds {
+            assert!(Arc::ptr_eq(&ep.stack.upgrade().unwrap(), &back));
+        }
+        drop(eps);
+        // The listener's after_load deferred its re-bind until the stack
+        // was built: it serves on its port again.
+        assert_eq!(back.listening_ports(), vec![port]);
+        assert_eq!(call(port).unwrap(), greeting(port, 1));
+        back.shutdown();
+    }
 }

@@ -112,15 +112,15 @@ struct Task {
 
 #[derive(Stateify)]
 struct Sandbox {
-    /// First: the stack owns its endpoints, which point back at it weakly.
-    /// Saved before the sockets that share those endpoints, the stack is
-    /// the outer object and the back-edges are the weak ones (entered from
-    /// an endpoint first, the endpoint would be inside its own stack).
-    stack: Arc<Stack>,
-    timers: TimerWheel,
     init: Rc<RefCell<Task>>,
     /// Every task by pid: the same nodes as the tree.
     tasks: BTreeMap<u32, Rc<RefCell<Task>>>,
+    /// After the tasks: the save reaches each endpoint through a task's fd
+    /// table first, and its `Weak` to this stack, which owns it, before the
+    /// stack itself. The stack is announced there and built once its
+    /// endpoints are (ARCHITECTURE.md, "Construction order").
+    stack: Arc<Stack>,
+    timers: TimerWheel,
     /// Saved beside the graph, into the pages file.
     #[state(nosave)]
     memory: Option<MemoryFile>,

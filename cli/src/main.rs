@@ -318,9 +318,15 @@ struct Objects<'a, 'de> {
 impl<'a, 'de> Objects<'a, 'de> {
     /// Indexes `root`; paths (which cost a string per value) only if
     /// `prefix` is given.
-    fn of(root: &'a Value<'de>, prefix: Option<String>) -> Self {
+    fn of(g: &'a stateify::value::Graph<'de>, prefix: Option<String>) -> Self {
         let mut o = Objects::default();
-        o.add(root, prefix);
+        // Objects defined after the root (announced by weak references
+        // that no strong reference reached) have no path under it.
+        let after = prefix.as_ref().map(|p| format!("{p} (after the root)"));
+        o.add(&g.root, prefix);
+        for v in &g.deferred {
+            o.add(v, after.clone());
+        }
         o
     }
 
@@ -427,7 +433,7 @@ fn ls(cli: &Cli, file: &Path, path: &str, long: bool) -> Result<u8> {
     };
     let r = record_at(&mut inp, index)?;
     let g = decode_record(&r)?;
-    let objs = Objects::of(&g.root, Some(format!("/{index}")));
+    let objs = Objects::of(&g, Some(format!("/{index}")));
     let node = objs.follow(walk(&g.root, &objs, &parts, path)?);
     let base = format!(
         "/{index}{}",
@@ -456,7 +462,7 @@ fn cat(cli: &Cli, file: &Path, path: &str) -> Result<u8> {
     let index = record.ok_or_else(|| Failure("cat needs a path such as /0/field".into()))?;
     let r = record_at(&mut inp, index)?;
     let g = decode_record(&r)?;
-    let v = walk(&g.root, &Objects::of(&g.root, None), &parts, path)?;
+    let v = walk(&g.root, &Objects::of(&g, None), &parts, path)?;
     let mut text = String::new();
     render::text(v, &mut text, 0);
     text.push('\n');

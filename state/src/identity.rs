@@ -94,6 +94,40 @@ impl Identities {
         self.len += 1;
     }
 
+    /// Removes an identity (a rewind of the save, `Saver::rollback`):
+    /// backward-shift deletion, so no lookup ever needs a tombstone.
+    pub fn remove(&mut self, addr: usize, ty: u32) {
+        if self.slots.is_empty() {
+            return;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(addr, ty);
+        loop {
+            let s = self.slots[i];
+            if s.addr == 0 {
+                return;
+            }
+            if s.addr == addr && s.ty == ty {
+                break;
+            }
+            i = (i + 1) & mask;
+        }
+        // Pull back each later slot of the run whose home lies at or before
+        // the hole (cyclically), so every entry stays reachable.
+        let mut hole = i;
+        let mut j = (i + 1) & mask;
+        while self.slots[j].addr != 0 {
+            let home = self.home(self.slots[j].addr, self.slots[j].ty);
+            if (j.wrapping_sub(home) & mask) >= (j.wrapping_sub(hole) & mask) {
+                self.slots[hole] = self.slots[j];
+                hole = j;
+            }
+            j = (j + 1) & mask;
+        }
+        self.slots[hole] = EMPTY;
+        self.len -= 1;
+    }
+
     fn place(&mut self, slot: Slot) {
         let mask = self.slots.len() - 1;
         let mut i = self.home(slot.addr, slot.ty);
@@ -206,6 +240,28 @@ fn type_slot(t: TypeId) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn removals_keep_every_other_entry_reachable() {
+        let mut t = Identities::default();
+        // Addresses in runs, so probe runs form and wrap.
+        let addrs: Vec<usize> = (1..3000).map(|i| 0x1000 + i * 16).collect();
+        for (i, &a) in addrs.iter().enumerate() {
+            t.insert(a, (i % 3) as u32, i as u32);
+        }
+        let removed = |i: usize| i % 2 == 0;
+        for (i, &a) in addrs.iter().enumerate().rev() {
+            if removed(i) {
+                t.remove(a, (i % 3) as u32);
+            }
+        }
+        t.remove(0xdead_0000, 0); // absent: nothing happens
+        for (i, &a) in addrs.iter().enumerate() {
+            let want = (!removed(i)).then_some(i as u32);
+            assert_eq!(t.get(a, (i % 3) as u32), want, "{i}");
+        }
+        assert_eq!(t.len, addrs.len() - addrs.len().div_ceil(2));
+    }
 
     #[test]
     fn finds_what_was_inserted_across_growth() {

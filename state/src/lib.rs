@@ -51,6 +51,7 @@ mod reader;
 mod record;
 mod save;
 mod stats;
+mod suspend;
 mod table;
 mod traitobj;
 mod varint;

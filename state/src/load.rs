@@ -22,6 +22,7 @@ use crate::error::{Error, ErrorKind, Result, Segment};
 use crate::hooks::{LoadContext, Resources};
 use crate::reader::Reader;
 use crate::stats::{Counters, LoadStats};
+use crate::suspend::{PendingObject, Suspended};
 use crate::table::{DefKind, TypeTable};
 use crate::walk::{Visitor, Walk};
 use crate::weakslot::ErasedWeak;
@@ -65,6 +66,9 @@ pub enum ObjSlot {
     Built(Box<dyn Any>),
     /// Defined inside a value that was skipped (an unknown field).
     Skipped,
+    /// Announced by a forward weak reference (`FWD`), its value not yet
+    /// read: suspended inside its `new_cyclic` (see `suspend.rs`).
+    Pending(ErasedWeak, Box<dyn PendingObject>),
 }
 
 /// How the stream's fields of one type map onto a Rust type's fields.
@@ -95,6 +99,11 @@ pub struct Loader<'de, 'r> {
     /// Bytes that vectors may still preallocate from their claimed counts;
     /// see [`Loader::read_elements`].
     prealloc_left: usize,
+    /// The graph format version of the record.
+    version: u8,
+    /// Objects announced and not yet defined, and how many may be.
+    pending: usize,
+    max_pending: usize,
 }
 
 /// The struct type most recently matched, to skip the checks on repeats.
@@ -113,10 +122,25 @@ const PREALLOC_PER_INPUT_BYTE: usize = 16;
 const PREALLOC_FLOOR: usize = 1 << 20;
 
 /// The unwind payload that carries a load error out of `new_cyclic`.
-struct Sentinel;
+pub(crate) struct Sentinel;
 
-/// `Rc` and `Arc`, as the object table needs them.
-pub trait SharedPtr: Clone + 'static {
+/// At most this many objects may be announced and not yet defined at once
+/// (each waits on a stack of its own; see `suspend.rs`), and at most one
+/// per 16 bytes of input beyond the first 256.
+const MAX_PENDING: usize = 16 << 10;
+
+mod sealed {
+    /// Only this crate implements [`SharedPtr`](super::SharedPtr): unsafe
+    /// code here trusts its `weak_into_raw`/`weak_from_raw` to be `Rc`'s
+    /// and `Arc`'s own.
+    pub trait Sealed {}
+    impl<T> Sealed for std::rc::Rc<T> {}
+    impl<T> Sealed for std::sync::Arc<T> {}
+}
+
+/// `Rc` and `Arc`, as the object table needs them. Sealed: implemented for
+/// these two only.
+pub trait SharedPtr: sealed::Sealed + Clone + 'static {
     /// The pointee.
     type Target;
     /// The weak pointer type.
@@ -405,6 +429,9 @@ impl<'de, 'r> Loader<'de, 'r> {
                 .len()
                 .saturating_mul(PREALLOC_PER_INPUT_BYTE)
                 .saturating_add(PREALLOC_FLOOR),
+            version: wire::GRAPH_VERSION_1,
+            pending: 0,
+            max_pending: (256 + payload.len() / 16).min(MAX_PENDING),
         }
     }
 
@@ -1063,8 +1090,129 @@ impl<'de, 'r> Loader<'de, 'r> {
             wire::OBJ => self.define(|l| l.nest_object(P::Target::load).map(P::new), P::erase),
             wire::OBJ_CYCLIC => self.load_cyclic::<P>(),
             wire::REF => self.strong_ref(at, P::unerase),
+            wire::DEF => self.load_definition::<P>(at),
             t => Err(self.mismatch("shared object", t, at)),
         }
+    }
+
+    /// The value of an object announced earlier (`DEF id`, its tag read).
+    #[cold]
+    #[inline(never)]
+    fn load_definition<P: SharedPtr>(&mut self, at: u64) -> Result<P>
+    where
+        P::Target: Stateify,
+    {
+        let (id, weak, pending) = self.take_pending(at)?;
+        let suspended = match pending.into_any().downcast::<Suspended<P>>() {
+            Ok(s) => s,
+            Err(_) => return Err(other_type::<P>(id as u64, at)),
+        };
+        // Back-edges inside its value get the weak handle, as for OBJ_CYCLIC.
+        self.objects[id] = ObjSlot::Building(Some(weak));
+        let p = suspended
+            .finish(self)
+            .map_err(|e| e.in_segment(Segment::Object(id as u64)))?;
+        self.objects[id] = p.erase();
+        Ok(p)
+    }
+
+    /// Reads the id of a `DEF` (its tag at `at` read) and takes the
+    /// announced object out of the table.
+    fn take_pending(&mut self, at: u64) -> Result<(usize, ErasedWeak, Box<dyn PendingObject>)> {
+        if self.version < 2 {
+            return Err(Error::invalid(format!(
+                "{} in a graph of format version {}",
+                wire::tag_name(wire::DEF),
+                self.version
+            ))
+            .at(at));
+        }
+        let id = self.r.varint()?;
+        let slot = match self.objects.get_mut(id as usize) {
+            Some(slot @ ObjSlot::Pending(..)) => std::mem::replace(slot, ObjSlot::Building(None)),
+            Some(_) => {
+                return Err(Error::invalid(format!(
+                    "value for object #{id}, which was not announced or already has one"
+                ))
+                .at(at))
+            }
+            None => return Err(undefined(id, at)),
+        };
+        let ObjSlot::Pending(weak, pending) = slot else {
+            return Err(Error::custom("internal: announced object vanished").at(at));
+        };
+        self.pending -= 1;
+        Ok((id as usize, weak, pending))
+    }
+
+    /// A weak reference that announces a new object (`FWD`, not yet read):
+    /// its construction starts suspended and its value comes later.
+    #[cold]
+    #[inline(never)]
+    fn announce<P: SharedPtr>(&mut self) -> Result<P::Weak>
+    where
+        P::Target: Stateify,
+    {
+        let at = self.r.offset();
+        self.r.u8()?;
+        if self.version < 2 {
+            return Err(self.mismatch("shared object", wire::FWD, at));
+        }
+        if self.pending >= self.max_pending {
+            return Err(Error::invalid(format!(
+                "more than {} objects announced and not yet defined",
+                self.max_pending
+            ))
+            .at(at));
+        }
+        let (suspended, weak) = Suspended::<P>::start().map_err(|e| e.at(at))?;
+        self.objects.push(ObjSlot::Pending(
+            ErasedWeak::new::<P>(&weak),
+            Box::new(suspended),
+        ));
+        self.pending += 1;
+        Ok(weak)
+    }
+
+    /// The body of a shared object, for a suspended construction.
+    pub(crate) fn load_object_value<P: SharedPtr>(&mut self) -> Result<P::Target>
+    where
+        P::Target: Stateify,
+    {
+        self.nest_object(P::Target::load)
+    }
+
+    /// After the root of a version 2 graph: the values of announced objects
+    /// that no strong reference reached.
+    fn load_deferred(&mut self) -> Result<()> {
+        while self.r.remaining() != 0 {
+            let at = self.r.offset();
+            let tag = self.tag()?;
+            if tag != wire::DEF {
+                return Err(self.mismatch(
+                    "the value of an announced object after the root",
+                    tag,
+                    at,
+                ));
+            }
+            let (id, weak, pending) = self.take_pending(at)?;
+            self.objects[id] = ObjSlot::Building(Some(weak));
+            let built = pending
+                .finish_erased(self)
+                .map_err(|e| e.in_segment(Segment::Object(id as u64)))?;
+            self.objects[id] = built;
+        }
+        if self.pending != 0 {
+            let id = self
+                .objects
+                .iter()
+                .position(|s| matches!(s, ObjSlot::Pending(..)))
+                .unwrap_or(0);
+            return Err(self.r.error(Error::invalid(format!(
+                "object #{id} was announced by a weak reference and never given a value"
+            ))));
+        }
+        Ok(())
     }
 
     /// Loads a strong shared pointer built by `build` (trait objects): a new
@@ -1112,6 +1260,10 @@ impl<'de, 'r> Loader<'de, 'r> {
                 unerase(slot).ok_or_else(|| other_type::<P>(id, at))
             }
             Some(ObjSlot::Building(_)) => Err(Error::new(ErrorKind::StrongCycle(id)).at(at)),
+            Some(ObjSlot::Pending(..)) => Err(Error::invalid(format!(
+                "strong reference to object #{id} before its value"
+            ))
+            .at(at)),
             Some(ObjSlot::Skipped) => Err(skipped(id, at)),
             None => Err(undefined(id, at)),
         }
@@ -1184,8 +1336,10 @@ impl<'de, 'r> Loader<'de, 'r> {
             t => return Err(self.mismatch("weak reference", t, at)),
         }
         let at = self.r.offset();
-        if self.r.peek()? != wire::REF {
-            return Ok(self.load_shared::<P>()?.downgrade());
+        match self.r.peek()? {
+            wire::REF => {}
+            wire::FWD => return self.announce::<P>(),
+            _ => return Ok(self.load_shared::<P>()?.downgrade()),
         }
         self.r.u8()?;
         let id = self.r.varint()?;
@@ -1194,7 +1348,7 @@ impl<'de, 'r> Loader<'de, 'r> {
                 Some(p) => Ok(p.downgrade()),
                 None => Err(other_type::<P>(id, at)),
             },
-            Some(ObjSlot::Building(Some(w))) => {
+            Some(ObjSlot::Building(Some(w)) | ObjSlot::Pending(w, _)) => {
                 w.get::<P>().ok_or_else(|| other_type::<P::Weak>(id, at))
             }
             Some(ObjSlot::Building(None)) => Err(Error::invalid(format!(
@@ -1245,14 +1399,18 @@ pub(crate) fn decode_payload<T: Stateify>(
     let mut l = Loader::new(payload, base, resources, opts);
     let at = l.r.offset();
     let version = l.r.u8()?;
-    if version != wire::GRAPH_VERSION {
+    if !(wire::GRAPH_VERSION_1..=wire::GRAPH_VERSION).contains(&version) {
         return Err(Error::invalid(format!(
-            "graph format version {version} is not supported (this build reads {})",
+            "graph format version {version} is not supported (this build reads 1 to {})",
             wire::GRAPH_VERSION
         ))
         .at(at));
     }
+    l.version = version;
     let root = T::load(&mut l)?;
+    if version >= 2 {
+        l.load_deferred()?;
+    }
     if l.r.remaining() != 0 {
         return Err(l.r.error(Error::invalid(format!(
             "{} bytes left in the graph record after the root value",

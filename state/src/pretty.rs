@@ -56,6 +56,7 @@ pub fn render_graph(payload: &[u8], out: &mut String) -> Result<(), Error> {
         stack: Vec::new(),
         indent: 0,
         objects: 0,
+        trailer: false,
     };
     walk_graph(payload, &mut p, crate::DEFAULT_MAX_DEPTH)
 }
@@ -92,6 +93,8 @@ struct Printer<'o> {
     /// or an object definition print their one child inline).
     indent: usize,
     objects: u64,
+    /// Past the root: values of announced objects, one a line.
+    trailer: bool,
 }
 
 impl Printer<'_> {
@@ -195,11 +198,22 @@ impl<'de> Visitor<'de> for Printer<'_> {
             Leaf::None => write!(o, "None"),
             Leaf::Ref(id) => write!(o, "&#{id}"),
             Leaf::WeakDead => write!(o, "weak (dead)"),
+            Leaf::Announced(id) => write!(o, "#{id} (value below)"),
         };
         Ok(())
     }
 
+    fn after_root(&mut self) -> Result<()> {
+        self.out
+            .push_str("\nobjects reached only through weak references:");
+        self.trailer = true;
+        Ok(())
+    }
+
     fn open(&mut self, open: Open, types: &TypeTable<'de>) -> Result<()> {
+        if self.trailer && self.stack.is_empty() {
+            self.out.push_str("\n  ");
+        }
         let o = &mut *self.out;
         let _ = match open {
             Open::Seq(_) => write!(o, "["),

@@ -73,6 +73,25 @@ pub struct Saver {
     /// By object id: set once its tag is patched to OBJ_CYCLIC, so that
     /// further back-edges into it touch neither `tags` nor the buffer.
     cyclic: Vec<u64>,
+    /// By object id: set while the object is announced by a forward weak
+    /// reference (`FWD`) and its value is not yet written (`DEF`).
+    pending: Vec<u64>,
+    /// The ids of the open objects that were entered through a weak
+    /// reference (their first meeting), innermost last: where a save
+    /// rewinds to when a strong reference leads back into an open object.
+    weak_entries: Vec<u32>,
+    /// Set while the error that rewinds the save travels up to the weak
+    /// reference that entered this object.
+    rewind: Option<u32>,
+    /// Objects created while `weak_entries` was not empty, in id order:
+    /// what a rewind removes from `objects` again.
+    created: Vec<(u32, usize, u32)>,
+    /// Announced objects whose value was written (`DEF`) while
+    /// `weak_entries` was not empty: a rewind announces them again.
+    defined: Vec<u32>,
+    /// Announced objects and how to write their value, for those no strong
+    /// reference reaches: written after the root.
+    deferred: Vec<(u32, Option<DeferredValue>)>,
     next_object: u64,
     depth: usize,
     max_depth: usize,
@@ -84,6 +103,20 @@ pub struct Saver {
 }
 
 const TYPE_CACHE: usize = 64;
+
+/// Writes the value of an announced object (it holds a strong pointer).
+type DeferredValue = Box<dyn FnOnce(&mut Saver) -> Result<()>>;
+
+/// Where a save stood before it entered an object through a weak
+/// reference, to rewind to.
+struct Mark {
+    buf: usize,
+    objects: u64,
+    types: u32,
+    created: usize,
+    defined: usize,
+    deferred: usize,
+}
 
 thread_local! {
     /// The tables of this thread's last save, cleared with their capacity
@@ -149,6 +182,12 @@ impl Saver {
             tags: Vec::new(),
             open: Vec::new(),
             cyclic: Vec::new(),
+            pending: Vec::new(),
+            weak_entries: Vec::new(),
+            rewind: None,
+            created: Vec::new(),
+            defined: Vec::new(),
+            deferred: Vec::new(),
             next_object: 0,
             depth: 0,
             max_depth: opts.max_depth,
@@ -172,6 +211,12 @@ impl Saver {
         self.tags.clear();
         self.open.clear();
         self.cyclic.clear();
+        self.pending.clear();
+        self.weak_entries.clear();
+        self.rewind = None;
+        self.created.clear();
+        self.defined.clear();
+        self.deferred.clear();
         self.next_object = 0;
         self.depth = 0;
         self.fields_written = 0;
@@ -221,8 +266,14 @@ impl Saver {
         buf.clear();
         self.buf = buf;
         self.buf.resize(OBJECT_HEADER_LEN, 0);
-        self.buf.push(wire::GRAPH_VERSION);
+        self.buf.push(wire::GRAPH_VERSION_1);
         root.save(self)?;
+        self.write_deferred()?;
+        if !self.deferred.is_empty() {
+            // Forward references are a version 2 feature; a graph without
+            // them stays readable by version 1 readers.
+            self.buf[OBJECT_HEADER_LEN] = wire::GRAPH_VERSION;
+        }
         let len = (self.buf.len() - OBJECT_HEADER_LEN) as u64;
         let mut header = Vec::with_capacity(OBJECT_HEADER_LEN);
         crate::write_header(&mut header, len, true)?;
@@ -614,8 +665,10 @@ impl Saver {
     ) -> Result<()> {
         let ty = self.type_ref(wire::STRUCT, DefKind::Struct, name, fields);
         let outer = std::mem::replace(&mut self.fields_written, 0);
-        self.counted(ty, f)?;
+        let r = self.counted(ty, f);
+        // Restored on error too: a save that rewinds goes on with the outer struct.
         let written = std::mem::replace(&mut self.fields_written, outer);
+        r?;
         if written != fields.len() {
             return Err(Error::custom(format!(
                 "`{name}` wrote {written} fields but declares {}",
@@ -868,13 +921,68 @@ impl Saver {
         value: &T,
     ) -> Result<()> {
         if let Some(id) = self.objects.get(addr, ty) {
-            if self.is_open(id) {
-                return Err(Error::new(ErrorKind::StrongCycle(id as u64)));
+            let (word, bit) = id_bit(id);
+            if (self.open[word] | self.pending[word]) & bit != 0 {
+                return self.strong_to_unfinished(id, value);
             }
             self.tag_id(wire::REF, id);
             return Ok(());
         }
         self.write_object(addr, ty, value)
+    }
+
+    /// A strong reference to an object that is still open, or announced
+    /// and not yet written.
+    #[cold]
+    #[inline(never)]
+    fn strong_to_unfinished<T: Stateify + ?Sized>(&mut self, id: u32, value: &T) -> Result<()> {
+        if !self.is_open(id) {
+            // The first strong reference to an announced object: its value.
+            return self.define(id, |s| value.save(s));
+        }
+        match self.weak_entries.last() {
+            // An object entered through a weak reference after `id` was
+            // opened leads back into it: that weak reference is not a
+            // strong cycle, it was followed too early. Rewind to it.
+            Some(&w) if w > id => {
+                self.rewind = Some(w);
+                Err(Error::custom(format!(
+                    "internal: the save rewinds to object #{w} (a reorder signal that escaped)"
+                )))
+            }
+            _ => Err(Error::new(ErrorKind::StrongCycle(id as u64))),
+        }
+    }
+
+    /// Writes `DEF id` and the value of an announced object.
+    fn define(&mut self, id: u32, value: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
+        let (word, bit) = id_bit(id);
+        self.pending[word] &= !bit;
+        if !self.weak_entries.is_empty() {
+            self.defined.push(id);
+        }
+        self.open[word] |= bit;
+        self.tag_id(wire::DEF, id);
+        let r = self.nest(value);
+        self.open[word] &= !bit;
+        r
+    }
+
+    /// After the root: the values of announced objects that no strong
+    /// reference reached (kept alive only outside the graph), in id order
+    /// of announcement; writing one may announce more.
+    fn write_deferred(&mut self) -> Result<()> {
+        let mut i = 0;
+        while i < self.deferred.len() {
+            let (id, ref mut value) = self.deferred[i];
+            let (word, bit) = id_bit(id);
+            if let Some(value) = value.take().filter(|_| self.pending[word] & bit != 0) {
+                self.define(id, value)
+                    .map_err(|e| e.in_segment(crate::Segment::Object(id as u64)))?;
+            }
+            i += 1;
+        }
+        Ok(())
     }
 
     /// Writes a sequence of shared pointers (`Rc`, `Arc`, `Weak`; `addr`
@@ -925,19 +1033,103 @@ impl Saver {
     ) -> Result<()> {
         let id = u32::try_from(self.next_object)
             .map_err(|_| Error::custom("more than 2^32 shared objects in one graph"))?;
-        self.next_object += 1;
-        self.objects.insert(addr, ty, id);
-        self.tags.push(self.buf.len());
-        let (word, bit) = id_bit(id);
-        if word == self.open.len() {
-            self.open.push(0);
-            self.cyclic.push(0);
-        }
+        let (word, bit) = self.new_object(addr, ty, id);
         self.open[word] |= bit;
         self.tag(wire::OBJ);
         let r = self.nest(|s| value.save(s));
         self.open[word] &= !bit;
         r
+    }
+
+    /// Records object `id` (the next one) at the current output position.
+    #[inline(always)]
+    fn new_object(&mut self, addr: usize, ty: u32, id: u32) -> (usize, u64) {
+        self.next_object += 1;
+        self.objects.insert(addr, ty, id);
+        if !self.weak_entries.is_empty() {
+            self.created.push((id, addr, ty));
+        }
+        self.tags.push(self.buf.len());
+        let (word, bit) = id_bit(id);
+        if word == self.open.len() {
+            self.open.push(0);
+            self.cyclic.push(0);
+            self.pending.push(0);
+        }
+        (word, bit)
+    }
+
+    /// Writes an object met first through a weak reference (its `WEAK` tag
+    /// written). If a strong reference inside it leads back into an object
+    /// that is still open, the object cannot be built here: the save
+    /// rewinds to this point and announces it with `FWD` instead; its value
+    /// follows at its first strong reference, or after the root.
+    #[inline(never)]
+    fn write_weak_entry<T, P>(&mut self, addr: usize, ty: u32, strong: P) -> Result<()>
+    where
+        T: Stateify + ?Sized,
+        P: std::ops::Deref<Target = T> + 'static,
+    {
+        let mark = Mark {
+            buf: self.buf.len(),
+            objects: self.next_object,
+            types: self.next_type_id(),
+            created: self.created.len(),
+            defined: self.defined.len(),
+            deferred: self.deferred.len(),
+        };
+        let id = self.next_object as u32;
+        self.weak_entries.push(id);
+        let r = self.write_object(addr, ty, &*strong);
+        self.weak_entries.pop();
+        if self.rewind != Some(id) {
+            return r;
+        }
+        self.rewind = None;
+        self.rollback(mark);
+        // Announce it: the same id, its value deferred.
+        let (word, bit) = self.new_object(addr, ty, id);
+        self.pending[word] |= bit;
+        // Built on load with `new_cyclic` in any case: no OBJ_CYCLIC patch.
+        self.cyclic[word] |= bit;
+        self.tag(wire::FWD);
+        self.deferred
+            .push((id, Some(Box::new(move |s: &mut Saver| (*strong).save(s)))));
+        Ok(())
+    }
+
+    /// Undoes everything written since `m`: bytes, objects, types.
+    #[cold]
+    fn rollback(&mut self, m: Mark) {
+        self.buf.truncate(m.buf);
+        for (_, addr, ty) in self.created.drain(m.created..).rev() {
+            self.objects.remove(addr, ty);
+        }
+        for id in self.defined.drain(m.defined..) {
+            let (word, bit) = id_bit(id);
+            self.pending[word] |= bit;
+        }
+        for id in m.objects..self.next_object {
+            let (word, bit) = id_bit(id as u32);
+            self.open[word] &= !bit;
+            self.cyclic[word] &= !bit;
+            self.pending[word] &= !bit;
+        }
+        self.tags.truncate(m.objects as usize);
+        self.next_object = m.objects;
+        self.deferred.truncate(m.deferred);
+        if self.next_type_id() > m.types {
+            let t0 = m.types;
+            self.defs.retain(|_, id| *id < t0);
+            self.def_ptrs.retain(|_, id| *id < t0);
+            self.plain_defs = self
+                .def_ptrs
+                .keys()
+                .filter(|k| k.0 == DefKind::Plain)
+                .count() as u32;
+            self.type_cache.fill(TypeSlot::EMPTY);
+            self.counters.forget_types(t0 as usize);
+        }
     }
 
     /// Whether object `id` is still being written.
@@ -958,7 +1150,7 @@ impl Saver {
     ) -> Result<()>
     where
         T: Stateify + ?Sized + 'static,
-        P: std::ops::Deref<Target = T>,
+        P: std::ops::Deref<Target = T> + 'static,
     {
         let ty = self.types.of::<T>();
         self.save_weak_as(addr as usize, ty, upgrade)
@@ -974,7 +1166,7 @@ impl Saver {
     ) -> Result<()>
     where
         T: Stateify + ?Sized,
-        P: std::ops::Deref<Target = T>,
+        P: std::ops::Deref<Target = T> + 'static,
     {
         if let Some(id) = self.objects.get(addr, ty) {
             let (word, bit) = id_bit(id);
@@ -991,7 +1183,7 @@ impl Saver {
         match upgrade() {
             Some(strong) => {
                 self.tag(wire::WEAK);
-                self.write_object(addr, ty, &*strong)
+                self.write_weak_entry(addr, ty, strong)
             }
             None => {
                 self.tag(wire::WEAK_DEAD);

@@ -87,6 +87,15 @@ impl Counters {
         }
     }
 
+    /// Drops the types from index `n` on (a save that rewinds).
+    pub fn forget_types(&mut self, n: usize) {
+        self.names.truncate(n);
+        self.counts.truncate(n);
+        if let Some(t) = &mut self.times {
+            t.truncate(n);
+        }
+    }
+
     pub fn finish(self, objects: u64, bytes: u64, elapsed: Duration) -> Stats {
         let times = self.times;
         let types = self

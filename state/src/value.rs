@@ -107,6 +107,10 @@ pub struct TypeUse {
 pub struct Graph<'de> {
     /// The root value.
     pub root: Value<'de>,
+    /// After the root (format version 2): the values of objects that weak
+    /// references announced and no strong reference reached, each an
+    /// `Object`.
+    pub deferred: Vec<Value<'de>>,
     /// Uses of each named type.
     pub types: BTreeMap<&'de str, TypeUse>,
     /// Shared objects defined.
@@ -223,6 +227,7 @@ enum Frame<'de> {
 struct Builder<'de> {
     stack: Vec<Frame<'de>>,
     root: Option<Value<'de>>,
+    deferred: Vec<Value<'de>>,
     objects: u64,
     names: Vec<&'de str>,
     types: BTreeMap<&'de str, TypeUse>,
@@ -231,7 +236,9 @@ struct Builder<'de> {
 impl<'de> Builder<'de> {
     fn attach(&mut self, v: Value<'de>) {
         match self.stack.last_mut() {
-            None => self.root = Some(v),
+            None if self.root.is_none() => self.root = Some(v),
+            // After the root: values of announced objects (`Object`s).
+            None => self.deferred.push(v),
             Some(Frame::List(_, items)) => items.push(v),
             Some(Frame::Map(entries, key)) => match key.take() {
                 None => *key = Some(v),
@@ -272,6 +279,8 @@ impl<'de> Visitor<'de> for Builder<'de> {
             Leaf::None => Value::None,
             Leaf::Ref(id) => Value::Ref(id),
             Leaf::WeakDead => Value::WeakDead,
+            // Its value is an `Object` of this id further on.
+            Leaf::Announced(id) => Value::Ref(id),
         };
         self.attach(v);
         Ok(())
@@ -357,6 +366,7 @@ pub fn decode(payload: &[u8], max_depth: usize) -> Result<Graph<'_>> {
     let mut b = Builder {
         stack: Vec::new(),
         root: None,
+        deferred: Vec::new(),
         objects: 0,
         names: Vec::new(),
         types: BTreeMap::new(),
@@ -367,6 +377,7 @@ pub fn decode(payload: &[u8], max_depth: usize) -> Result<Graph<'_>> {
         .ok_or_else(|| Error::invalid("a graph without a root value"))?;
     Ok(Graph {
         root,
+        deferred: b.deferred,
         types: b.types,
         objects: b.objects,
     })

@@ -29,6 +29,9 @@ pub enum Leaf<'de> {
     None,
     Ref(u64),
     WeakDead,
+    /// After a weak tag: a new object (this id) whose value comes later,
+    /// as an [`Open::Object`] of the same id (format version 2).
+    Announced(u64),
 }
 
 /// A composite value being entered.
@@ -75,6 +78,11 @@ pub trait Visitor<'de> {
     fn new_object(&mut self) -> u64;
     /// How many objects are defined so far (a `REF` must point below it).
     fn object_count(&self) -> u64;
+    /// The root value is done; the values of announced objects that no
+    /// strong reference reached follow, each an [`Open::Object`].
+    fn after_root(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Limits of a walk.
@@ -129,7 +137,12 @@ impl<'de, V: Visitor<'de>> Walk<'_, 'de, V> {
             Open::Weak => {
                 let at = self.r.offset();
                 match self.r.peek()? {
-                    wire::OBJ | wire::OBJ_CYCLIC | wire::REF => self.value()?,
+                    wire::OBJ | wire::OBJ_CYCLIC | wire::REF | wire::DEF => self.value()?,
+                    wire::FWD => {
+                        self.r.u8()?;
+                        let id = self.v.new_object();
+                        self.v.leaf(Leaf::Announced(id), self.types)?;
+                    }
                     t => {
                         return Err(Error::mismatch(
                             "object or reference after WEAK",
@@ -225,6 +238,16 @@ impl<'de, V: Visitor<'de>> Walk<'_, 'de, V> {
             }
             wire::SOME => return self.nested(Open::Some, at),
             wire::WEAK => return self.nested(Open::Weak, at),
+            wire::DEF => {
+                let id = self.r.varint()?;
+                if id >= self.v.object_count() {
+                    return Err(Error::invalid(format!(
+                        "value for object #{id}, which was not announced"
+                    ))
+                    .at(at));
+                }
+                return self.nested(Open::Object { id, cyclic: true }, at);
+            }
             wire::STRUCT => {
                 let ty = self.types.read_ref(self.r, tag)?;
                 return self.nested(Open::Struct(ty), at);
@@ -311,20 +334,32 @@ pub(crate) fn walk_graph<'de, V: Visitor<'de>>(
 ) -> Result<()> {
     let mut r = Reader::new(payload, 0);
     let version = r.u8()?;
-    if version != wire::GRAPH_VERSION {
+    if !(wire::GRAPH_VERSION_1..=wire::GRAPH_VERSION).contains(&version) {
         return Err(
             Error::invalid(format!("graph format version {version} is not supported")).at(0),
         );
     }
     let mut types = TypeTable::default();
-    Walk {
+    let mut w = Walk {
         r: &mut r,
         types: &mut types,
         v,
         depth: 0,
         max_depth,
+    };
+    w.value()?;
+    if version >= 2 && w.r.remaining() != 0 {
+        w.v.after_root()?;
+        while w.r.remaining() != 0 {
+            let at = w.r.offset();
+            if w.r.peek()? != wire::DEF {
+                return Err(
+                    Error::invalid("after the root, only values of announced objects").at(at),
+                );
+            }
+            w.value()?;
+        }
     }
-    .value()?;
     if r.remaining() != 0 {
         return Err(r.error(Error::invalid("bytes left after the root value")));
     }

@@ -22,6 +22,8 @@ pub struct ErasedWeak {
 }
 
 struct WeakFns {
+    /// The pointer type `P` itself (sealed: `Rc<T>` or `Arc<T>`), so a
+    /// handle comes back only as the type that made it.
     type_id: fn() -> TypeId,
     drop: unsafe fn(*const ()),
 }
@@ -30,7 +32,7 @@ struct FnsOf<P>(std::marker::PhantomData<P>);
 
 impl<P: SharedPtr> FnsOf<P> {
     const FNS: WeakFns = WeakFns {
-        type_id: TypeId::of::<P::Weak>,
+        type_id: TypeId::of::<P>,
         drop: drop_raw::<P>,
     };
 }
@@ -55,7 +57,7 @@ impl ErasedWeak {
     /// A clone of the handle, if it is a `P::Weak`.
     #[inline]
     pub fn get<P: SharedPtr>(&self) -> Option<P::Weak> {
-        if (self.vt.type_id)() != TypeId::of::<P::Weak>() {
+        if (self.vt.type_id)() != TypeId::of::<P>() {
             return None;
         }
         // SAFETY: the type ids match, so `ptr` came from

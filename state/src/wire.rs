@@ -4,8 +4,13 @@
 //! walk (print, skip, diff) any graph. Tags `0x80..=0xff` are small unsigned
 //! integers `0..=127` inlined into the tag.
 
-/// The graph format version written at the start of every graph record.
-pub const GRAPH_VERSION: u8 = 1;
+/// The newest graph format version, written at the start of a graph
+/// record that uses its features (forward references). A graph that needs
+/// none is written as [`GRAPH_VERSION_1`], byte for byte what version 1
+/// wrote, so older readers still load it.
+pub const GRAPH_VERSION: u8 = 2;
+/// The first graph format version.
+pub const GRAPH_VERSION_1: u8 = 1;
 
 pub const UNIT: u8 = 0x00;
 pub const FALSE: u8 = 0x01;
@@ -58,6 +63,12 @@ pub const DYN: u8 = 0x19;
 /// varint type id [+ plain definition if new] + varint count + count ×
 /// record size raw LE bytes: a sequence of plain structs.
 pub const PACKED_STRUCTS: u8 = 0x1a;
+/// After WEAK (version 2): a weak reference that announces a new object
+/// (id = number of objects before it) whose value comes later, in a DEF.
+pub const FWD: u8 = 0x1b;
+/// varint id + value (version 2): the value of an object announced by FWD,
+/// where a strong reference to it is expected, or after the root value.
+pub const DEF: u8 = 0x1c;
 /// First of the small-integer tags.
 pub const SMALL: u8 = 0x80;
 
@@ -159,6 +170,8 @@ pub fn tag_name(tag: u8) -> &'static str {
         WEAK | WEAK_DEAD => "weak reference",
         DYN => "trait object",
         PACKED_STRUCTS => "packed struct array",
+        FWD => "announced object",
+        DEF => "value of an announced object",
         _ => "unknown tag",
     }
 }

@@ -94,7 +94,7 @@ fn every_corpus_file_loads_to_what_its_sidecar_says() {
 }
 
 #[test]
-fn typed_graphs_of_the_current_format_reencode_to_the_same_bytes() {
+fn typed_graphs_reencode_to_the_same_bytes_in_their_version() {
     let mut compared = 0;
     for c in cases() {
         let loaded = c
@@ -102,7 +102,9 @@ fn typed_graphs_of_the_current_format_reencode_to_the_same_bytes() {
             .unwrap_or_else(|e| panic!("v{}/{}: {e}", c.version, c.name));
         for s in loaded.streams {
             let Some(again) = s.reencoded else { continue };
-            if corpus::graph_version(&s.bytes) != Some(stateify::wire::GRAPH_VERSION) {
+            // Today's saver writes the lowest version a graph needs: where
+            // that is the file's version, the bytes must be the same.
+            if corpus::graph_version(&s.bytes) != corpus::graph_version(&again) {
                 continue;
             }
             assert!(
