@@ -4,12 +4,13 @@
 //! and the median of the ratios of runs made back to back. `--quick` keeps
 //! the whole run under a minute.
 //!
-//! `cargo run --release -p stateify-bench --bin compare [-- --quick] [--only graphs,structured,dag,mesh,container] [--write docs/PERFORMANCE.md]`
+//! `cargo run --release -p stateify-bench --bin compare [-- --quick] [--only graphs,structured,dag,mesh,container,order] [--write docs/PERFORMANCE.md]`
 
 #[path = "../../state/benches/graphs/model.rs"]
 mod model;
 
 mod data;
+mod order;
 
 use std::hint::black_box;
 use std::io::{Read, Write};
@@ -278,6 +279,80 @@ fn graphs(run: &Run) {
         "b03ae2fd2197ef26",
         (1316.0, 1727.0),
         100_662_047,
+    );
+}
+
+// ---- save order: the same graph reached owner first and owner last ---------------------
+
+/// The netstack shape of the issue: 100k endpoints reached through fd
+/// tables before the stack that owns them (the saver announces the stack
+/// and writes it after), beside the same graph with the stack first.
+fn save_order(run: &Run) {
+    let n = if run.quick { 20_000 } else { 100_000 };
+    let (tasks, stack) = order::netstack(n);
+    let tasks = std::rc::Rc::new(tasks);
+    let fd_first = (tasks.clone(), stack.clone());
+    let owner_first = (stack.clone(), tasks.clone());
+    let a = stateify::to_vec(&fd_first).unwrap();
+    let b = stateify::to_vec(&owner_first).unwrap();
+    assert_eq!(
+        a[10],
+        stateify::wire::GRAPH_VERSION,
+        "fd tables first: a forward reference"
+    );
+    assert_eq!(b[10], stateify::wire::GRAPH_VERSION_1);
+    type Tasks = std::rc::Rc<Vec<order::Task>>;
+    type Stack = std::rc::Rc<std::cell::RefCell<order::NetStack>>;
+    type FdFirst = (Tasks, Stack);
+    type OwnerFirst = (Stack, Tasks);
+    let case = format!("netstack {}k endpoints", n / 1000);
+    times(
+        &case,
+        "save fd-first vs owner-first",
+        side_by_side(
+            run,
+            || stateify::to_vec(&fd_first).unwrap(),
+            || stateify::to_vec(&owner_first).unwrap(),
+        ),
+        "each endpoint reached through a task before its stack; target ≤ 2.0",
+    );
+    let teardown = |(tasks, stack): FdFirst| {
+        order::teardown(&stack);
+        tasks
+    };
+    times(
+        &case,
+        "load fd-first vs owner-first",
+        side_by_side(
+            run,
+            || teardown(stateify::from_slice::<FdFirst>(&a).unwrap()),
+            || {
+                let (stack, tasks): OwnerFirst = stateify::from_slice(&b).unwrap();
+                teardown((tasks, stack))
+            },
+        ),
+        "target ≤ 2.0",
+    );
+    order::teardown(&stack);
+
+    // Players own their room, the room lists them weakly: in any order,
+    // every second player is announced by its room and built suspended.
+    let n = if run.quick { 10_000 } else { 50_000 };
+    let listed = stateify::to_vec(&order::players(n, true)).unwrap();
+    let unlisted = stateify::to_vec(&order::players(n, false)).unwrap();
+    assert_eq!(listed[10], stateify::wire::GRAPH_VERSION);
+    type Players = Vec<std::rc::Rc<std::cell::RefCell<order::Player>>>;
+    let m = side_by_side(
+        run,
+        || stateify::from_slice::<Players>(&listed).unwrap(),
+        || stateify::from_slice::<Players>(&unlisted).unwrap(),
+    );
+    let per = m.ours.saturating_sub(m.peer).as_secs_f64() * 1e6 / (n / 2) as f64;
+    times(
+        &format!("players {}k, 2 a room", n / 1000),
+        "load vs rooms without lists",
+        m,
+        &format!("{} players built suspended: {per:.1} µs each more", n / 2),
     );
 }
 
@@ -578,11 +653,12 @@ fn main() {
     // The graphs run last: they build and drop millions of small
     // allocations, and the pairs of peers should not run on the heap that
     // leaves behind.
-    let groups: [Group; 5] = [
+    let groups: [Group; 6] = [
         ("structured", structured),
         ("dag", dag),
         ("mesh", mesh),
         ("container", container),
+        ("order", save_order),
         ("graphs", graphs),
     ];
     for (name, group) in groups {

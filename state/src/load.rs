@@ -22,7 +22,7 @@ use crate::error::{Error, ErrorKind, Result, Segment};
 use crate::hooks::{LoadContext, Resources};
 use crate::reader::Reader;
 use crate::stats::{Counters, LoadStats};
-use crate::suspend::{PendingObject, Suspended};
+use crate::suspend::{PendingObject, Stacks, Suspended};
 use crate::table::{DefKind, TypeTable};
 use crate::walk::{Visitor, Walk};
 use crate::weakslot::ErasedWeak;
@@ -67,8 +67,10 @@ pub enum ObjSlot {
     /// Defined inside a value that was skipped (an unknown field).
     Skipped,
     /// Announced by a forward weak reference (`FWD`), its value not yet
-    /// read: suspended inside its `new_cyclic` (see `suspend.rs`).
-    Pending(ErasedWeak, Box<dyn PendingObject>),
+    /// read: suspended inside its `new_cyclic` (see `suspend.rs`). Boxed,
+    /// so that the table's slots stay as small as they were (a large
+    /// graph's weak references miss the cache on them).
+    Pending(Box<(ErasedWeak, Box<dyn PendingObject>)>),
 }
 
 /// How the stream's fields of one type map onto a Rust type's fields.
@@ -104,6 +106,8 @@ pub struct Loader<'de, 'r> {
     /// Objects announced and not yet defined, and how many may be.
     pending: usize,
     max_pending: usize,
+    /// Stacks of suspended constructions, for reuse.
+    stacks: Stacks,
 }
 
 /// The struct type most recently matched, to skip the checks on repeats.
@@ -122,7 +126,7 @@ const PREALLOC_PER_INPUT_BYTE: usize = 16;
 const PREALLOC_FLOOR: usize = 1 << 20;
 
 /// The unwind payload that carries a load error out of `new_cyclic`.
-pub(crate) struct Sentinel;
+struct Sentinel;
 
 /// At most this many objects may be announced and not yet defined at once
 /// (each waits on a stack of its own; see `suspend.rs`), and at most one
@@ -432,6 +436,7 @@ impl<'de, 'r> Loader<'de, 'r> {
             version: wire::GRAPH_VERSION_1,
             pending: 0,
             max_pending: (256 + payload.len() / 16).min(MAX_PENDING),
+            stacks: Stacks::default(),
         }
     }
 
@@ -1109,11 +1114,24 @@ impl<'de, 'r> Loader<'de, 'r> {
         };
         // Back-edges inside its value get the weak handle, as for OBJ_CYCLIC.
         self.objects[id] = ObjSlot::Building(Some(weak));
-        let p = suspended
-            .finish(self)
+        let value = self
+            .load_object_value::<P>()
             .map_err(|e| e.in_segment(Segment::Object(id as u64)))?;
+        let p = self.finish_suspended(*suspended, value)?;
         self.objects[id] = p.erase();
         Ok(p)
+    }
+
+    /// Finishes a suspended construction with its loaded value.
+    pub(crate) fn finish_suspended<P: SharedPtr>(
+        &mut self,
+        s: Suspended<P>,
+        value: P::Target,
+    ) -> Result<P>
+    where
+        P::Target: Stateify,
+    {
+        s.finish(value, &mut self.stacks)
     }
 
     /// Reads the id of a `DEF` (its tag at `at` read) and takes the
@@ -1138,10 +1156,11 @@ impl<'de, 'r> Loader<'de, 'r> {
             }
             None => return Err(undefined(id, at)),
         };
-        let ObjSlot::Pending(weak, pending) = slot else {
+        let ObjSlot::Pending(pending) = slot else {
             return Err(Error::custom("internal: announced object vanished").at(at));
         };
         self.pending -= 1;
+        let (weak, pending) = *pending;
         Ok((id as usize, weak, pending))
     }
 
@@ -1165,16 +1184,16 @@ impl<'de, 'r> Loader<'de, 'r> {
             ))
             .at(at));
         }
-        let (suspended, weak) = Suspended::<P>::start().map_err(|e| e.at(at))?;
-        self.objects.push(ObjSlot::Pending(
+        let (suspended, weak) = Suspended::<P>::start(&mut self.stacks).map_err(|e| e.at(at))?;
+        self.objects.push(ObjSlot::Pending(Box::new((
             ErasedWeak::new::<P>(&weak),
             Box::new(suspended),
-        ));
+        ))));
         self.pending += 1;
         Ok(weak)
     }
 
-    /// The body of a shared object, for a suspended construction.
+    /// The value of a shared object.
     pub(crate) fn load_object_value<P: SharedPtr>(&mut self) -> Result<P::Target>
     where
         P::Target: Stateify,
@@ -1348,8 +1367,11 @@ impl<'de, 'r> Loader<'de, 'r> {
                 Some(p) => Ok(p.downgrade()),
                 None => Err(other_type::<P>(id, at)),
             },
-            Some(ObjSlot::Building(Some(w)) | ObjSlot::Pending(w, _)) => {
+            Some(ObjSlot::Building(Some(w))) => {
                 w.get::<P>().ok_or_else(|| other_type::<P::Weak>(id, at))
+            }
+            Some(ObjSlot::Pending(p)) => {
+                p.0.get::<P>().ok_or_else(|| other_type::<P::Weak>(id, at))
             }
             Some(ObjSlot::Building(None)) => Err(Error::invalid(format!(
                 "weak reference to object #{id} while it is built, but it is not marked cyclic"
@@ -1426,4 +1448,14 @@ pub(crate) fn decode_payload<T: Stateify>(
     );
     drop(l);
     Ok((root, stats))
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every weak reference of a large graph looks up a slot at random:
+    /// the slots stay three words.
+    #[test]
+    fn object_table_slots_stay_small() {
+        assert!(std::mem::size_of::<super::ObjSlot>() <= 24);
+    }
 }

@@ -207,6 +207,7 @@ impl<'de> Visitor<'de> for Printer<'_> {
         self.out
             .push_str("\nobjects reached only through weak references:");
         self.trailer = true;
+        self.indent = 1;
         Ok(())
     }
 

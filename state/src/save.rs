@@ -66,9 +66,14 @@ pub struct Saver {
     /// By object id: the position of its tag, to mark it OBJ_CYCLIC when a
     /// weak reference leads back into it while it is being written.
     tags: Vec<usize>,
+    /// The identities of the objects created while `weak_entries` was not
+    /// empty, in id order: what a rewind removes from `objects` again (all
+    /// objects since the entry rewound to are among them, last).
+    created: Vec<(usize, u32)>,
     /// By object id: set while the object is being written (on the open
-    /// path). One bit each, so the check of every reference hits the cache
-    /// however deep the path.
+    /// path), or announced and not yet written (see `pending`). One bit
+    /// each, so the check of every reference hits the cache however deep
+    /// the path.
     open: Vec<u64>,
     /// By object id: set once its tag is patched to OBJ_CYCLIC, so that
     /// further back-edges into it touch neither `tags` nor the buffer.
@@ -76,19 +81,18 @@ pub struct Saver {
     /// By object id: set while the object is announced by a forward weak
     /// reference (`FWD`) and its value is not yet written (`DEF`).
     pending: Vec<u64>,
-    /// The ids of the open objects that were entered through a weak
-    /// reference (their first meeting), innermost last: where a save
-    /// rewinds to when a strong reference leads back into an open object.
-    weak_entries: Vec<u32>,
+    /// The open objects that were entered through a weak reference (their
+    /// first meeting), innermost last, each with the number of types
+    /// defined before it: where a save rewinds to when a strong reference
+    /// leads back into an open object.
+    weak_entries: Vec<(u32, u32)>,
     /// Set while the error that rewinds the save travels up to the weak
     /// reference that entered this object.
     rewind: Option<u32>,
-    /// Objects created while `weak_entries` was not empty, in id order:
-    /// what a rewind removes from `objects` again.
-    created: Vec<(u32, usize, u32)>,
     /// Announced objects whose value was written (`DEF`) while
-    /// `weak_entries` was not empty: a rewind announces them again.
-    defined: Vec<u32>,
+    /// `weak_entries` was not empty, each with the number of objects then:
+    /// a rewind to before that announces them again.
+    defined: Vec<(u32, u32)>,
     /// Announced objects and how to write their value, for those no strong
     /// reference reaches: written after the root.
     deferred: Vec<(u32, Option<DeferredValue>)>,
@@ -106,17 +110,6 @@ const TYPE_CACHE: usize = 64;
 
 /// Writes the value of an announced object (it holds a strong pointer).
 type DeferredValue = Box<dyn FnOnce(&mut Saver) -> Result<()>>;
-
-/// Where a save stood before it entered an object through a weak
-/// reference, to rewind to.
-struct Mark {
-    buf: usize,
-    objects: u64,
-    types: u32,
-    created: usize,
-    defined: usize,
-    deferred: usize,
-}
 
 thread_local! {
     /// The tables of this thread's last save, cleared with their capacity
@@ -180,12 +173,12 @@ impl Saver {
             objects: Identities::default(),
             types: TypeIndex::default(),
             tags: Vec::new(),
+            created: Vec::new(),
             open: Vec::new(),
             cyclic: Vec::new(),
             pending: Vec::new(),
             weak_entries: Vec::new(),
             rewind: None,
-            created: Vec::new(),
             defined: Vec::new(),
             deferred: Vec::new(),
             next_object: 0,
@@ -211,12 +204,16 @@ impl Saver {
         self.tags.clear();
         self.open.clear();
         self.cyclic.clear();
+        // Hash containers reset their key encoder once each: the state of
+        // reordered saves is cleared only where there is some.
+        if !self.created.is_empty() || !self.deferred.is_empty() || !self.weak_entries.is_empty() {
+            self.created.clear();
+            self.weak_entries.clear();
+            self.defined.clear();
+            self.deferred.clear();
+        }
         self.pending.clear();
-        self.weak_entries.clear();
         self.rewind = None;
-        self.created.clear();
-        self.defined.clear();
-        self.deferred.clear();
         self.next_object = 0;
         self.depth = 0;
         self.fields_written = 0;
@@ -922,7 +919,7 @@ impl Saver {
     ) -> Result<()> {
         if let Some(id) = self.objects.get(addr, ty) {
             let (word, bit) = id_bit(id);
-            if (self.open[word] | self.pending[word]) & bit != 0 {
+            if self.open[word] & bit != 0 {
                 return self.strong_to_unfinished(id, value);
             }
             self.tag_id(wire::REF, id);
@@ -936,7 +933,8 @@ impl Saver {
     #[cold]
     #[inline(never)]
     fn strong_to_unfinished<T: Stateify + ?Sized>(&mut self, id: u32, value: &T) -> Result<()> {
-        if !self.is_open(id) {
+        let (word, bit) = id_bit(id);
+        if self.pending[word] & bit != 0 {
             // The first strong reference to an announced object: its value.
             return self.define(id, |s| value.save(s));
         }
@@ -944,7 +942,7 @@ impl Saver {
             // An object entered through a weak reference after `id` was
             // opened leads back into it: that weak reference is not a
             // strong cycle, it was followed too early. Rewind to it.
-            Some(&w) if w > id => {
+            Some(&(w, _)) if w > id => {
                 self.rewind = Some(w);
                 Err(Error::custom(format!(
                     "internal: the save rewinds to object #{w} (a reorder signal that escaped)"
@@ -959,7 +957,7 @@ impl Saver {
         let (word, bit) = id_bit(id);
         self.pending[word] &= !bit;
         if !self.weak_entries.is_empty() {
-            self.defined.push(id);
+            self.defined.push((id, self.next_object as u32));
         }
         self.open[word] |= bit;
         self.tag_id(wire::DEF, id);
@@ -1046,10 +1044,10 @@ impl Saver {
     fn new_object(&mut self, addr: usize, ty: u32, id: u32) -> (usize, u64) {
         self.next_object += 1;
         self.objects.insert(addr, ty, id);
-        if !self.weak_entries.is_empty() {
-            self.created.push((id, addr, ty));
-        }
         self.tags.push(self.buf.len());
+        if !self.weak_entries.is_empty() {
+            self.created.push((addr, ty));
+        }
         let (word, bit) = id_bit(id);
         if word == self.open.len() {
             self.open.push(0);
@@ -1062,34 +1060,41 @@ impl Saver {
     /// Writes an object met first through a weak reference (its `WEAK` tag
     /// written). If a strong reference inside it leads back into an object
     /// that is still open, the object cannot be built here: the save
-    /// rewinds to this point and announces it with `FWD` instead; its value
-    /// follows at its first strong reference, or after the root.
-    #[inline(never)]
+    /// rewinds to this point and announces it with `FWD` instead
+    /// ([`announce`](Self::announce)).
+    #[inline(always)]
     fn write_weak_entry<T, P>(&mut self, addr: usize, ty: u32, strong: P) -> Result<()>
     where
         T: Stateify + ?Sized,
         P: std::ops::Deref<Target = T> + 'static,
     {
-        let mark = Mark {
-            buf: self.buf.len(),
-            objects: self.next_object,
-            types: self.next_type_id(),
-            created: self.created.len(),
-            defined: self.defined.len(),
-            deferred: self.deferred.len(),
-        };
         let id = self.next_object as u32;
-        self.weak_entries.push(id);
+        self.weak_entries.push((id, self.next_type_id()));
         let r = self.write_object(addr, ty, &*strong);
-        self.weak_entries.pop();
-        if self.rewind != Some(id) {
-            return r;
+        let (_, types) = self.weak_entries.pop().unwrap_or_default();
+        if self.rewind == Some(id) {
+            return self.announce(id, types, addr, ty, strong);
         }
+        r
+    }
+
+    /// Rewinds to where object `id` was entered and announces it there: the
+    /// same id, its value deferred to its first strong reference or after
+    /// the root.
+    #[cold]
+    #[inline(never)]
+    fn announce<T, P>(&mut self, id: u32, types: u32, addr: usize, ty: u32, strong: P) -> Result<()>
+    where
+        T: Stateify + ?Sized,
+        P: std::ops::Deref<Target = T> + 'static,
+    {
         self.rewind = None;
-        self.rollback(mark);
-        // Announce it: the same id, its value deferred.
+        self.rollback(id, types);
         let (word, bit) = self.new_object(addr, ty, id);
+        // Announced: its bit in `open` too, so that references to it take
+        // the slow path of `save_shared_as` with one bit test on the fast one.
         self.pending[word] |= bit;
+        self.open[word] |= bit;
         // Built on load with `new_cyclic` in any case: no OBJ_CYCLIC patch.
         self.cyclic[word] |= bit;
         self.tag(wire::FWD);
@@ -1098,45 +1103,49 @@ impl Saver {
         Ok(())
     }
 
-    /// Undoes everything written since `m`: bytes, objects, types.
+    /// Undoes everything written since object `first` was entered (its tag
+    /// written when `types` types were defined): bytes, objects, types.
     #[cold]
-    fn rollback(&mut self, m: Mark) {
-        self.buf.truncate(m.buf);
-        for (_, addr, ty) in self.created.drain(m.created..).rev() {
+    fn rollback(&mut self, first: u32, types: u32) {
+        let Some(&pos) = self.tags.get(first as usize) else {
+            return;
+        };
+        self.buf.truncate(pos);
+        self.tags.truncate(first as usize);
+        let since = self.created.len() - (self.next_object - first as u64) as usize;
+        for (addr, ty) in self.created.drain(since..).rev() {
             self.objects.remove(addr, ty);
         }
-        for id in self.defined.drain(m.defined..) {
+        while let Some(&(id, objects)) = self.defined.last() {
+            if objects <= first {
+                break;
+            }
+            self.defined.pop();
             let (word, bit) = id_bit(id);
             self.pending[word] |= bit;
+            self.open[word] |= bit;
         }
-        for id in m.objects..self.next_object {
-            let (word, bit) = id_bit(id as u32);
+        for id in first..self.next_object as u32 {
+            let (word, bit) = id_bit(id);
             self.open[word] &= !bit;
             self.cyclic[word] &= !bit;
             self.pending[word] &= !bit;
         }
-        self.tags.truncate(m.objects as usize);
-        self.next_object = m.objects;
-        self.deferred.truncate(m.deferred);
-        if self.next_type_id() > m.types {
-            let t0 = m.types;
-            self.defs.retain(|_, id| *id < t0);
-            self.def_ptrs.retain(|_, id| *id < t0);
+        self.next_object = first as u64;
+        while self.deferred.last().is_some_and(|d| d.0 >= first) {
+            self.deferred.pop();
+        }
+        if self.next_type_id() > types {
+            self.defs.retain(|_, id| *id < types);
+            self.def_ptrs.retain(|_, id| *id < types);
             self.plain_defs = self
                 .def_ptrs
                 .keys()
                 .filter(|k| k.0 == DefKind::Plain)
                 .count() as u32;
             self.type_cache.fill(TypeSlot::EMPTY);
-            self.counters.forget_types(t0 as usize);
+            self.counters.forget_types(types as usize);
         }
-    }
-
-    /// Whether object `id` is still being written.
-    #[inline]
-    fn is_open(&self, id: u32) -> bool {
-        let (word, bit) = id_bit(id);
-        self.open[word] & bit != 0
     }
 
     /// Writes a weak reference to the allocation at `addr`. A target already

@@ -5,58 +5,68 @@
 //! its closure runs. With one stack those closures nest, so objects finish
 //! in the reverse order they start. Some graphs need another order: an
 //! endpoint whose `Weak` points to the stack that owns it, met before that
-//! stack (see ARCHITECTURE.md, "Construction order"). The saver then
-//! announces the stack with `FWD` where the weak reference is, and writes
-//! its value later (`DEF`).
+//! stack (ARCHITECTURE.md, "Construction order"). The saver then announces
+//! the stack with `FWD` where the weak reference is, and writes its value
+//! later (`DEF`).
 //!
-//! Here the announced object's `new_cyclic` runs on a stack of its own (a
-//! [`corosensei`] coroutine): started at `FWD`, it suspends inside the
-//! closure and hands out its weak handle; resumed at `DEF`, it loads the
-//! value from the same loader and finishes. Objects announced and never
-//! defined are unwound when the coroutine is dropped: the allocation is
-//! freed and their weak handles stay dead. Only graphs that need it pay for
-//! this; every other object is built in place as before.
+//! Here the announced object's `new_cyclic` runs on a small stack of its
+//! own (a [`corosensei`] coroutine): started at `FWD`, it suspends inside
+//! the closure and hands out its weak handle. At `DEF` the value is loaded
+//! on the loader's own stack, as any other, and passed into the coroutine,
+//! whose closure returns it: `new_cyclic` finishes. An object announced and
+//! never defined (a load that fails) is unwound when its coroutine is
+//! dropped: the allocation is freed and its weak handles stay dead. Stacks
+//! are reused from one object to the next. Only graphs that need this pay
+//! for it; every other object is built in place as before.
 
 use std::any::Any;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 use crate::error::{Error, Result};
-use crate::load::{ObjSlot, Sentinel, SharedPtr};
-use crate::weakslot::ErasedWeak;
+use crate::load::{ObjSlot, SharedPtr};
 use crate::{Loader, Stateify};
 
-/// The coroutine's own stack: it runs only `new_cyclic`, the suspension
-/// and the switch to a heap-grown segment for the value's load.
+/// A coroutine runs only `new_cyclic` and the suspension (and, when it is
+/// dropped unfinished, the unwinding out of them).
 const COROUTINE_STACK: usize = 64 << 10;
 
-/// The first stack segment of a value's load (`stacker` adds more as the
-/// load nests deeper, as on any other stack).
-const VALUE_STACK: usize = 256 << 10;
+/// Stacks kept for reuse by one load.
+const KEEP_STACKS: usize = 64;
 
-/// The loader, passed into the coroutine at each resume. Its lifetimes are
-/// erased: the coroutine uses it only during the resume that passed it.
-type LoaderPtr = *mut Loader<'static, 'static>;
+/// Coroutine stacks of one load, reused as objects finish.
+#[derive(Default)]
+pub(crate) struct Stacks(Vec<DefaultStack>);
 
-enum Outcome<P> {
-    Built(P),
-    Failed(Error),
+impl Stacks {
+    fn take(&mut self) -> Result<DefaultStack> {
+        match self.0.pop() {
+            Some(s) => Ok(s),
+            None => DefaultStack::new(COROUTINE_STACK).map_err(|e| {
+                Error::custom(format!(
+                    "cannot allocate a stack for an object announced before its value: {e}"
+                ))
+            }),
+        }
+    }
+
+    fn give_back(&mut self, s: DefaultStack) {
+        if self.0.len() < KEEP_STACKS {
+            self.0.push(s);
+        }
+    }
 }
 
 /// An announced object of pointer type `P`, suspended inside its
-/// `new_cyclic`.
+/// `new_cyclic` until its value is passed in.
 pub(crate) struct Suspended<P: SharedPtr> {
-    co: Coroutine<LoaderPtr, P::Weak, Outcome<P>, DefaultStack>,
-    weak: ErasedWeak,
+    co: Coroutine<Option<P::Target>, P::Weak, P, DefaultStack>,
 }
 
 /// An announced object of any type, as the object table holds it.
 #[doc(hidden)]
 pub trait PendingObject {
-    /// The weak handle that references to it get.
-    fn weak(&self) -> &ErasedWeak;
     /// Loads its value (the stream is at it) and finishes it.
     fn finish_erased(self: Box<Self>, l: &mut Loader) -> Result<ObjSlot>;
     /// For a typed `DEF`: back to the concrete type.
@@ -69,63 +79,33 @@ where
 {
     /// Starts building an object: returns it suspended, with a weak handle
     /// that does not upgrade until it is finished.
-    pub fn start() -> Result<(Self, P::Weak)> {
-        let stack = DefaultStack::new(COROUTINE_STACK).map_err(|e| {
-            Error::custom(format!(
-                "cannot allocate a stack for an object announced before its value: {e}"
-            ))
-        })?;
-        let mut co = Coroutine::with_stack(stack, |y: &Yielder<LoaderPtr, P::Weak>, _| {
-            let mut failure = None;
-            let built = catch_unwind(AssertUnwindSafe(|| {
-                P::new_cyclic(|weak| {
-                    let l = y.suspend(weak.clone());
-                    // SAFETY: only `Suspended::finish` resumes the coroutine,
-                    // passing the loader it was called with; that caller
-                    // holds it mutably borrowed and does not touch it until
-                    // the resume returns, so this is the only live
-                    // reference. The erased lifetimes do not escape: `load`
-                    // is generic over them and returns an owned value.
-                    let l = unsafe { &mut *l };
-                    match stacker::grow(VALUE_STACK, || l.load_object_value::<P>()) {
-                        Ok(v) => v,
-                        Err(e) => {
-                            failure = Some(e);
-                            // Leave new_cyclic without a value: the allocation
-                            // is freed and the weak handles stay dead.
-                            resume_unwind(Box::new(Sentinel))
-                        }
-                    }
-                })
-            }));
-            match built {
-                Ok(p) => Outcome::Built(p),
-                Err(payload) if payload.is::<Sentinel>() => Outcome::Failed(
-                    failure.unwrap_or_else(|| Error::custom("cyclic construction failed")),
-                ),
-                // A panic of a hook, or the forced unwind of a dropped
-                // coroutine: it goes on to the resumer.
-                Err(payload) => resume_unwind(payload),
-            }
+    pub fn start(stacks: &mut Stacks) -> Result<(Self, P::Weak)> {
+        let stack = stacks.take()?;
+        let mut co = Coroutine::with_stack(stack, |y: &Yielder<Option<P::Target>, P::Weak>, _| {
+            P::new_cyclic(|weak| loop {
+                // Resumed with the value once it is loaded; a coroutine
+                // dropped before that unwinds from here.
+                if let Some(value) = y.suspend(weak.clone()) {
+                    break value;
+                }
+            })
         });
-        match co.resume(std::ptr::null_mut()) {
-            CoroutineResult::Yield(weak) => {
-                let erased = ErasedWeak::new::<P>(&weak);
-                Ok((Suspended { co, weak: erased }, weak))
-            }
-            // The closure suspends before it reads anything.
+        match co.resume(None) {
+            CoroutineResult::Yield(weak) => Ok((Suspended { co }, weak)),
+            // The closure suspends before it can return.
             CoroutineResult::Return(_) => Err(Error::custom(
                 "internal: an announced object finished before its value",
             )),
         }
     }
 
-    /// Loads the value from `l` (at the value) and finishes the object.
-    pub fn finish(mut self, l: &mut Loader) -> Result<P> {
-        let ptr = (l as *mut Loader).cast::<Loader<'static, 'static>>();
-        match self.co.resume(ptr) {
-            CoroutineResult::Return(Outcome::Built(p)) => Ok(p),
-            CoroutineResult::Return(Outcome::Failed(e)) => Err(e),
+    /// Finishes the object with its loaded value.
+    pub fn finish(mut self, value: P::Target, stacks: &mut Stacks) -> Result<P> {
+        match self.co.resume(Some(value)) {
+            CoroutineResult::Return(p) => {
+                stacks.give_back(self.co.into_stack());
+                Ok(p)
+            }
             CoroutineResult::Yield(_) => Err(Error::custom(
                 "internal: an announced object suspended twice",
             )),
@@ -137,12 +117,9 @@ impl<P: SharedPtr> PendingObject for Suspended<P>
 where
     P::Target: Stateify,
 {
-    fn weak(&self) -> &ErasedWeak {
-        &self.weak
-    }
-
     fn finish_erased(self: Box<Self>, l: &mut Loader) -> Result<ObjSlot> {
-        self.finish(l).map(|p| p.erase())
+        let value = l.load_object_value::<P>()?;
+        l.finish_suspended(*self, value).map(|p| p.erase())
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn Any> {

@@ -299,7 +299,9 @@ fn a_true_strong_cycle_is_still_an_error_with_its_path() {
     *x.next.borrow_mut() = Some(y.clone());
     // Entered through a weak edge, and still a strong cycle x -> y -> x.
     let root = (Rc::downgrade(&y), a);
-    let e = stateify::to_vec(&root).map(drop).expect_err("a strong cycle");
+    let e = stateify::to_vec(&root)
+        .map(drop)
+        .expect_err("a strong cycle");
     assert!(
         matches!(e.kind(), stateify::ErrorKind::StrongCycle(_)),
         "{e}"

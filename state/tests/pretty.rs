@@ -155,3 +155,43 @@ fn stream_with_raw_records() {
     stateify::save(&mut out, &"two".to_string()).unwrap();
     insta::assert_snapshot!("stream", stateify::pretty::to_string(&out).unwrap());
 }
+
+#[derive(Debug)]
+struct Owner {
+    name: String,
+    parts: Vec<Rc<RefCell<Part>>>,
+}
+stateify_struct!(Owner { name: String, parts: Vec<Rc<RefCell<Part>>> });
+
+#[derive(Debug)]
+struct Part {
+    id: u8,
+    owner: Weak<RefCell<Owner>>,
+}
+stateify_struct!(Part { id: u8, owner: Weak<RefCell<Owner>> });
+
+#[test]
+fn forward_references() {
+    // Parts reached before the owner their weak references lead to: the
+    // owner is announced there and defined where the root reaches it.
+    let owner = Rc::new(RefCell::new(Owner {
+        name: "owner".into(),
+        parts: vec![],
+    }));
+    let parts: Vec<_> = (0..2)
+        .map(|id| {
+            Rc::new(RefCell::new(Part {
+                id,
+                owner: Rc::downgrade(&owner),
+            }))
+        })
+        .collect();
+    owner.borrow_mut().parts = parts.clone();
+    insta::assert_snapshot!(
+        "forward_def_at_strong_ref",
+        show(&(parts.clone(), owner.clone()))
+    );
+    // Reached only through weak references: defined after the root.
+    insta::assert_snapshot!("forward_def_after_root", show(&parts[0]));
+    owner.borrow_mut().parts.clear();
+}

@@ -493,6 +493,27 @@ pub fn entries() -> Vec<Entry> {
             read: read_evolution,
         },
         Entry {
+            name: "forward",
+            about: "graph format 2: weak references that announce objects defined later (fd tables before their stack, players before their room)",
+            write: || write_graph("forward.graph", &model::Forward::build()),
+            read: |f| read_graph(f, "forward.graph", model::Forward::describe),
+        },
+        Entry {
+            name: "outside",
+            about: "graph format 2: an object announced by a weak reference and kept alive only outside the graph, its value after the root",
+            write: || {
+                let (v, _outside) = model::Outside::build();
+                write_graph("outside.graph", &v)
+            },
+            read: |f| {
+                // After the load nothing holds the announced stack: the
+                // value saved again differs (its weak reference is dead).
+                let mut l = read_graph(f, "outside.graph", model::Outside::describe)?;
+                l.streams[0].reencoded = None;
+                Ok(l)
+            },
+        },
+        Entry {
             name: "mixed",
             about: "several graph records and raw records (one empty) in one stream",
             write: || {

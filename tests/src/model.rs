@@ -817,3 +817,159 @@ pub mod newer {
 pub fn describe_debug<T: std::fmt::Debug>(v: &T) -> String {
     format!("{v:#?}\n")
 }
+
+// ---- graph format 2: forward references ----
+
+#[derive(Stateify)]
+#[state(type_name = "corpus::Endpoint")]
+pub struct Endpoint {
+    pub port: u16,
+    pub stack: rc::Weak<RefCell<NetStack>>,
+}
+
+#[derive(Stateify)]
+#[state(type_name = "corpus::NetStack")]
+pub struct NetStack {
+    pub name: String,
+    pub endpoints: Vec<Rc<RefCell<Endpoint>>>,
+}
+
+#[derive(Stateify)]
+#[state(type_name = "corpus::Room")]
+pub struct Room {
+    pub name: String,
+    pub occupants: Vec<rc::Weak<RefCell<Player>>>,
+}
+
+#[derive(Stateify)]
+#[state(type_name = "corpus::Player")]
+pub struct Player {
+    pub name: String,
+    pub room: Rc<RefCell<Room>>,
+}
+
+/// Orders that need forward references: endpoints reached through an fd
+/// table before the stack that owns them, and players who own their room
+/// (which lists them weakly).
+#[derive(Stateify)]
+pub struct Forward {
+    pub fds: Vec<Rc<RefCell<Endpoint>>>,
+    pub stack: Rc<RefCell<NetStack>>,
+    pub players: Vec<Rc<RefCell<Player>>>,
+}
+
+/// An endpoint whose stack is kept alive only outside the graph: announced
+/// where the endpoint's weak reference is, its value follows the root, and
+/// after a load nothing holds it (the weak reference reads dead).
+#[derive(Stateify)]
+pub struct Outside {
+    pub spare: Rc<RefCell<Endpoint>>,
+}
+
+impl Outside {
+    /// The value, and what keeps its stack alive while it is saved.
+    pub fn build() -> (Outside, Rc<RefCell<NetStack>>) {
+        let outside = Rc::new(RefCell::new(NetStack {
+            name: "outside".into(),
+            endpoints: vec![],
+        }));
+        let spare = Rc::new(RefCell::new(Endpoint {
+            port: 9,
+            stack: Rc::downgrade(&outside),
+        }));
+        outside.borrow_mut().endpoints.push(spare.clone());
+        (Outside { spare }, outside)
+    }
+
+    pub fn describe(&self) -> String {
+        let spare = self.spare.borrow();
+        format!(
+            "spare port {} stack {:?}, strong count {}\n",
+            spare.port,
+            spare.stack.upgrade().map(|s| s.borrow().name.clone()),
+            Rc::strong_count(&self.spare)
+        )
+    }
+}
+
+impl Forward {
+    pub fn build() -> Forward {
+        let stack = Rc::new(RefCell::new(NetStack {
+            name: "main".into(),
+            endpoints: vec![],
+        }));
+        let fds: Vec<_> = [80, 443, 22]
+            .map(|port| {
+                Rc::new(RefCell::new(Endpoint {
+                    port,
+                    stack: Rc::downgrade(&stack),
+                }))
+            })
+            .into();
+        stack.borrow_mut().endpoints = vec![fds[1].clone(), fds[0].clone(), fds[2].clone()];
+        let rooms: Vec<_> = ["hall", "attic"]
+            .map(|name| {
+                Rc::new(RefCell::new(Room {
+                    name: name.into(),
+                    occupants: vec![],
+                }))
+            })
+            .into();
+        let players: Vec<_> = (0..5)
+            .map(|i| {
+                let room = rooms[i % 2].clone();
+                let p = Rc::new(RefCell::new(Player {
+                    name: format!("p{i}"),
+                    room: room.clone(),
+                }));
+                room.borrow_mut().occupants.push(Rc::downgrade(&p));
+                p
+            })
+            .collect();
+        Forward {
+            fds,
+            stack,
+            players,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        let stack = self.stack.borrow();
+        for (i, e) in self.fds.iter().enumerate() {
+            let e = e.borrow();
+            let _ = writeln!(
+                out,
+                "fd {i}: port {} stack is the stack: {}",
+                e.port,
+                e.stack
+                    .upgrade()
+                    .is_some_and(|s| Rc::ptr_eq(&s, &self.stack))
+            );
+        }
+        let owned: Vec<Option<usize>> = stack
+            .endpoints
+            .iter()
+            .map(|e| self.fds.iter().position(|f| Rc::ptr_eq(f, e)))
+            .collect();
+        let _ = writeln!(out, "stack {:?} endpoints are fds {owned:?}", stack.name);
+        for (i, p) in self.players.iter().enumerate() {
+            let p = p.borrow();
+            let room = p.room.borrow();
+            let listed: Vec<Option<usize>> = room
+                .occupants
+                .iter()
+                .map(|w| {
+                    w.upgrade()
+                        .and_then(|o| self.players.iter().position(|q| Rc::ptr_eq(q, &o)))
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "player {i} {:?} in {:?}, which lists players {listed:?}",
+                p.name, room.name
+            );
+        }
+        out
+    }
+}
