@@ -12,8 +12,8 @@
 //!
 //! `cargo bench -p pgalloc --bench restore` (`PGALLOC_BENCH_MIB`,
 //! `PGALLOC_BENCH_TRIALS`, `PGALLOC_BENCH_DIR` as in the pages bench;
-//! `PGALLOC_BENCH_THREADS`, `_MAX_READ`, `_HUGE=0` vary the background
-//! load; `PGALLOC_BENCH_VERBOSE=1` adds p90, p95 and the maximum).
+//! `PGALLOC_BENCH_THREADS`, `_MAX_READ`, `_HUGE=0`, `_SKIP_VERIFY=1` (no
+//! page digest checks) vary the background load; `PGALLOC_BENCH_VERBOSE=1` adds p90, p95 and the maximum).
 
 use std::fs::File;
 use std::sync::Arc;
@@ -74,6 +74,7 @@ fn main() {
         threads: env("PGALLOC_BENCH_THREADS", LoadOpts::default().threads),
         huge_pages: env("PGALLOC_BENCH_HUGE", 1) == 1,
         max_read: env("PGALLOC_BENCH_MAX_READ", LoadOpts::default().max_read),
+        skip_verify: env("PGALLOC_BENCH_SKIP_VERIFY", 0) == 1,
     };
 
     // Full loads, eager and background interleaved.

@@ -11,7 +11,7 @@ use crate::file::{
     MAX_REFS, PAGE_SIZE,
 };
 use crate::restore::{Background, PageSource, Restore};
-use crate::save::{SavedFile, MAX_BLOCK};
+use crate::save::{digest_pieces, pieces, SavedFile, DIGEST, MAX_BLOCK, PIECE};
 
 /// Options of [`MemoryFile::load_from`].
 #[derive(Clone, Copy, Debug)]
@@ -29,6 +29,10 @@ pub struct LoadOpts {
     /// the background (needs a pages file); every access waits for the
     /// pages it touches. Otherwise every page is loaded before returning.
     pub background: bool,
+    /// Do not check the pages against the digests the metadata records
+    /// (for a trusted local restore); [`LoadStats::verified`] says whether
+    /// they were checked.
+    pub skip_verify: bool,
 }
 
 impl Default for LoadOpts {
@@ -38,6 +42,7 @@ impl Default for LoadOpts {
             max_read: 256 << 10,
             huge_pages: true,
             background: false,
+            skip_verify: false,
         }
     }
 }
@@ -54,6 +59,11 @@ pub struct LoadStats {
     pub meta_time: Duration,
     /// Time reading the pages (a background load: starting the workers).
     pub pages_time: Duration,
+    /// Every page block is checked against its BLAKE3 digest as it is read
+    /// (a background load: before any access sees it); a mismatch is an
+    /// error. False when the save recorded no digests (checkpoints written
+    /// before they existed) or with [`LoadOpts::skip_verify`].
+    pub verified: bool,
 }
 
 fn corrupt(msg: String) -> Error {
@@ -123,7 +133,22 @@ fn validate(s: &SavedFile) -> Result<()> {
         }
         prev_end = end;
     }
+    let want: usize = s.blocks.iter().map(|b| pieces(b.len)).sum();
+    if !s.digests.is_empty() && s.digests.len() != want * DIGEST {
+        return Err(corrupt(format!(
+            "{} bytes of page digests for {want} pieces of {PIECE} bytes",
+            s.digests.len()
+        )));
+    }
     Ok(())
+}
+
+/// The error for page bytes that do not match their digest.
+pub(crate) fn digest_mismatch(mem: u64, len: u64) -> String {
+    format!(
+        "pages {mem:#x}..{:#x} do not match their BLAKE3 digest: the pages file is damaged or belongs to another checkpoint",
+        mem + len
+    )
 }
 
 impl MemoryFile {
@@ -147,6 +172,9 @@ impl MemoryFile {
         let t = Instant::now();
         let saved: SavedFile = stateify::load(&mut meta)?;
         validate(&saved)?;
+        // Per block, its first piece's index in `saved.digests`.
+        let verify = !opts.skip_verify && !saved.digests.is_empty();
+        stats.verified = verify;
         let mf = MemoryFile::new(MemoryFileOpts {
             chunk_size: saved.chunk_size,
             huge_pages: opts.huge_pages,
@@ -171,6 +199,7 @@ impl MemoryFile {
         let t = Instant::now();
         match pages {
             None => {
+                let mut digest_index = 0;
                 for b in &saved.blocks {
                     let (len, object) = stateify::read_header(&mut meta)?;
                     if object {
@@ -188,6 +217,25 @@ impl MemoryFile {
                         end: b.start + b.len,
                     };
                     mf.with_slice_mut(r, |s| meta.read_exact(s))??;
+                    if verify {
+                        let first = digest_index;
+                        digest_index += pieces(b.len);
+                        let want = &saved.digests[first * DIGEST..digest_index * DIGEST];
+                        let mut got = Vec::with_capacity(want.len());
+                        mf.with_slice(r, |s| digest_pieces(s, &mut got))?;
+                        if let Some(k) = (0..pieces(b.len)).find(|k| {
+                            got[k * DIGEST..(k + 1) * DIGEST] != want[k * DIGEST..(k + 1) * DIGEST]
+                        }) {
+                            let start = b.start + k as u64 * PIECE;
+                            return Err(Error::PagesUnavailable {
+                                start,
+                                source: std::io::Error::new(
+                                    std::io::ErrorKind::InvalidData,
+                                    digest_mismatch(start, PIECE.min(b.start + b.len - start)),
+                                ),
+                            });
+                        }
+                    }
                 }
             }
             Some(source) => {
@@ -202,6 +250,7 @@ impl MemoryFile {
                     saved.chunk_size,
                     opts.max_read as u64,
                     source,
+                    verify.then_some(&saved.digests[..]),
                 );
                 let bg = Background::start(restore, opts.threads);
                 if opts.background {

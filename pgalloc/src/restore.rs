@@ -128,6 +128,10 @@ struct Queue {
 
 pub(crate) struct Restore {
     units: Vec<Unit>,
+    /// The BLAKE3 digest of each unit (a unit is one digested piece of a
+    /// block), when the load verifies: a unit is published as loaded only
+    /// after its bytes match.
+    digests: Option<Vec<[u8; 32]>>,
     state: Vec<AtomicU8>,
     /// Mapped base address of each chunk at load time (never remapped).
     bases: Vec<usize>,
@@ -168,6 +172,7 @@ impl Restore {
         chunk_size: u64,
         max_read: u64,
         source: Arc<dyn PageSource>,
+        digests: Option<&[u8]>,
     ) -> Restore {
         let mut units = Vec::new();
         let mut file = 0;
@@ -185,7 +190,15 @@ impl Restore {
             file += len;
         }
         let n = units.len();
+        // One digest per unit: units cut blocks exactly as the save cut
+        // them into digested pieces (`save::PIECE` is `UNIT`).
+        let digests = digests.map(|d| {
+            d.chunks_exact(32)
+                .map(|c| c.try_into().unwrap_or([0; 32]))
+                .collect::<Vec<[u8; 32]>>()
+        });
         Restore {
+            digests,
             state: (0..n).map(|_| AtomicU8::new(PENDING)).collect(),
             bytes_total: file,
             units,
@@ -265,6 +278,18 @@ impl Restore {
         // Before the last unit completes the restore: the completion says
         // the source is free, so no handle may outlive it.
         drop(source);
+        if let Some(digests) = &self.digests {
+            // Hashed by the thread that read, so workers verify in parallel.
+            for (i, r) in run.clone().zip(outcome.iter_mut()) {
+                if r.is_ok() && blake3::hash(self.unit_bytes(i)).as_bytes() != &digests[i] {
+                    let u = self.units[i];
+                    *r = Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        crate::load::digest_mismatch(u.mem, u.len),
+                    ));
+                }
+            }
+        }
         let mut q = lock(&self.q);
         q.order.push((run.start, run.len(), by_waiter));
         for (i, r) in run.clone().zip(outcome.drain(..)) {
@@ -309,6 +334,19 @@ impl Restore {
                 Some(e) => Err(e),
             });
         }
+    }
+
+    /// The bytes of unit `i`, which this thread has claimed (LOADING) and
+    /// read, for its digest.
+    fn unit_bytes(&self, i: usize) -> &[u8] {
+        let u = self.units[i];
+        let base = self.bases[(u.mem / self.chunk_size) as usize];
+        let off = (u.mem % self.chunk_size) as usize;
+        // SAFETY: as in `read_into`: inside one chunk's mapping, which stays
+        // mapped while the restore runs; the unit is LOADING and claimed by
+        // this thread, so no other thread writes it and no access reads it
+        // until it is published.
+        unsafe { std::slice::from_raw_parts((base + off) as *const u8, u.len as usize) }
     }
 
     fn read_into(&self, src: &dyn PageSource, run: Range<usize>) -> io::Result<()> {

@@ -19,6 +19,9 @@ pub struct SaveOpts {
     /// Threads scanning for zero pages before an inline save (0: one per
     /// core). With a pages file one thread scans while the caller writes.
     pub threads: usize,
+    /// Record no page digests: a load of this save cannot verify its pages
+    /// (its `LoadStats::verified` is false). For measurements.
+    pub skip_digests: bool,
 }
 
 /// What a save did (the figures gVisor logs).
@@ -56,6 +59,31 @@ pub(crate) struct SavedFile {
     pub segments: Vec<SavedSegment>,
     /// The saved byte ranges, in file order; each inside one chunk.
     pub blocks: Vec<SavedBlock>,
+    /// BLAKE3 of every piece of every block, 32 bytes each, in block
+    /// order: a block's pieces are its `PIECE`-byte parts from its start
+    /// (the last may be shorter). Empty: written without digests, or
+    /// before they existed (the pages cannot be verified).
+    #[state(default)]
+    pub digests: Vec<u8>,
+}
+
+/// The bytes each digest covers: the unit a background restore loads and
+/// verifies at once.
+pub(crate) const PIECE: u64 = crate::restore::UNIT;
+
+/// Digest length.
+pub(crate) const DIGEST: usize = 32;
+
+/// Pieces of a block of `len` bytes.
+pub(crate) fn pieces(len: u64) -> usize {
+    len.div_ceil(PIECE) as usize
+}
+
+/// Appends the digest of every piece of `bytes` (one block) to `out`.
+pub(crate) fn digest_pieces(bytes: &[u8], out: &mut Vec<u8>) {
+    for piece in bytes.chunks(PIECE as usize) {
+        out.extend_from_slice(blake3::hash(piece).as_bytes());
+    }
 }
 
 #[derive(Debug, stateify::Stateify)]
@@ -108,6 +136,8 @@ struct Scanned {
     bytes_scanned: u64,
     zero_bytes: u64,
     blocks: Vec<FileRange>,
+    /// The blocks' piece digests (see `SavedFile::digests`).
+    digests: Vec<u8>,
     decommit: Vec<FileRange>,
 }
 
@@ -212,6 +242,14 @@ impl MemoryFile {
                 }
             }
             push_run(&mut out.blocks, p, |l| l.len() < MAX_BLOCK);
+        }
+        if !opts.skip_digests {
+            // Hashed here, on the scanning threads, while the bytes are
+            // fresh in the cache and the caller writes earlier blocks.
+            for b in &out.blocks {
+                let at = (b.start - job.range.start) as usize;
+                digest_pieces(&bytes[at..at + b.len() as usize], &mut out.digests);
+            }
         }
         Ok(out)
     }
@@ -346,6 +384,7 @@ impl MemoryFile {
             let mut stats = SaveStats::default();
             let mut decommit = Vec::new();
             let mut blocks = Vec::new();
+            let mut digests = Vec::new();
             stats.allocated_bytes = segments.iter().map(|(r, _)| r.len()).sum();
             let t = Instant::now();
             let jobs = self.scan_jobs(&segments)?;
@@ -361,6 +400,7 @@ impl MemoryFile {
                     for sc in self.scan_parallel(&jobs, opts, opts_threads(opts))? {
                         tally(&sc, &mut stats, &mut decommit);
                         blocks.extend_from_slice(&sc.blocks);
+                        digests.extend_from_slice(&sc.digests);
                     }
                     stats.scan_time = t.elapsed();
                 }
@@ -387,6 +427,7 @@ impl MemoryFile {
                                 unsafe { self.write_blocks(&mut *out, &sc.blocks, false)? };
                                 tally(&sc, &mut stats, &mut decommit);
                                 blocks.extend_from_slice(&sc.blocks);
+                                digests.extend_from_slice(&sc.digests);
                             }
                             out.flush()?;
                             Ok(())
@@ -432,6 +473,7 @@ impl MemoryFile {
                         len: b.len(),
                     })
                     .collect(),
+                digests,
             };
             stateify::save(&mut meta, &saved)?;
             stats.meta_time = t.elapsed();

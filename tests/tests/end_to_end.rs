@@ -74,8 +74,11 @@ fn restore(dir: &Path) -> Result<(Sandbox, MemoryFile), BoxError> {
         background: true,
         ..Default::default()
     };
-    let (mem, _) = MemoryFile::load_from(&mut r, Some(pages), &opts)?;
+    let (mem, stats) = MemoryFile::load_from(&mut r, Some(pages), &opts)?;
     r.finish()?;
+    if !stats.verified {
+        return Err("a checkpoint written today restores its pages unverified".into());
+    }
     Ok((sb, mem))
 }
 
@@ -167,4 +170,23 @@ fn restore_damaged(d: &Path, bytes: &[u8]) -> Result<(), BoxError> {
     std::fs::write(other.join("cp.state"), bytes)?;
     std::fs::copy(d.join("cp.pages"), other.join("cp.pages"))?;
     restore(&other).map(drop)
+}
+
+/// Pages saved before page digests existed (the v1 and v2 corpus) still
+/// load, and say they were not verified.
+#[test]
+fn checkpoints_from_before_page_digests_load_unverified() {
+    for v in ["v1", "v2"] {
+        let dir = stateify_tests::golden_dir().join(v);
+        let meta = std::fs::read(dir.join("pages.meta")).unwrap();
+        let pages = Arc::new(File::open(dir.join("pages.pages")).unwrap());
+        let (_, stats) =
+            MemoryFile::load_from(&meta[..], Some(pages), &LoadOpts::default()).unwrap();
+        assert!(!stats.verified, "{v}");
+    }
+    let dir = stateify_tests::golden_dir().join("v3");
+    let meta = std::fs::read(dir.join("pages.meta")).unwrap();
+    let pages = Arc::new(File::open(dir.join("pages.pages")).unwrap());
+    let (_, stats) = MemoryFile::load_from(&meta[..], Some(pages), &LoadOpts::default()).unwrap();
+    assert!(stats.verified, "v3 records page digests");
 }
