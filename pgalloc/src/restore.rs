@@ -59,6 +59,34 @@ impl PageSource for File {
     }
 }
 
+/// Pages held in memory (downloaded, or in tests).
+impl PageSource for Vec<u8> {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let at = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(self.len());
+        let n = buf.len().min(self.len() - at);
+        buf[..n].copy_from_slice(&self[at..at + n]);
+        Ok(n)
+    }
+
+    fn read_vectored_at(&self, bufs: &mut [IoSliceMut<'_>], offset: u64) -> io::Result<usize> {
+        let mut done = 0;
+        for b in bufs {
+            let n = self.read_at(b, offset + done as u64)?;
+            done += n;
+            if n < b.len() {
+                break;
+            }
+        }
+        Ok(done)
+    }
+
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.len() as u64)
+    }
+}
+
 /// How long a waiter yields to a read in flight before it sleeps.
 const SPIN: Duration = Duration::from_millis(2);
 

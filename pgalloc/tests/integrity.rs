@@ -2,41 +2,13 @@
 //! records, on every load path: a damaged or foreign pages file is an
 //! error, never memory that silently differs from what was saved.
 
-use std::io::{self, IoSliceMut};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use pgalloc::{
-    AllocOpts, Error, FileRange, LoadOpts, MemoryFile, MemoryFileOpts, PageSource, SaveOpts,
-    PAGE_SIZE,
+    AllocOpts, Error, FileRange, LoadOpts, MemoryFile, MemoryFileOpts, SaveOpts, PAGE_SIZE,
 };
-
-/// A page source over bytes in memory.
-struct Bytes(Vec<u8>);
-
-impl PageSource for Bytes {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        let at = (offset as usize).min(self.0.len());
-        let n = buf.len().min(self.0.len() - at);
-        buf[..n].copy_from_slice(&self.0[at..at + n]);
-        Ok(n)
-    }
-    fn read_vectored_at(&self, bufs: &mut [IoSliceMut<'_>], offset: u64) -> io::Result<usize> {
-        let mut done = 0;
-        for b in bufs {
-            let n = self.read_at(b, offset + done as u64)?;
-            done += n;
-            if n < b.len() {
-                break;
-            }
-        }
-        Ok(done)
-    }
-    fn size(&self) -> io::Result<u64> {
-        Ok(self.0.len() as u64)
-    }
-}
 
 fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = mpsc::channel();
@@ -92,7 +64,7 @@ fn load(
     pages: Vec<u8>,
     opts: &LoadOpts,
 ) -> Result<(MemoryFile, pgalloc::LoadStats), Error> {
-    MemoryFile::load_from(meta, Some(Arc::new(Bytes(pages))), opts)
+    MemoryFile::load_from(meta, Some(Arc::new(pages)), opts)
 }
 
 fn is_mismatch(e: &Error) -> bool {

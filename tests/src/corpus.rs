@@ -13,7 +13,7 @@
 //! flipped files), and they refuse trailing bytes.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Cursor, IoSliceMut, Read, Write};
+use std::io::{BufRead, Cursor, Read, Write};
 use std::sync::Arc;
 
 use pgalloc::{AllocOpts, FileRange, LoadOpts, MemoryFile, MemoryKind, PAGE_SIZE};
@@ -233,34 +233,6 @@ fn read_statefile(files: &Files, name: &str, key: Option<&[u8]>) -> Result<Loade
 
 // ---- page memory ----
 
-/// A page source over bytes in memory.
-struct Bytes(Vec<u8>);
-
-impl pgalloc::PageSource for Bytes {
-    fn size(&self) -> std::io::Result<u64> {
-        Ok(self.0.len() as u64)
-    }
-
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
-        let at = (offset as usize).min(self.0.len());
-        let n = buf.len().min(self.0.len() - at);
-        buf[..n].copy_from_slice(&self.0[at..at + n]);
-        Ok(n)
-    }
-
-    fn read_vectored_at(&self, bufs: &mut [IoSliceMut<'_>], offset: u64) -> std::io::Result<usize> {
-        let mut done = 0;
-        for b in bufs {
-            let n = self.read_at(b, offset + done as u64)?;
-            done += n;
-            if n < b.len() {
-                break;
-            }
-        }
-        Ok(done)
-    }
-}
-
 /// Memory of every kind, with untouched pages, pages written with zeros,
 /// data, a range with two references and a freed hole.
 fn build_memory() -> Result<MemoryFile, BoxError> {
@@ -332,7 +304,7 @@ fn read_pages_file(files: &Files) -> Result<Loaded, BoxError> {
     let meta = file(files, "pages.meta")?;
     let pages = file(files, "pages.pages")?.to_vec();
     let mut cur = Cursor::new(meta);
-    let (mf, _) = MemoryFile::load_from(&mut cur, Some(Arc::new(Bytes(pages))), &eager())?;
+    let (mf, _) = MemoryFile::load_from(&mut cur, Some(Arc::new(pages)), &eager())?;
     expect_end(&cur, "pages.meta")?;
     Ok(Loaded {
         description: describe_memory(&mf)?,
@@ -400,7 +372,7 @@ fn read_sandbox(files: &Files) -> Result<Loaded, BoxError> {
         std::time::Duration::from_secs(100),
     )));
     let sb: sandbox::Sandbox = stateify::load_with(&mut cur, &mut res)?;
-    let (mem, _) = MemoryFile::load_from(&mut cur, Some(Arc::new(Bytes(pages))), &eager())?;
+    let (mem, _) = MemoryFile::load_from(&mut cur, Some(Arc::new(pages)), &eager())?;
     expect_end(&cur, "sandbox.state")?;
     let description = format!(
         "metadata {metadata:?}\n{}{}",
