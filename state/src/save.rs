@@ -89,6 +89,8 @@ pub struct Saver {
     /// Set while the error that rewinds the save travels up to the weak
     /// reference that entered this object.
     rewind: Option<u32>,
+    /// The weak entry last left (id, type count), for its caller.
+    exited: (u32, u32),
     /// Announced objects whose value was written (`DEF`) while
     /// `weak_entries` was not empty, each with the number of objects then:
     /// a rewind to before that announces them again.
@@ -179,6 +181,7 @@ impl Saver {
             pending: Vec::new(),
             weak_entries: Vec::new(),
             rewind: None,
+            exited: (0, 0),
             defined: Vec::new(),
             deferred: Vec::new(),
             next_object: 0,
@@ -925,7 +928,7 @@ impl Saver {
             self.tag_id(wire::REF, id);
             return Ok(());
         }
-        self.write_object(addr, ty, value)
+        self.write_object::<T, false>(addr, ty, value)
     }
 
     /// A strong reference to an object that is still open, or announced
@@ -1021,9 +1024,13 @@ impl Saver {
         mem::prefetch(addr as *const u8);
     }
 
-    /// Writes the first reference to an object: `OBJ` and its value.
+    /// Writes the first reference to an object: `OBJ` and its value. With
+    /// `WEAK`, the object is entered through a weak reference: a weak entry
+    /// while it is written, left in `exited` for the caller to check for a
+    /// rewind (so the caller's frame, one per level of a deep recursion,
+    /// keeps nothing of it across the call).
     #[inline(never)]
-    fn write_object<T: Stateify + ?Sized>(
+    fn write_object<T: Stateify + ?Sized, const WEAK: bool>(
         &mut self,
         addr: usize,
         ty: u32,
@@ -1031,11 +1038,17 @@ impl Saver {
     ) -> Result<()> {
         let id = u32::try_from(self.next_object)
             .map_err(|_| Error::custom("more than 2^32 shared objects in one graph"))?;
+        if WEAK {
+            self.weak_entries.push((id, self.next_type_id()));
+        }
         let (word, bit) = self.new_object(addr, ty, id);
         self.open[word] |= bit;
         self.tag(wire::OBJ);
         let r = self.nest(|s| value.save(s));
         self.open[word] &= !bit;
+        if WEAK {
+            self.exited = self.weak_entries.pop().unwrap_or_default();
+        }
         r
     }
 
@@ -1068,12 +1081,24 @@ impl Saver {
         T: Stateify + ?Sized,
         P: std::ops::Deref<Target = T> + 'static,
     {
-        let id = self.next_object as u32;
-        self.weak_entries.push((id, self.next_type_id()));
-        let r = self.write_object(addr, ty, &*strong);
-        let (_, types) = self.weak_entries.pop().unwrap_or_default();
+        let r = self.write_object::<T, true>(addr, ty, &*strong);
+        if self.rewind.is_some() {
+            return self.announce_if_rewound(r, strong);
+        }
+        r
+    }
+
+    /// After a weak entry: announces it if the save rewinds to it.
+    #[cold]
+    #[inline(never)]
+    fn announce_if_rewound<T, P>(&mut self, r: Result<()>, strong: P) -> Result<()>
+    where
+        T: Stateify + ?Sized,
+        P: std::ops::Deref<Target = T> + 'static,
+    {
+        let (id, types) = self.exited;
         if self.rewind == Some(id) {
-            return self.announce(id, types, addr, ty, strong);
+            return self.announce(id, types, strong);
         }
         r
     }
@@ -1083,13 +1108,17 @@ impl Saver {
     /// the root.
     #[cold]
     #[inline(never)]
-    fn announce<T, P>(&mut self, id: u32, types: u32, addr: usize, ty: u32, strong: P) -> Result<()>
+    fn announce<T, P>(&mut self, id: u32, types: u32, strong: P) -> Result<()>
     where
         T: Stateify + ?Sized,
         P: std::ops::Deref<Target = T> + 'static,
     {
         self.rewind = None;
-        self.rollback(id, types);
+        let Some((addr, ty)) = self.rollback(id, types) else {
+            return Err(Error::custom(format!(
+                "internal: object #{id} to announce is not in the save's tables"
+            )));
+        };
         let (word, bit) = self.new_object(addr, ty, id);
         // Announced: its bit in `open` too, so that references to it take
         // the slow path of `save_shared_as` with one bit test on the fast one.
@@ -1105,14 +1134,17 @@ impl Saver {
 
     /// Undoes everything written since object `first` was entered (its tag
     /// written when `types` types were defined): bytes, objects, types.
+    /// Returns the identity of object `first`.
     #[cold]
-    fn rollback(&mut self, first: u32, types: u32) {
-        let Some(&pos) = self.tags.get(first as usize) else {
-            return;
-        };
+    fn rollback(&mut self, first: u32, types: u32) -> Option<(usize, u32)> {
+        let &pos = self.tags.get(first as usize)?;
+        let since = self
+            .created
+            .len()
+            .checked_sub((self.next_object - first as u64) as usize)?;
+        let entered = self.created.get(since).copied();
         self.buf.truncate(pos);
         self.tags.truncate(first as usize);
-        let since = self.created.len() - (self.next_object - first as u64) as usize;
         for (addr, ty) in self.created.drain(since..).rev() {
             self.objects.remove(addr, ty);
         }
@@ -1146,6 +1178,7 @@ impl Saver {
             self.type_cache.fill(TypeSlot::EMPTY);
             self.counters.forget_types(types as usize);
         }
+        entered
     }
 
     /// Writes a weak reference to the allocation at `addr`. A target already

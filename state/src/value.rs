@@ -92,7 +92,8 @@ pub enum Value<'de> {
     },
 }
 
-/// Per type (struct, enum or trait-object name): how many values and how
+/// Per type (struct or enum name; a trait object counts as its concrete
+/// value): how many values and how
 /// many encoded bytes they span (inclusive of what they contain).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TypeUse {
@@ -315,7 +316,9 @@ impl<'de> Visitor<'de> for Builder<'de> {
     }
 
     fn span(&mut self, open: Open, start: u64, end: u64) {
-        if let Open::Struct(_) | Open::Variant(..) | Open::Dyn(_) = open {
+        // Not `Dyn`: the concrete value inside is counted under its own
+        // type, often of the same name (counting both doubled it).
+        if let Open::Struct(_) | Open::Variant(..) = open {
             if let Some(name) = self.names.last() {
                 let u = self.types.entry(name).or_default();
                 u.count += 1;
