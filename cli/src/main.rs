@@ -112,8 +112,18 @@ fn graph_error(r: &input::Record, e: stateify::Error) -> Failure {
 
 // ---- info and verify -----------------------------------------------------------
 
-fn pages_summary(file: &Path) -> Result<(u64, u64)> {
+/// The checkpoint id in a pages file's header, if it has one.
+fn pages_header(file: &Path) -> Result<Option<u128>> {
     let mut f = std::fs::File::open(file)?;
+    let mut h = vec![0u8; pgalloc::PAGES_HEADER as usize];
+    let n = read_full(&mut f, &mut h)?;
+    Ok(pgalloc::read_pages_header(&h[..n]).ok())
+}
+
+/// Pages (after the header, if any) and how many are all zeros.
+fn pages_summary(file: &Path, skip: u64) -> Result<(u64, u64)> {
+    let mut f = std::fs::File::open(file)?;
+    std::io::copy(&mut (&mut f).take(skip), &mut std::io::sink())?;
     let mut buf = vec![0u8; 1 << 20];
     let (mut pages, mut zero) = (0u64, 0u64);
     loop {
@@ -199,11 +209,19 @@ fn info(cli: &Cli, file: &Path) -> Result<u8> {
             )
         }
         Kind::Pages => {
-            let (pages, zero) = pages_summary(file)?;
+            let id = pages_header(file)?;
+            let (pages, zero) = pages_summary(file, id.map_or(0, |_| pgalloc::PAGES_HEADER))?;
+            let head = match id {
+                Some(id) => format!("pages file of checkpoint {id:032x}"),
+                None => {
+                    "pages file (no header: written before checkpoint ids, or not a pages file)"
+                        .into()
+                }
+            };
             emit(
                 cli,
-                format!("pages file (no header: not a statefile or a record stream), {size} bytes\npages: {pages}, of which all-zero: {zero}\n"),
-                json!({"kind": "pages", "bytes": size, "pages": pages, "zero_pages": zero}),
+                format!("{head}, {size} bytes\npages: {pages}, of which all-zero: {zero}\n"),
+                json!({"kind": "pages", "bytes": size, "checkpoint_id": id.map(|id| format!("{id:032x}")), "pages": pages, "zero_pages": zero}),
             )
         }
     }

@@ -72,8 +72,13 @@ fn damaged_checkpoints_fail_cleanly_and_stay_untouched() {
     let pages = dir.path().join("sandbox.pages");
     let good_state = std::fs::read(&state).unwrap();
     let good_pages = std::fs::read(&pages).unwrap();
+    // Another checkpoint of the same sandbox: the same layout.
+    let other = tempfile::tempdir().unwrap();
+    checkpoint(other.path());
+    let other_pages = std::fs::read(other.path().join("sandbox.pages")).unwrap();
+    assert_eq!(other_pages.len(), good_pages.len());
 
-    let cases: [(&str, &dyn Fn(), &str); 4] = [
+    let cases: [(&str, &dyn Fn(), &str); 6] = [
         (
             "flipped byte in the statefile",
             &|| {
@@ -92,7 +97,22 @@ fn damaged_checkpoints_fail_cleanly_and_stay_untouched() {
         (
             "truncated pages file",
             &|| std::fs::write(&pages, &good_pages[..good_pages.len() / 2]).unwrap(),
-            "pages file too short",
+            "truncated",
+        ),
+        (
+            "another checkpoint's pages file",
+            &|| std::fs::write(&pages, &other_pages).unwrap(),
+            "written by another checkpoint",
+        ),
+        (
+            "flipped byte in the pages file",
+            &|| {
+                let mut b = good_pages.clone();
+                let at = b.len() / 2 + 17;
+                b[at] ^= 0x01;
+                std::fs::write(&pages, b).unwrap();
+            },
+            "do not match their BLAKE3 digest",
         ),
         (
             "missing pages file",

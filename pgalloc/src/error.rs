@@ -76,6 +76,20 @@ pub enum Error {
     /// The metadata describes an impossible memory file.
     #[error("corrupt page metadata: {0}")]
     Corrupt(String),
+    /// The pages file is not the one this metadata was saved with: its
+    /// header names another checkpoint (a mixed-up copy, or a crash
+    /// between writing the two files).
+    #[error("the pages file belongs to checkpoint {found:032x}, not to {expected:032x}: it was written by another checkpoint")]
+    ForeignPages {
+        /// The id the metadata records.
+        expected: u128,
+        /// The id in the pages file's header.
+        found: u128,
+    },
+    /// The pages file has no valid header, or not the length the metadata
+    /// records (truncated or extended).
+    #[error("pages file: {0}")]
+    PagesFile(String),
 }
 
 /// The crate's result type.

@@ -47,4 +47,4 @@ pub use file::{
 };
 pub use load::{LoadOpts, LoadStats};
 pub use restore::{Completion, PageSource, RestoreProgress};
-pub use save::{SaveOpts, SaveStats};
+pub use save::{read_pages_header, SaveOpts, SaveStats, PAGES_HEADER, PAGES_MAGIC};

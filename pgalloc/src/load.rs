@@ -11,7 +11,9 @@ use crate::file::{
     MAX_REFS, PAGE_SIZE,
 };
 use crate::restore::{Background, PageSource, Restore};
-use crate::save::{digest_pieces, pieces, SavedFile, DIGEST, MAX_BLOCK, PIECE};
+use crate::save::{
+    digest_pieces, pieces, read_pages_header, SavedFile, DIGEST, MAX_BLOCK, PAGES_HEADER, PIECE,
+};
 
 /// Options of [`MemoryFile::load_from`].
 #[derive(Clone, Copy, Debug)]
@@ -64,6 +66,9 @@ pub struct LoadStats {
     /// error. False when the save recorded no digests (checkpoints written
     /// before they existed) or with [`LoadOpts::skip_verify`].
     pub verified: bool,
+    /// The checkpoint id shared by the metadata and the pages file's
+    /// header, checked to match (0: saved inline, or before ids existed).
+    pub checkpoint_id: u128,
 }
 
 fn corrupt(msg: String) -> Error {
@@ -143,6 +148,53 @@ fn validate(s: &SavedFile) -> Result<()> {
     Ok(())
 }
 
+/// Checks that `source` is the pages file `saved` was written with: its
+/// header's checkpoint id and its length.
+fn check_pages_file(saved: &SavedFile, source: &dyn PageSource) -> Result<()> {
+    let mut h = vec![0u8; PAGES_HEADER as usize];
+    let mut got = 0;
+    while got < h.len() {
+        // As in the restore: a source that panics or lies fails the load.
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            source.read_at(&mut h[got..], got as u64)
+        }))
+        .unwrap_or_else(|_| Err(std::io::Error::other("the page source panicked")));
+        match read {
+            Ok(0) => break,
+            Ok(n) if n > h.len() - got => {
+                return Err(Error::PagesFile(format!(
+                    "the page source claims {n} bytes read into {} bytes of buffer",
+                    h.len() - got
+                )))
+            }
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let found = read_pages_header(&h[..got]).map_err(Error::PagesFile)?;
+    if found != saved.checkpoint_id {
+        return Err(Error::ForeignPages {
+            expected: saved.checkpoint_id,
+            found,
+        });
+    }
+    let len = source.size()?;
+    if len != saved.pages_len {
+        return Err(Error::PagesFile(format!(
+            "{len} bytes, but checkpoint {:032x} wrote {} ({})",
+            saved.checkpoint_id,
+            saved.pages_len,
+            if len < saved.pages_len {
+                "truncated"
+            } else {
+                "extended"
+            }
+        )));
+    }
+    Ok(())
+}
+
 /// The error for page bytes that do not match their digest.
 pub(crate) fn digest_mismatch(mem: u64, len: u64) -> String {
     format!(
@@ -175,6 +227,21 @@ impl MemoryFile {
         // Per block, its first piece's index in `saved.digests`.
         let verify = !opts.skip_verify && !saved.digests.is_empty();
         stats.verified = verify;
+        // The pages file is checked to be this checkpoint's before anything
+        // is allocated or read.
+        let data_offset = match &pages {
+            Some(source) if saved.checkpoint_id != 0 => {
+                check_pages_file(&saved, &**source)?;
+                PAGES_HEADER
+            }
+            None if saved.checkpoint_id != 0 => {
+                return Err(Error::PagesFile(
+                    "this memory was saved with a pages file, and none was given".into(),
+                ))
+            }
+            _ => 0,
+        };
+        stats.checkpoint_id = saved.checkpoint_id;
         let mf = MemoryFile::new(MemoryFileOpts {
             chunk_size: saved.chunk_size,
             huge_pages: opts.huge_pages,
@@ -239,10 +306,10 @@ impl MemoryFile {
                 }
             }
             Some(source) => {
-                let total: u64 = saved.blocks.iter().map(|b| b.len).sum();
+                let total: u64 = data_offset + saved.blocks.iter().map(|b| b.len).sum::<u64>();
                 let len = source.size()?;
                 if len < total {
-                    return Err(short_pages(&saved, len));
+                    return Err(short_pages(&saved, len.saturating_sub(data_offset)));
                 }
                 let restore = Restore::new(
                     saved.blocks.iter().map(|b| (b.start, b.len)),
@@ -250,6 +317,7 @@ impl MemoryFile {
                     saved.chunk_size,
                     opts.max_read as u64,
                     source,
+                    data_offset,
                     verify.then_some(&saved.digests[..]),
                 );
                 let bg = Background::start(restore, opts.threads);

@@ -200,10 +200,11 @@ impl Restore {
         chunk_size: u64,
         max_read: u64,
         source: Arc<dyn PageSource>,
+        data_offset: u64,
         digests: Option<&[u8]>,
     ) -> Restore {
         let mut units = Vec::new();
-        let mut file = 0;
+        let mut file = data_offset;
         for (mem, len) in blocks {
             let mut done = 0;
             while done < len {
@@ -228,7 +229,7 @@ impl Restore {
         Restore {
             digests,
             state: (0..n).map(|_| AtomicU8::new(PENDING)).collect(),
-            bytes_total: file,
+            bytes_total: file - data_offset,
             units,
             bases,
             chunk_size,

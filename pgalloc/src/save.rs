@@ -59,6 +59,14 @@ pub(crate) struct SavedFile {
     pub segments: Vec<SavedSegment>,
     /// The saved byte ranges, in file order; each inside one chunk.
     pub blocks: Vec<SavedBlock>,
+    /// A random id shared with the pages file's header: a pages file of
+    /// another checkpoint is refused before any page is read. 0: saved
+    /// before ids existed (no header), or inline.
+    #[state(default)]
+    pub checkpoint_id: u128,
+    /// The pages file's length, header included (0 when there is none).
+    #[state(default)]
+    pub pages_len: u64,
     /// BLAKE3 of every piece of every block, 32 bytes each, in block
     /// order: a block's pieces are its `PIECE`-byte parts from its start
     /// (the last may be shorter). Empty: written without digests, or
@@ -73,6 +81,64 @@ pub(crate) const PIECE: u64 = crate::restore::UNIT;
 
 /// Digest length.
 pub(crate) const DIGEST: usize = 32;
+
+/// The first bytes of a pages file (format of docs/FORMAT.md §8).
+pub const PAGES_MAGIC: [u8; 8] = *b"\x89SPAGE\r\n";
+
+/// The pages file header's length: the page data after it stays
+/// page-aligned (for `O_DIRECT`).
+pub const PAGES_HEADER: u64 = PAGE_SIZE;
+
+/// The header of a pages file: magic, format version 1, the checkpoint id,
+/// zeros to a page.
+pub(crate) fn pages_header(id: u128) -> Vec<u8> {
+    let mut h = vec![0u8; PAGES_HEADER as usize];
+    h[..8].copy_from_slice(&PAGES_MAGIC);
+    h[8..12].copy_from_slice(&1u32.to_le_bytes());
+    h[16..32].copy_from_slice(&id.to_le_bytes());
+    h
+}
+
+/// The checkpoint id in a pages file header (its first `PAGES_HEADER`
+/// bytes), or why it is not one.
+pub fn read_pages_header(h: &[u8]) -> std::result::Result<u128, String> {
+    if h.len() < 32 || h[..8] != PAGES_MAGIC {
+        return Err(
+            "no pages file header (written before checkpoint ids, or not a pages file)".into(),
+        );
+    }
+    let version = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
+    if version != 1 {
+        return Err(format!(
+            "pages file header version {version} is not supported"
+        ));
+    }
+    if h.len() < PAGES_HEADER as usize
+        || h[12..16]
+            .iter()
+            .chain(&h[32..PAGES_HEADER as usize])
+            .any(|&b| b != 0)
+    {
+        return Err(
+            "damaged pages file header (its reserved bytes are not zero, or it is cut short)"
+                .into(),
+        );
+    }
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&h[16..32]);
+    Ok(u128::from_le_bytes(id))
+}
+
+/// A new random checkpoint id (never 0).
+fn new_checkpoint_id() -> Result<u128> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|e| {
+        Error::Io(std::io::Error::other(format!(
+            "no random checkpoint id: {e}"
+        )))
+    })?;
+    Ok(u128::from_le_bytes(b).max(1))
+}
 
 /// Pieces of a block of `len` bytes.
 pub(crate) fn pieces(len: u64) -> usize {
@@ -380,6 +446,7 @@ impl MemoryFile {
             })
             .collect();
         let inline = pages.is_none();
+        let checkpoint_id = if inline { 0 } else { new_checkpoint_id()? };
         self.shared_access(|| {
             let mut stats = SaveStats::default();
             let mut decommit = Vec::new();
@@ -405,6 +472,7 @@ impl MemoryFile {
                     stats.scan_time = t.elapsed();
                 }
                 Some(out) => {
+                    out.write_all(&pages_header(checkpoint_id))?;
                     // One thread scans while this one writes what it found.
                     let (tx, rx) = std::sync::mpsc::sync_channel::<Scanned>(2);
                     let scanned = std::thread::scope(|s| {
@@ -473,6 +541,12 @@ impl MemoryFile {
                         len: b.len(),
                     })
                     .collect(),
+                checkpoint_id,
+                pages_len: if inline {
+                    0
+                } else {
+                    PAGES_HEADER + blocks.iter().map(|b| b.len()).sum::<u64>()
+                },
                 digests,
             };
             stateify::save(&mut meta, &saved)?;

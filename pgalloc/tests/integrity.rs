@@ -79,10 +79,12 @@ fn every_flipped_byte_of_a_small_pages_file_is_caught() {
     for i in 0..s.pages.len() {
         let mut p = s.pages.clone();
         p[i] ^= 1 << (i % 8);
-        let e = load(&s.meta, p, &eager())
-            .map(drop)
-            .expect_err("a flipped byte loaded");
-        assert!(is_mismatch(&e), "byte {i}: {e}");
+        let e = load(&s.meta, p, &eager()).map(drop);
+        // The header is checked first, whole; every page byte has a digest.
+        match i {
+            0..4096 => assert!(e.is_err(), "header byte {i} flipped and loaded"),
+            _ => assert!(is_mismatch(&e.unwrap_err()), "byte {i}"),
+        }
     }
 }
 
@@ -90,7 +92,10 @@ fn every_flipped_byte_of_a_small_pages_file_is_caught() {
 fn flips_in_a_large_pages_file_are_caught_at_sampled_bytes() {
     // 3 MiB: 12 pieces of 256 KiB in blocks of at most 8 MiB.
     let s = saved(768, 3, SaveOpts::default());
-    for i in (0..s.pages.len()).step_by(4099).chain([s.pages.len() - 1]) {
+    for i in (4096..s.pages.len())
+        .step_by(4099)
+        .chain([s.pages.len() - 1])
+    {
         let mut p = s.pages.clone();
         p[i] ^= 0x80;
         let e = load(&s.meta, p, &eager())
@@ -119,27 +124,56 @@ fn inline_pages_are_verified_too() {
 }
 
 #[test]
-fn the_pages_of_another_checkpoint_are_refused() {
+fn another_checkpoints_pages_file_is_refused_by_its_header() {
+    let a = saved(4, 1, SaveOpts::default());
+    let b = saved(4, 1, SaveOpts::default());
+    // Same memory, same bytes: only the ids differ.
+    assert_eq!(a.pages[4096..], b.pages[4096..]);
+    let e = load(&a.meta, b.pages.clone(), &eager())
+        .map(drop)
+        .unwrap_err();
+    assert!(matches!(e, Error::ForeignPages { .. }), "{e}");
+    assert!(e.to_string().contains("another checkpoint"), "{e}");
+    let (_, stats) = load(&b.meta, b.pages.clone(), &eager()).unwrap();
+    assert_eq!(
+        pgalloc::read_pages_header(&b.pages[..4096]).unwrap(),
+        stats.checkpoint_id
+    );
+    assert_ne!(stats.checkpoint_id, 0);
+    // No header at all (a bare pages file): refused with a message.
+    let e = load(&a.meta, a.pages[4096..].to_vec(), &eager())
+        .map(drop)
+        .unwrap_err();
+    assert!(matches!(e, Error::PagesFile(_)), "{e}");
+}
+
+#[test]
+fn other_pages_behind_the_right_header_fail_their_digests() {
     let a = saved(4, 1, SaveOpts::default());
     let b = saved(4, 2, SaveOpts::default());
     assert_eq!(a.pages.len(), b.pages.len(), "same layout, other contents");
-    let e = load(&a.meta, b.pages, &eager()).map(drop).unwrap_err();
+    // b's page data behind a's header (a copy that mixed up the two).
+    let mut p = a.pages[..4096].to_vec();
+    p.extend_from_slice(&b.pages[4096..]);
+    let e = load(&a.meta, p, &eager()).map(drop).unwrap_err();
     assert!(is_mismatch(&e), "{e}");
 }
 
 #[test]
-fn truncated_and_extended_pages_files() {
+fn truncated_and_extended_pages_files_are_refused_before_any_page_is_read() {
     let s = saved(4, 5, SaveOpts::default());
-    let mut short = s.pages.clone();
-    short.truncate(s.pages.len() - 1);
-    assert!(load(&s.meta, short, &eager()).is_err());
-    // Bytes past the blocks are never read: the pages load and verify.
-    // (Refusing an extended file needs the pages file's length in the
-    // metadata: not there yet.)
-    let mut long = s.pages.clone();
-    long.extend_from_slice(&[0; 4096]);
-    let (_, stats) = load(&s.meta, long, &eager()).unwrap();
-    assert!(stats.verified);
+    for (what, len) in [
+        ("truncated", s.pages.len() - 1),
+        ("extended", s.pages.len() + 4096),
+    ] {
+        let mut p = s.pages.clone();
+        p.resize(len, 0);
+        let e = load(&s.meta, p, &eager()).map(drop).unwrap_err();
+        assert!(
+            matches!(&e, Error::PagesFile(m) if m.contains(what)),
+            "{what}: {e}"
+        );
+    }
 }
 
 #[test]
@@ -147,7 +181,7 @@ fn a_bad_block_in_a_background_restore_fails_only_the_accesses_that_touch_it() {
     // 4 MiB: 16 pieces; damage piece 5 only.
     let s = saved(1024, 11, SaveOpts::default());
     let mut p = s.pages.clone();
-    let bad = 5 * (256 << 10) + 1000;
+    let bad = 4096 + 5 * (256 << 10) + 1000;
     p[bad] ^= 0xff;
     let (meta, r) = (s.meta.clone(), s.range);
     within(60, move || {
@@ -178,7 +212,7 @@ fn a_bad_block_in_a_background_restore_fails_only_the_accesses_that_touch_it() {
 fn a_trusted_restore_may_skip_verification_and_says_so() {
     let s = saved(2, 13, SaveOpts::default());
     let mut p = s.pages.clone();
-    p[10] ^= 1;
+    p[4096 + 10] ^= 1;
     let opts = LoadOpts {
         skip_verify: true,
         ..eager()

@@ -143,7 +143,11 @@ fn checkpoint_inspect_and_restore_across_every_crate() {
         "{out}"
     );
     let (code, out, _) = stateify(d, &["info", "cp.pages"]);
-    assert_eq!((code, out.contains("pages file")), (0, true), "{out}");
+    assert_eq!(
+        (code, out.contains("pages file of checkpoint ")),
+        (0, true),
+        "{out}"
+    );
 
     // The wrong key, and a damaged copy, are refused with a message.
     std::fs::write(d.join("wrong"), b"not the key").unwrap();
@@ -189,4 +193,24 @@ fn checkpoints_from_before_page_digests_load_unverified() {
     let pages = Arc::new(File::open(dir.join("pages.pages")).unwrap());
     let (_, stats) = MemoryFile::load_from(&meta[..], Some(pages), &LoadOpts::default()).unwrap();
     assert!(stats.verified, "v3 records page digests");
+    assert_eq!(stats.checkpoint_id, 0, "v3 has no checkpoint id");
+    // v4: the pages file carries the checkpoint id in a header.
+    let dir = stateify_tests::golden_dir().join("v4");
+    let meta = std::fs::read(dir.join("pages.meta")).unwrap();
+    let pages = std::fs::read(dir.join("pages.pages")).unwrap();
+    let id = pgalloc::read_pages_header(&pages).unwrap();
+    let (_, stats) =
+        MemoryFile::load_from(&meta[..], Some(Arc::new(pages)), &LoadOpts::default()).unwrap();
+    assert!(stats.verified);
+    assert_eq!(stats.checkpoint_id, id);
+    // v3's metadata with v4's pages file, and the reverse: refused.
+    let v3 = stateify_tests::golden_dir().join("v3");
+    let v3_meta = std::fs::read(v3.join("pages.meta")).unwrap();
+    let v4_pages = Arc::new(File::open(dir.join("pages.pages")).unwrap());
+    assert!(MemoryFile::load_from(&v3_meta[..], Some(v4_pages), &LoadOpts::default()).is_err());
+    let v3_pages = Arc::new(File::open(v3.join("pages.pages")).unwrap());
+    let e = MemoryFile::load_from(&meta[..], Some(v3_pages), &LoadOpts::default())
+        .map(drop)
+        .unwrap_err();
+    assert!(matches!(e, pgalloc::Error::PagesFile(_)), "{e}");
 }
