@@ -314,17 +314,9 @@ fn memory_digest(sb: &Sandbox) -> Result<String, pgalloc::Error> {
 
 const KEY: &[u8] = b"stateify sandbox demo key";
 
-struct Paths {
-    state: PathBuf,
-    pages: PathBuf,
-}
-
-fn paths(dir: &Path) -> Paths {
-    Paths {
-        state: dir.join("sandbox.state"),
-        pages: dir.join("sandbox.pages"),
-    }
-}
+/// The checkpoint's name in its directory: `sandbox.state` and the pages
+/// file it names (`statefile::write_pair`).
+const NAME: &str = "sandbox";
 
 fn mib(b: u64) -> f64 {
     b as f64 / (1u64 << 20) as f64
@@ -334,22 +326,27 @@ fn gbps(b: u64, d: Duration) -> f64 {
     b as f64 / d.as_secs_f64().max(1e-9) / 1e9
 }
 
-/// Writes the checkpoint: the pages file (on a second thread) and the
-/// statefile with the graph and the page metadata, each atomically.
+/// Writes the checkpoint crash-consistently (`statefile::write_pair`): the
+/// pages file (on a second thread) and the statefile with the graph and the
+/// page metadata, which names the pages file; a kill at any moment leaves
+/// the previous checkpoint or this one. The statefile's metadata also
+/// records the graph and memory digests, which a restore checks.
 fn checkpoint(sb: &Sandbox, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    let p = paths(dir);
     let mem = sb.memory.as_ref().ok_or("the sandbox has no memory file")?;
     let t = Instant::now();
     let mut page_meta = Vec::new();
-    let (graph, pages) = statefile::create_atomic(&p.state, |state_out| {
-        let meta = BTreeMap::from([("app".to_string(), "stateify sandbox demo".to_string())]);
+    let (graph_digest, memory_digest) = (graph_digest(sb), memory_digest(sb)?);
+    let (graph, pages) = statefile::write_pair(dir, NAME, |state_out, pages_out, pages_name| {
+        let meta = BTreeMap::from([
+            ("app".to_string(), "stateify sandbox demo".to_string()),
+            (statefile::PAGES_KEY.to_string(), pages_name.to_string()),
+            ("graph_digest".to_string(), graph_digest),
+            ("memory_digest".to_string(), memory_digest),
+        ]);
         let mut w = statefile::Writer::new(state_out, Some(KEY), &meta)?;
         let (graph, pages) = std::thread::scope(|s| {
-            let pages = s.spawn(|| {
-                statefile::create_atomic(&p.pages, |pages_out| {
-                    mem.save_to(&mut page_meta, Some(pages_out), &SaveOpts::default())
-                })
-            });
+            let pages =
+                s.spawn(|| mem.save_to(&mut page_meta, Some(pages_out), &SaveOpts::default()));
             let graph = stateify::save(&mut w, sb);
             let pages = pages.join().map_err(|_| "the page saver panicked")?;
             Ok::<_, Box<dyn std::error::Error>>((graph?, pages?))
@@ -359,6 +356,7 @@ fn checkpoint(sb: &Sandbox, dir: &Path) -> Result<(), Box<dyn std::error::Error>
         Ok::<_, Box<dyn std::error::Error>>((graph, pages))
     })?;
     let took = t.elapsed();
+    let p = statefile::find_pair(dir, NAME)?;
     let state_len = std::fs::metadata(&p.state)?.len();
     println!(
         "checkpoint: graph of {} objects, {} bytes; pages {:.1} MiB written of {:.1} MiB allocated ({:.1} MiB of zero pages skipped, {:.1} MiB never touched); {:.1?} with fsync, {:.2} GB/s",
@@ -389,10 +387,17 @@ struct Expect {
 
 /// Restores the sandbox from `dir` and checks it against `expect`.
 fn restore(dir: &Path, eager: bool, expect: &Expect) -> Result<(), Box<dyn std::error::Error>> {
-    let p = paths(dir);
+    let p = statefile::find_pair(dir, NAME).map_err(|e| format!("{}: {e}", dir.display()))?;
     let t = Instant::now();
     let mut r = statefile::Reader::new(BufReader::new(File::open(&p.state)?), Some(KEY))
         .map_err(|e| format!("{}: {e}", p.state.display()))?;
+    // What this checkpoint saved, unless the caller says otherwise.
+    let recorded = |key: &str| r.metadata().get(key).cloned();
+    let expect = Expect {
+        graph: expect.graph.clone().or_else(|| recorded("graph_digest")),
+        memory: expect.memory.clone().or_else(|| recorded("memory_digest")),
+        ports: expect.ports.clone(),
+    };
     let mut res = stateify::Resources::new();
     res.insert(ClockResource(SystemClock::shared()));
     let mut sb: Sandbox = stateify::load_with(&mut r, &mut res)

@@ -68,14 +68,14 @@ fn checkpoint_and_restore_are_separate_processes() {
 fn damaged_checkpoints_fail_cleanly_and_stay_untouched() {
     let dir = tempfile::tempdir().unwrap();
     checkpoint(dir.path());
-    let state = dir.path().join("sandbox.state");
-    let pages = dir.path().join("sandbox.pages");
+    let statefile::Pair { state, pages } = statefile::find_pair(dir.path(), "sandbox").unwrap();
     let good_state = std::fs::read(&state).unwrap();
     let good_pages = std::fs::read(&pages).unwrap();
     // Another checkpoint of the same sandbox: the same layout.
     let other = tempfile::tempdir().unwrap();
     checkpoint(other.path());
-    let other_pages = std::fs::read(other.path().join("sandbox.pages")).unwrap();
+    let other_pages =
+        std::fs::read(statefile::find_pair(other.path(), "sandbox").unwrap().pages).unwrap();
     assert_eq!(other_pages.len(), good_pages.len());
 
     let cases: [(&str, &dyn Fn(), &str); 6] = [
@@ -117,7 +117,7 @@ fn damaged_checkpoints_fail_cleanly_and_stay_untouched() {
         (
             "missing pages file",
             &|| std::fs::remove_file(&pages).unwrap(),
-            "sandbox.pages",
+            ".pages",
         ),
     ];
     for (what, damage, expect) in cases {
@@ -142,4 +142,71 @@ fn damaged_checkpoints_fail_cleanly_and_stay_untouched() {
             "{what}: pages file changed"
         );
     }
+}
+
+/// A checkpointing process killed (SIGKILL) at random moments leaves either
+/// the previous checkpoint or the new one on disk, never a mix: whatever is
+/// there restores, and its graph and memory match the digests that very
+/// checkpoint recorded.
+#[test]
+fn a_checkpoint_killed_at_any_moment_leaves_one_that_restores() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap().to_string();
+    let args = ["checkpoint", "--dir", &d, "--memory-mib", "4"];
+    let t = std::time::Instant::now();
+    checkpoint_small(&args);
+    // Kill moments spread over a whole checkpoint run, start to end.
+    let span = t.elapsed().as_micros() as u64 + 1;
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let (mut killed, mut finished) = (0, 0);
+    for trial in 0..50 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sandbox"))
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_micros(x % span));
+        match child.try_wait().unwrap() {
+            Some(_) => finished += 1,
+            None => {
+                child.kill().unwrap();
+                killed += 1;
+            }
+        }
+        child.wait().unwrap();
+        let o = restore(dir.path());
+        let t = text(&o);
+        assert!(o.status.success(), "trial {trial}: {t}");
+        for needle in ["ok  graph digest", "ok  memory checksum"] {
+            assert!(
+                t.contains(needle),
+                "trial {trial}: missing {needle:?} in {t}"
+            );
+        }
+    }
+    assert!(
+        killed >= 10,
+        "only {killed} of 50 runs were killed ({finished} finished)"
+    );
+    // A checkpoint that completes removes what killed ones left behind.
+    checkpoint_small(&args);
+    let mut files: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(
+        files[0].ends_with(".pages") && files[1] == "sandbox.state",
+        "{files:?}"
+    );
+}
+
+fn checkpoint_small(args: &[&str]) {
+    let o = sandbox(args);
+    assert!(o.status.success(), "{}", text(&o));
 }

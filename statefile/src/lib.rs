@@ -40,6 +40,7 @@ mod compress;
 mod error;
 mod header;
 mod mac;
+mod pair;
 mod pool;
 
 pub use atomic::create_atomic;
@@ -49,3 +50,4 @@ pub use chunk::{
 pub use compress::Compression;
 pub use error::{Error, Result};
 pub use header::{read_header, Header, MAGIC, MAX_METADATA, VERSION_MAJOR, VERSION_MINOR};
+pub use pair::{find_pair, write_pair, Pair, PAGES_KEY};
