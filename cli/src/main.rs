@@ -174,6 +174,10 @@ fn info(cli: &Cli, file: &Path) -> Result<u8> {
             for (k, v) in &h.metadata {
                 t.push_str(&format!("  {k} = {v}\n"));
             }
+            let pair = pair_info(cli, file, h.keyed)?;
+            if let Some(p) = &pair {
+                t.push_str(&p.text);
+            }
             emit(
                 cli,
                 t,
@@ -187,6 +191,7 @@ fn info(cli: &Cli, file: &Path) -> Result<u8> {
                     "stored_bytes": i.stored_bytes,
                     "total": i.total,
                     "metadata": h.metadata,
+                    "pages": pair.map(|p| p.json),
                 }),
             )
         }
@@ -231,10 +236,20 @@ fn verify(cli: &Cli, file: &Path) -> Result<u8> {
     let mut inp = open(cli, file)?;
     let kind = inp.kind;
     let (mut graphs, mut raw) = (0u64, 0u64);
+    let mut page_meta = None;
     while let Some(r) = inp.next_record()? {
         match &r.body {
             Some(body) => {
-                decode(body, MAX_DEPTH).map_err(|e| graph_error(&r, e))?;
+                let g = decode(body, MAX_DEPTH).map_err(|e| graph_error(&r, e))?;
+                if matches!(
+                    g.root,
+                    Value::Struct {
+                        name: "SavedFile",
+                        ..
+                    }
+                ) {
+                    page_meta = Some(body.clone());
+                }
                 graphs += 1;
             }
             None => raw += 1,
@@ -246,11 +261,130 @@ fn verify(cli: &Cli, file: &Path) -> Result<u8> {
         Kind::Stream => "the record framing",
         Kind::Pages => "nothing",
     };
+    let mut text = format!("OK: {graphs} graphs and {raw} raw records; verified {what}\n");
+    let mut pages_json = serde_json::Value::Null;
+    // A checkpoint that names its pages file (`statefile::write_pair`):
+    // the pages against the page metadata record.
+    if let (Some(pages), Some(meta)) = (named_pages_file(file)?, page_meta) {
+        let mut record = Vec::with_capacity(meta.len() + 10);
+        stateify::write_header(&mut record, meta.len() as u64, true)?;
+        record.extend_from_slice(&meta);
+        let source = std::fs::File::open(&pages)
+            .map_err(|e| Failure(format!("pages file {}: {e}", pages.display())))?;
+        let r = pgalloc::verify_pages(&record[..], &source)
+            .map_err(|e| Failure(format!("pages file {}: {e}", pages.display())))?;
+        let how = if r.verified {
+            "every piece against its BLAKE3 digest"
+        } else {
+            "its length only (saved without page digests)"
+        };
+        text += &format!(
+            "pages file {} (checkpoint {:032x}): {} blocks, {} bytes; verified {how}\n",
+            pages.display(),
+            r.checkpoint_id,
+            r.blocks,
+            r.bytes
+        );
+        pages_json = json!({"file": pages.display().to_string(), "checkpoint_id": format!("{:032x}", r.checkpoint_id),
+            "blocks": r.blocks, "bytes": r.bytes, "digests": r.verified});
+    }
     emit(
         cli,
-        format!("OK: {graphs} graphs and {raw} raw records; verified {what}\n"),
-        json!({"ok": true, "kind": kind.name(), "graphs": graphs, "raw_records": raw}),
+        text,
+        json!({"ok": true, "kind": kind.name(), "graphs": graphs, "raw_records": raw, "pages": pages_json}),
     )
+}
+
+struct PairInfo {
+    text: String,
+    json: serde_json::Value,
+}
+
+/// For a statefile that names its pages file: the pages file's checkpoint
+/// id (from its header) and, when the contents can be read (unkeyed, or
+/// with `--key-file`), whether the page metadata inside names the same
+/// checkpoint.
+fn pair_info(cli: &Cli, file: &Path, keyed: bool) -> Result<Option<PairInfo>> {
+    let Some(pages) = named_pages_file(file)? else {
+        return Ok(None);
+    };
+    let in_pages = match pages_header(&pages) {
+        Ok(id) => id,
+        Err(Failure(m)) => {
+            return Ok(Some(PairInfo {
+                text: format!("pages file: {} ({m})\n", pages.display()),
+                json: json!({"file": pages.display().to_string(), "error": m}),
+            }))
+        }
+    };
+    let in_meta = if keyed && cli.key_file.is_none() {
+        None
+    } else {
+        let mut inp = open(cli, file)?;
+        let mut id = None;
+        while let Some(r) = inp.next_record()? {
+            let Some(body) = &r.body else { continue };
+            let g = decode(body, MAX_DEPTH).map_err(|e| graph_error(&r, e))?;
+            if let Value::Struct {
+                name: "SavedFile",
+                fields,
+            } = &g.root
+            {
+                id = fields
+                    .iter()
+                    .find(|(f, _)| *f == "checkpoint_id")
+                    .map(|(_, v)| match v {
+                        Value::Int(i) => *i as u128,
+                        Value::BigUInt(u) => *u,
+                        _ => 0,
+                    });
+            }
+        }
+        Some(id.unwrap_or(0))
+    };
+    let hex = |id: u128| format!("{id:032x}");
+    let verdict = match (in_meta, in_pages) {
+        (None, _) => "pair: not checked (the contents need --key-file)".to_string(),
+        (Some(m), Some(p)) if m == p => {
+            "pair: matches (the page metadata names the same checkpoint)".into()
+        }
+        (Some(m), p) => format!(
+            "pair: MISMATCH: the page metadata names checkpoint {}, the pages file {}",
+            hex(m),
+            p.map_or("none (no header)".into(), hex)
+        ),
+    };
+    Ok(Some(PairInfo {
+        text: format!(
+            "pages file: {} (checkpoint {})\n{verdict}\n",
+            pages.display(),
+            in_pages.map_or("unknown: no header".into(), hex)
+        ),
+        json: json!({
+            "file": pages.display().to_string(),
+            "checkpoint_id": in_pages.map(hex),
+            "matches": in_meta.map(|m| Some(m) == in_pages),
+        }),
+    }))
+}
+
+/// The pages file a statefile's metadata names (key `pages`, a file beside
+/// it), if it names one.
+fn named_pages_file(file: &Path) -> Result<Option<PathBuf>> {
+    if input::kind_of(file)? != Kind::Statefile {
+        return Ok(None);
+    }
+    let header = statefile::read_header(std::io::BufReader::new(std::fs::File::open(file)?))
+        .map_err(|e| Failure(e.to_string()))?;
+    let Some(name) = header.metadata.get(statefile::PAGES_KEY) else {
+        return Ok(None);
+    };
+    if name.contains(['/', '\0']) || name.starts_with('.') {
+        return Err(Failure(format!(
+            "the metadata names pages file {name:?}, not a file beside it"
+        )));
+    }
+    Ok(Some(file.with_file_name(name)))
 }
 
 // ---- print, ls, cat --------------------------------------------------------------

@@ -86,6 +86,18 @@ pub enum Error {
         /// The id in the pages file's header.
         found: u128,
     },
+    /// A piece of a page block does not match its digest
+    /// ([`verify_pages`](crate::verify_pages)).
+    #[error("page block {block}, memory {start:#x}..{end:#x} (pages file offset {offset:#x}), does not match its BLAKE3 digest: the pages file is damaged or belongs to another checkpoint")]
+    BadPages {
+        /// The block's index in the metadata.
+        block: usize,
+        /// The memory range of the bad piece.
+        start: u64,
+        end: u64,
+        /// Where the piece starts in the pages file.
+        offset: u64,
+    },
     /// The pages file has no valid header, or not the length the metadata
     /// records (truncated or extended).
     #[error("pages file: {0}")]

@@ -148,6 +148,83 @@ fn validate(s: &SavedFile) -> Result<()> {
     Ok(())
 }
 
+/// What [`verify_pages`] checked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PagesReport {
+    /// The checkpoint id of the metadata and the pages file's header (0:
+    /// saved before ids, no header to check).
+    pub checkpoint_id: u128,
+    /// Page blocks and 256 KiB pieces read.
+    pub blocks: u64,
+    pub pieces: u64,
+    /// Page bytes read.
+    pub bytes: u64,
+    /// Whether the pieces were checked against digests (false for saves
+    /// from before digests: only the length was checked).
+    pub verified: bool,
+}
+
+/// Checks a pages file against the metadata `save_to` wrote (`meta`, at its
+/// graph record) without loading anything into memory: the header's
+/// checkpoint id and the file's length, then every piece of every block
+/// against its digest, reading the file once in order. A bad piece is
+/// [`Error::BadPages`], naming its block, memory range and file offset.
+pub fn verify_pages<R: BufRead>(mut meta: R, pages: &dyn PageSource) -> Result<PagesReport> {
+    let saved: SavedFile = stateify::load(&mut meta)?;
+    validate(&saved)?;
+    let data_offset = if saved.checkpoint_id != 0 {
+        check_pages_file(&saved, pages)?;
+        PAGES_HEADER
+    } else {
+        0
+    };
+    let total: u64 = saved.blocks.iter().map(|b| b.len).sum();
+    let len = pages.size()?;
+    if len < data_offset + total {
+        return Err(short_pages(&saved, len.saturating_sub(data_offset)));
+    }
+    let mut report = PagesReport {
+        checkpoint_id: saved.checkpoint_id,
+        verified: !saved.digests.is_empty(),
+        ..PagesReport::default()
+    };
+    let mut buf = vec![0u8; PIECE as usize];
+    let (mut offset, mut piece) = (data_offset, 0usize);
+    for (i, b) in saved.blocks.iter().enumerate() {
+        let mut done = 0;
+        while done < b.len {
+            let n = (b.len - done).min(PIECE) as usize;
+            let mut got = 0;
+            while got < n {
+                match pages.read_at(&mut buf[got..n], offset + got as u64) {
+                    Ok(0) => return Err(short_pages(&saved, offset + got as u64 - data_offset)),
+                    Ok(k) => got += k.min(n - got),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if report.verified {
+                let want = &saved.digests[piece * DIGEST..(piece + 1) * DIGEST];
+                if blake3::hash(&buf[..n]).as_bytes() != want {
+                    return Err(Error::BadPages {
+                        block: i,
+                        start: b.start + done,
+                        end: b.start + done + n as u64,
+                        offset,
+                    });
+                }
+            }
+            piece += 1;
+            report.pieces += 1;
+            report.bytes += n as u64;
+            done += n as u64;
+            offset += n as u64;
+        }
+        report.blocks += 1;
+    }
+    Ok(report)
+}
+
 /// Checks that `source` is the pages file `saved` was written with: its
 /// header's checkpoint id and its length.
 fn check_pages_file(saved: &SavedFile, source: &dyn PageSource) -> Result<()> {

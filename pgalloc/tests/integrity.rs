@@ -233,3 +233,32 @@ fn a_trusted_restore_may_skip_verification_and_says_so() {
     let (_, stats) = load(&s.meta, s.pages.clone(), &eager()).unwrap();
     assert!(!stats.verified);
 }
+
+#[test]
+fn verify_pages_checks_a_pages_file_without_loading_it() {
+    let s = saved(1024, 21, SaveOpts::default());
+    let r = pgalloc::verify_pages(&s.meta[..], &s.pages).unwrap();
+    assert!(r.verified);
+    assert_eq!((r.pieces, r.bytes), (16, 4 << 20));
+    assert_eq!(
+        r.checkpoint_id,
+        pgalloc::read_pages_header(&s.pages).unwrap()
+    );
+    // A flipped byte is named by its block, memory range and file offset.
+    let mut p = s.pages.clone();
+    let at = 4096 + 7 * (256 << 10) + 5;
+    p[at] ^= 4;
+    match pgalloc::verify_pages(&s.meta[..], &p) {
+        Err(Error::BadPages {
+            start, end, offset, ..
+        }) => {
+            assert_eq!(start, s.range.start + 7 * (256 << 10));
+            assert_eq!(end - start, 256 << 10);
+            assert_eq!(offset, 4096 + 7 * (256 << 10));
+        }
+        other => panic!("{other:?}"),
+    }
+    let other = saved(1024, 21, SaveOpts::default());
+    let e = pgalloc::verify_pages(&s.meta[..], &other.pages).unwrap_err();
+    assert!(matches!(e, Error::ForeignPages { .. }), "{e}");
+}

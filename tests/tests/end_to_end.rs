@@ -35,21 +35,23 @@ fn cli() -> PathBuf {
     bin
 }
 
+/// Checkpoint `cp` in `dir`: `cp.state` and the pages file it names,
+/// written crash-consistently (`statefile::write_pair`).
 fn checkpoint(sb: &Sandbox, mem: &MemoryFile, dir: &Path) -> Result<(), BoxError> {
-    let meta = BTreeMap::from([("app".to_string(), "end-to-end".to_string())]);
     let opts = statefile::Options {
         compression: statefile::Compression::Zstd(3),
         ..Default::default()
     };
     let mut page_meta = Vec::new();
-    statefile::create_atomic(&dir.join("cp.state"), |out| {
+    statefile::write_pair(dir, "cp", |out, pages_out, pages_name| {
+        let meta = BTreeMap::from([
+            ("app".to_string(), "end-to-end".to_string()),
+            (statefile::PAGES_KEY.to_string(), pages_name.to_string()),
+        ]);
         let mut w = statefile::Writer::with_options(out, Some(KEY), &meta, opts)?;
         std::thread::scope(|s| {
-            let pages = s.spawn(|| {
-                statefile::create_atomic(&dir.join("cp.pages"), |pages| {
-                    mem.save_to(&mut page_meta, Some(pages), &Default::default())
-                })
-            });
+            let pages =
+                s.spawn(|| mem.save_to(&mut page_meta, Some(pages_out), &Default::default()));
             stateify::save(&mut w, sb)?;
             pages.join().map_err(|_| "page saver panicked")??;
             Ok::<_, BoxError>(())
@@ -62,14 +64,14 @@ fn checkpoint(sb: &Sandbox, mem: &MemoryFile, dir: &Path) -> Result<(), BoxError
 }
 
 fn restore(dir: &Path) -> Result<(Sandbox, MemoryFile), BoxError> {
-    let mut r =
-        statefile::Reader::new(BufReader::new(File::open(dir.join("cp.state"))?), Some(KEY))?;
+    let pair = statefile::find_pair(dir, "cp")?;
+    let mut r = statefile::Reader::new(BufReader::new(File::open(&pair.state)?), Some(KEY))?;
     let mut res = stateify::Resources::new();
     res.insert(ClockResource(FakeClock::starting_at(Duration::from_secs(
         3600,
     ))));
     let sb: Sandbox = stateify::load_with(&mut r, &mut res)?;
-    let pages = Arc::new(File::open(dir.join("cp.pages"))?);
+    let pages = Arc::new(File::open(&pair.pages)?);
     let opts = LoadOpts {
         background: true,
         ..Default::default()
@@ -113,7 +115,20 @@ fn checkpoint_inspect_and_restore_across_every_crate() {
         out.contains("compression: Zstd") && out.contains("app = end-to-end"),
         "{out}"
     );
+    let pages_file = statefile::find_pair(d, "cp").unwrap().pages;
+    let pages_name = pages_file
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
     let (code, out, err) = stateify(d, &["--key-file", "key", "verify", "cp.state"]);
+    // The pages file the statefile names, checked piece by piece.
+    assert!(
+        out.contains(&format!("pages file {pages_name} (checkpoint "))
+            && out.contains("verified every piece against its BLAKE3 digest"),
+        "{out}"
+    );
     assert_eq!(
         (code, out.starts_with("OK: 2 graphs")),
         (0, true),
@@ -142,7 +157,7 @@ fn checkpoint_inspect_and_restore_across_every_crate() {
         (0, Some("4")),
         "{out}"
     );
-    let (code, out, _) = stateify(d, &["info", "cp.pages"]);
+    let (code, out, _) = stateify(d, &["info", &pages_name]);
     assert_eq!(
         (code, out.contains("pages file of checkpoint ")),
         (0, true),
@@ -160,6 +175,37 @@ fn checkpoint_inspect_and_restore_across_every_crate() {
     let (code, _, err) = stateify(d, &["--key-file", "key", "verify", "damaged.state"]);
     assert_eq!(code, 2, "{err}");
     assert!(restore_damaged(d, &bytes).is_err());
+    // A damaged pages file: `verify` names the block and the memory range.
+    let good = std::fs::read(&pages_file).unwrap();
+    let mut bad = good.clone();
+    bad[4096 + 100] ^= 1;
+    std::fs::write(&pages_file, &bad).unwrap();
+    let (code, _, err) = stateify(d, &["--key-file", "key", "verify", "cp.state"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("page block 0, memory 0x") && err.contains("(pages file offset 0x1000)"),
+        "{err}"
+    );
+    std::fs::write(&pages_file, &good).unwrap();
+    // `info` names the pages file and its checkpoint; with the key it also
+    // checks that the page metadata inside names the same checkpoint.
+    let (_, out, _) = stateify(d, &["info", "cp.state"]);
+    assert!(
+        out.contains(&format!("pages file: {pages_name} (checkpoint ")),
+        "{out}"
+    );
+    assert!(out.contains("pair: not checked"), "{out}");
+    let (_, out, _) = stateify(d, &["--key-file", "key", "info", "cp.state"]);
+    assert!(out.contains("pair: matches"), "{out}");
+    let mut foreign = good.clone();
+    foreign[16] ^= 1; // another checkpoint id in the header
+    std::fs::write(&pages_file, &foreign).unwrap();
+    let (_, out, _) = stateify(d, &["--key-file", "key", "info", "cp.state"]);
+    assert!(out.contains("pair: MISMATCH"), "{out}");
+    let (code, _, err) = stateify(d, &["--key-file", "key", "verify", "cp.state"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("written by another checkpoint"), "{err}");
+    std::fs::write(&pages_file, &good).unwrap();
 
     // Restored, pages in the background: the same graph and memory.
     let (sb, mem) = restore(d).unwrap();
@@ -172,7 +218,8 @@ fn restore_damaged(d: &Path, bytes: &[u8]) -> Result<(), BoxError> {
     let other = d.join("other");
     std::fs::create_dir_all(&other)?;
     std::fs::write(other.join("cp.state"), bytes)?;
-    std::fs::copy(d.join("cp.pages"), other.join("cp.pages"))?;
+    let pages = statefile::find_pair(d, "cp")?.pages;
+    std::fs::copy(&pages, other.join(pages.file_name().ok_or("no name")?))?;
     restore(&other).map(drop)
 }
 
