@@ -653,7 +653,7 @@ fn container(run: &Run) {
         &case,
         "save_to digests vs none",
         save,
-        "BLAKE3 of every 256 KiB piece, on the scanning thread; target ≤ 1.11 (≥ 0.9× throughput)",
+        "BLAKE3 of every 64 KiB piece, on the scanning thread; target ≤ 1.11 (≥ 0.9× throughput)",
     );
     let load_with = |skip_verify: bool| {
         let f = std::fs::File::open(&pages_path).unwrap();

@@ -10,9 +10,9 @@ use crate::file::{
     valid_chunk_size, FileRange, MemoryFile, MemoryFileOpts, Usage, MAX_CHUNKS, MAX_FILE_SIZE,
     MAX_REFS, PAGE_SIZE,
 };
-use crate::restore::{Background, PageSource, Restore};
+use crate::restore::{Background, PageSource, Restore, SourceLayout};
 use crate::save::{
-    digest_pieces, pieces, read_pages_header, SavedFile, DIGEST, MAX_BLOCK, PAGES_HEADER, PIECE,
+    digest_pieces, pieces, read_pages_header, SavedFile, DIGEST, MAX_BLOCK, PAGES_HEADER,
 };
 
 /// Options of [`MemoryFile::load_from`].
@@ -138,10 +138,14 @@ fn validate(s: &SavedFile) -> Result<()> {
         }
         prev_end = end;
     }
-    let want: usize = s.blocks.iter().map(|b| pieces(b.len)).sum();
+    let piece = s.piece();
+    if !piece.is_power_of_two() || !(PAGE_SIZE..=MAX_BLOCK).contains(&piece) {
+        return Err(corrupt(format!("digest piece size {piece}")));
+    }
+    let want: usize = s.blocks.iter().map(|b| pieces(b.len, piece)).sum();
     if !s.digests.is_empty() && s.digests.len() != want * DIGEST {
         return Err(corrupt(format!(
-            "{} bytes of page digests for {want} pieces of {PIECE} bytes",
+            "{} bytes of page digests for {want} pieces of {piece} bytes",
             s.digests.len()
         )));
     }
@@ -154,7 +158,7 @@ pub struct PagesReport {
     /// The checkpoint id of the metadata and the pages file's header (0:
     /// saved before ids, no header to check).
     pub checkpoint_id: u128,
-    /// Page blocks and 256 KiB pieces read.
+    /// Page blocks and digested pieces read.
     pub blocks: u64,
     pub pieces: u64,
     /// Page bytes read.
@@ -188,12 +192,13 @@ pub fn verify_pages<R: BufRead>(mut meta: R, pages: &dyn PageSource) -> Result<P
         verified: !saved.digests.is_empty(),
         ..PagesReport::default()
     };
-    let mut buf = vec![0u8; PIECE as usize];
+    let piece_size = saved.piece();
+    let mut buf = vec![0u8; piece_size as usize];
     let (mut offset, mut piece) = (data_offset, 0usize);
     for (i, b) in saved.blocks.iter().enumerate() {
         let mut done = 0;
         while done < b.len {
-            let n = (b.len - done).min(PIECE) as usize;
+            let n = (b.len - done).min(piece_size) as usize;
             let mut got = 0;
             while got < n {
                 match pages.read_at(&mut buf[got..n], offset + got as u64) {
@@ -304,6 +309,7 @@ impl MemoryFile {
         // Per block, its first piece's index in `saved.digests`.
         let verify = !opts.skip_verify && !saved.digests.is_empty();
         stats.verified = verify;
+        let piece = saved.piece();
         // The pages file is checked to be this checkpoint's before anything
         // is allocated or read.
         let data_offset = match &pages {
@@ -363,19 +369,19 @@ impl MemoryFile {
                     mf.with_slice_mut(r, |s| meta.read_exact(s))??;
                     if verify {
                         let first = digest_index;
-                        digest_index += pieces(b.len);
+                        digest_index += pieces(b.len, piece);
                         let want = &saved.digests[first * DIGEST..digest_index * DIGEST];
                         let mut got = Vec::with_capacity(want.len());
-                        mf.with_slice(r, |s| digest_pieces(s, &mut got))?;
-                        if let Some(k) = (0..pieces(b.len)).find(|k| {
+                        mf.with_slice(r, |s| digest_pieces(s, piece, &mut got))?;
+                        if let Some(k) = (0..pieces(b.len, piece)).find(|k| {
                             got[k * DIGEST..(k + 1) * DIGEST] != want[k * DIGEST..(k + 1) * DIGEST]
                         }) {
-                            let start = b.start + k as u64 * PIECE;
+                            let start = b.start + k as u64 * piece;
                             return Err(Error::PagesUnavailable {
                                 start,
                                 source: std::io::Error::new(
                                     std::io::ErrorKind::InvalidData,
-                                    digest_mismatch(start, PIECE.min(b.start + b.len - start)),
+                                    digest_mismatch(start, piece.min(b.start + b.len - start)),
                                 ),
                             });
                         }
@@ -394,8 +400,11 @@ impl MemoryFile {
                     saved.chunk_size,
                     opts.max_read as u64,
                     source,
-                    data_offset,
-                    verify.then_some(&saved.digests[..]),
+                    SourceLayout {
+                        data_offset,
+                        unit: piece,
+                        digests: verify.then_some(&saved.digests[..]),
+                    },
                 );
                 let bg = Background::start(restore, opts.threads);
                 if opts.background {

@@ -2,12 +2,14 @@
 //! I/O workers stream the page blocks in while the program runs, and every
 //! access first waits for the pages it touches.
 //!
-//! The saved blocks are cut into *units* of at most `UNIT` bytes, each with
-//! an atomic state (pending → loading → loaded, or failed). Checking that a
+//! The saved blocks are cut into *units*, each with an atomic state
+//! (pending → loading → loaded, or failed): the pieces the save digested
+//! (64 KiB; 256 KiB for older saves), so that each unit is verified
+//! against its digest by the thread that read it before it is published. Checking that a
 //! range is loaded is lock-free: one flag once everything is in, else a
 //! binary search and one atomic load per unit. A waiter claims pending
 //! units of its own range and reads them itself (a hand-off to a worker and
-//! back costs more than a 256 KiB `pread`), and registers its range so that
+//! back costs more than the unit's `pread`), and registers its range so that
 //! workers serve it before the unwaited rest; a waited range is served a
 //! capped piece at a time and rotated to the back, so no waiter starves
 //! another. Workers otherwise read in pages-file order, merging consecutive
@@ -90,9 +92,6 @@ impl PageSource for Vec<u8> {
 /// How long a waiter yields to a read in flight before it sleeps.
 const SPIN: Duration = Duration::from_millis(2);
 
-/// Largest unit of loading (and of a waiter's wait).
-pub(crate) const UNIT: u64 = 256 << 10;
-
 const PENDING: u8 = 0;
 const LOADING: u8 = 1;
 const LOADED: u8 = 2;
@@ -154,6 +153,16 @@ struct Queue {
     finished_at: Option<Instant>,
 }
 
+/// Where the page data sits in a source, and how it is cut and checked.
+pub(crate) struct SourceLayout<'a> {
+    /// Where the first block starts (after the pages file's header).
+    pub data_offset: u64,
+    /// The unit of loading: the digested piece size.
+    pub unit: u64,
+    /// 32 bytes per unit, when the load verifies.
+    pub digests: Option<&'a [u8]>,
+}
+
 pub(crate) struct Restore {
     units: Vec<Unit>,
     /// The BLAKE3 digest of each unit (a unit is one digested piece of a
@@ -200,15 +209,19 @@ impl Restore {
         chunk_size: u64,
         max_read: u64,
         source: Arc<dyn PageSource>,
-        data_offset: u64,
-        digests: Option<&[u8]>,
+        layout: SourceLayout<'_>,
     ) -> Restore {
+        let SourceLayout {
+            data_offset,
+            unit,
+            digests,
+        } = layout;
         let mut units = Vec::new();
         let mut file = data_offset;
         for (mem, len) in blocks {
             let mut done = 0;
             while done < len {
-                let n = (len - done).min(UNIT);
+                let n = (len - done).min(unit);
                 units.push(Unit {
                     mem: mem + done,
                     file: file + done,
@@ -219,8 +232,9 @@ impl Restore {
             file += len;
         }
         let n = units.len();
-        // One digest per unit: units cut blocks exactly as the save cut
-        // them into digested pieces (`save::PIECE` is `UNIT`).
+        // One digest per unit: units (the largest unit of loading, and of a
+        // waiter's read) cut blocks exactly as the save cut them into
+        // digested pieces.
         let digests = digests.map(|d| {
             d.chunks_exact(32)
                 .map(|c| c.try_into().unwrap_or([0; 32]))
@@ -233,7 +247,7 @@ impl Restore {
             units,
             bases,
             chunk_size,
-            max_read: max_read.max(UNIT),
+            max_read: max_read.max(unit),
             remaining: AtomicUsize::new(n),
             clean: AtomicBool::new(n == 0),
             cancel: AtomicBool::new(false),

@@ -67,17 +67,37 @@ pub(crate) struct SavedFile {
     /// The pages file's length, header included (0 when there is none).
     #[state(default)]
     pub pages_len: u64,
+    /// The bytes each digest covers (0: 256 KiB, the size before it was
+    /// recorded).
+    #[state(default)]
+    pub piece_size: u64,
     /// BLAKE3 of every piece of every block, 32 bytes each, in block
-    /// order: a block's pieces are its `PIECE`-byte parts from its start
+    /// order: a block's pieces are its `piece_size`-byte parts from its start
     /// (the last may be shorter). Empty: written without digests, or
     /// before they existed (the pages cannot be verified).
     #[state(default)]
     pub digests: Vec<u8>,
 }
 
-/// The bytes each digest covers: the unit a background restore loads and
-/// verifies at once.
-pub(crate) const PIECE: u64 = crate::restore::UNIT;
+/// The bytes each digest of a new save covers: the unit a background
+/// restore loads and verifies at once, and what an access that finds its
+/// pages not yet loaded reads and hashes before it goes on (64 KiB: about
+/// 10 µs of hashing).
+pub(crate) const PIECE: u64 = 64 << 10;
+
+/// The piece size of saves that recorded digests without a size.
+pub(crate) const LEGACY_PIECE: u64 = 256 << 10;
+
+impl SavedFile {
+    /// The bytes each digest covers.
+    pub(crate) fn piece(&self) -> u64 {
+        if self.piece_size == 0 {
+            LEGACY_PIECE
+        } else {
+            self.piece_size
+        }
+    }
+}
 
 /// Digest length.
 pub(crate) const DIGEST: usize = 32;
@@ -140,14 +160,15 @@ fn new_checkpoint_id() -> Result<u128> {
     Ok(u128::from_le_bytes(b).max(1))
 }
 
-/// Pieces of a block of `len` bytes.
-pub(crate) fn pieces(len: u64) -> usize {
-    len.div_ceil(PIECE) as usize
+/// Pieces of `piece` bytes of a block of `len` bytes.
+pub(crate) fn pieces(len: u64, piece: u64) -> usize {
+    len.div_ceil(piece) as usize
 }
 
-/// Appends the digest of every piece of `bytes` (one block) to `out`.
-pub(crate) fn digest_pieces(bytes: &[u8], out: &mut Vec<u8>) {
-    for piece in bytes.chunks(PIECE as usize) {
+/// Appends the digest of every `piece`-byte part of `bytes` (one block) to
+/// `out`.
+pub(crate) fn digest_pieces(bytes: &[u8], piece: u64, out: &mut Vec<u8>) {
+    for piece in bytes.chunks(piece as usize) {
         out.extend_from_slice(blake3::hash(piece).as_bytes());
     }
 }
@@ -314,7 +335,7 @@ impl MemoryFile {
             // fresh in the cache and the caller writes earlier blocks.
             for b in &out.blocks {
                 let at = (b.start - job.range.start) as usize;
-                digest_pieces(&bytes[at..at + b.len() as usize], &mut out.digests);
+                digest_pieces(&bytes[at..at + b.len() as usize], PIECE, &mut out.digests);
             }
         }
         Ok(out)
@@ -542,6 +563,7 @@ impl MemoryFile {
                     })
                     .collect(),
                 checkpoint_id,
+                piece_size: PIECE,
                 pages_len: if inline {
                     0
                 } else {

@@ -90,7 +90,7 @@ fn every_flipped_byte_of_a_small_pages_file_is_caught() {
 
 #[test]
 fn flips_in_a_large_pages_file_are_caught_at_sampled_bytes() {
-    // 3 MiB: 12 pieces of 256 KiB in blocks of at most 8 MiB.
+    // 3 MiB: 48 pieces of 64 KiB in blocks of at most 8 MiB.
     let s = saved(768, 3, SaveOpts::default());
     for i in (4096..s.pages.len())
         .step_by(4099)
@@ -178,7 +178,7 @@ fn truncated_and_extended_pages_files_are_refused_before_any_page_is_read() {
 
 #[test]
 fn a_bad_block_in_a_background_restore_fails_only_the_accesses_that_touch_it() {
-    // 4 MiB: 16 pieces; damage piece 5 only.
+    // 4 MiB: damage one 64 KiB piece, in the sixth 256 KiB quarter-MiB.
     let s = saved(1024, 11, SaveOpts::default());
     let mut p = s.pages.clone();
     let bad = 4096 + 5 * (256 << 10) + 1000;
@@ -239,7 +239,8 @@ fn verify_pages_checks_a_pages_file_without_loading_it() {
     let s = saved(1024, 21, SaveOpts::default());
     let r = pgalloc::verify_pages(&s.meta[..], &s.pages).unwrap();
     assert!(r.verified);
-    assert_eq!((r.pieces, r.bytes), (16, 4 << 20));
+    // Pieces of 64 KiB.
+    assert_eq!((r.pieces, r.bytes), (64, 4 << 20));
     assert_eq!(
         r.checkpoint_id,
         pgalloc::read_pages_header(&s.pages).unwrap()
@@ -253,7 +254,7 @@ fn verify_pages_checks_a_pages_file_without_loading_it() {
             start, end, offset, ..
         }) => {
             assert_eq!(start, s.range.start + 7 * (256 << 10));
-            assert_eq!(end - start, 256 << 10);
+            assert_eq!(end - start, 64 << 10);
             assert_eq!(offset, 4096 + 7 * (256 << 10));
         }
         other => panic!("{other:?}"),
