@@ -178,6 +178,10 @@ fn info(cli: &Cli, file: &Path) -> Result<u8> {
             if let Some(p) = &pair {
                 t.push_str(&p.text);
             }
+            let page_meta = page_meta_info(cli, file, h.keyed)?;
+            if let Some((text, _)) = &page_meta {
+                t.push_str(text);
+            }
             emit(
                 cli,
                 t,
@@ -192,6 +196,7 @@ fn info(cli: &Cli, file: &Path) -> Result<u8> {
                     "total": i.total,
                     "metadata": h.metadata,
                     "pages": pair.map(|p| p.json),
+                    "page_metadata": page_meta.map(|(_, j)| j),
                 }),
             )
         }
@@ -293,6 +298,52 @@ fn verify(cli: &Cli, file: &Path) -> Result<u8> {
         text,
         json!({"ok": true, "kind": kind.name(), "graphs": graphs, "raw_records": raw, "pages": pages_json}),
     )
+}
+
+/// The page metadata records in a statefile whose contents can be read
+/// (unkeyed, or with `--key-file`): whether their pages can be verified.
+fn page_meta_info(
+    cli: &Cli,
+    file: &Path,
+    keyed: bool,
+) -> Result<Option<(String, serde_json::Value)>> {
+    if keyed && cli.key_file.is_none() {
+        return Ok(None);
+    }
+    let mut inp = open(cli, file)?;
+    let (mut text, mut list) = (String::new(), Vec::new());
+    while let Some(r) = inp.next_record()? {
+        let Some(body) = &r.body else { continue };
+        let g = decode(body, MAX_DEPTH).map_err(|e| graph_error(&r, e))?;
+        let Value::Struct {
+            name: "SavedFile",
+            fields,
+        } = &g.root
+        else {
+            continue;
+        };
+        let field = |n: &str| fields.iter().find(|(f, _)| *f == n).map(|(_, v)| v);
+        let digests = match field("digests") {
+            Some(Value::Packed(_, b)) => b.len() / 32,
+            _ => 0,
+        };
+        let line = if digests == 0 {
+            "none: its pages load unverified (saved before page digests, or without them)"
+                .to_string()
+        } else {
+            let piece = match field("piece_size") {
+                Some(Value::Int(p)) if *p > 0 => *p as u64,
+                _ => 256 << 10,
+            };
+            format!(
+                "{digests} pieces of {} KiB, each checked as it is read",
+                piece >> 10
+            )
+        };
+        text += &format!("page metadata (record {}): page digests: {line}\n", r.index);
+        list.push(json!({"record": r.index, "digest_pieces": digests}));
+    }
+    Ok((!list.is_empty()).then(|| (text, json!(list))))
 }
 
 struct PairInfo {
