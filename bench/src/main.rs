@@ -673,6 +673,60 @@ fn container(run: &Run) {
         side_by_side(run, || load_with(false), || load_with(true)),
         "eager, pieces hashed by the reading threads; target ≤ 1.18 (≥ 0.85× throughput)",
     );
+
+    // The first access right after a background load returns, at a random
+    // page: its p99 with verification and without, trials alternated.
+    let first_touch = |skip_verify: bool, page: u64| {
+        let f = std::fs::File::open(&pages_path).unwrap();
+        let opts = pgalloc::LoadOpts {
+            background: true,
+            skip_verify,
+            ..Default::default()
+        };
+        let (mf, _) =
+            pgalloc::MemoryFile::load_from(&meta_bytes[..], Some(std::sync::Arc::new(f)), &opts)
+                .unwrap();
+        let t = Instant::now();
+        let mut b = [0u8; 8];
+        mf.read_at(r.start + page * pgalloc::PAGE_SIZE, &mut b)
+            .unwrap();
+        let d = t.elapsed();
+        drop(mf);
+        d
+    };
+    let trials = if run.quick { 40 } else { 200 };
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for i in 0..trials {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        // A data page (the bench data is half zero runs, which are not saved).
+        let page = (x % (len as u64 / pgalloc::PAGE_SIZE)) | 16;
+        if i % 2 == 0 {
+            with.push(first_touch(false, page));
+            without.push(first_touch(true, page));
+        } else {
+            without.push(first_touch(true, page));
+            with.push(first_touch(false, page));
+        }
+    }
+    with.sort();
+    without.sort();
+    let p99 = |v: &[Duration]| v[(v.len() - 1) * 99 / 100];
+    let (a, b) = (p99(&with), p99(&without));
+    line(
+        &case,
+        "first touch p99 verified vs not",
+        format!("{:.1} µs", a.as_secs_f64() * 1e6),
+        format!("{:.1} µs", b.as_secs_f64() * 1e6),
+        a.as_secs_f64() / b.as_secs_f64(),
+        &format!(
+            "background load, then one random page, {trials} trials each (p50 {:.1} / {:.1} µs); 64 KiB pieces",
+            with[with.len() / 2].as_secs_f64() * 1e6,
+            without[without.len() / 2].as_secs_f64() * 1e6
+        ),
+    );
 }
 
 fn main() {
