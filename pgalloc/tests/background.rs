@@ -3,6 +3,10 @@
 //! (never a panic or a hang), freed ranges are never read, completion and
 //! progress are reported.
 
+mod common;
+
+use common::within;
+
 use std::fs::File;
 use std::io::{self, IoSliceMut};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,16 +19,6 @@ use pgalloc::{
 };
 
 const MIB: u64 = 1 << 20;
-
-/// Runs `f` on a thread and fails the test if it takes longer than `secs`.
-fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(secs))
-        .expect("no result in time: a hang, or a panic on the test thread")
-}
 
 /// The 8 bytes every page starts with: its own offset, plus a seed.
 fn stamp(at: u64) -> [u8; 8] {

@@ -2,22 +2,15 @@
 //! records, on every load path: a damaged or foreign pages file is an
 //! error, never memory that silently differs from what was saved.
 
-use std::sync::mpsc;
+mod common;
+
+use common::within;
+
 use std::sync::Arc;
-use std::time::Duration;
 
 use pgalloc::{
     AllocOpts, Error, FileRange, LoadOpts, MemoryFile, MemoryFileOpts, SaveOpts, PAGE_SIZE,
 };
-
-fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(secs))
-        .expect("no result in time: a hang, or a panic on the test thread")
-}
 
 /// `pages` pages of data (every byte depends on its offset and `seed`),
 /// saved to metadata, a pages file, and inline.
