@@ -174,11 +174,17 @@ fn info(cli: &Cli, file: &Path) -> Result<u8> {
             for (k, v) in &h.metadata {
                 t.push_str(&format!("  {k} = {v}\n"));
             }
-            let pair = pair_info(cli, file, h.keyed)?;
+            // The contents, once, when they can be read.
+            let metas = if h.keyed && cli.key_file.is_none() {
+                None
+            } else {
+                Some(page_metadata(cli, file)?)
+            };
+            let pair = pair_info(file, metas.as_deref())?;
             if let Some(p) = &pair {
                 t.push_str(&p.text);
             }
-            let page_meta = page_meta_info(cli, file, h.keyed)?;
+            let page_meta = metas.as_deref().and_then(page_meta_info);
             if let Some((text, _)) = &page_meta {
                 t.push_str(text);
             }
@@ -300,18 +306,20 @@ fn verify(cli: &Cli, file: &Path) -> Result<u8> {
     )
 }
 
-/// The page metadata records in a statefile whose contents can be read
-/// (unkeyed, or with `--key-file`): whether their pages can be verified.
-fn page_meta_info(
-    cli: &Cli,
-    file: &Path,
-    keyed: bool,
-) -> Result<Option<(String, serde_json::Value)>> {
-    if keyed && cli.key_file.is_none() {
-        return Ok(None);
-    }
+/// What `info` shows of a page metadata record (`pgalloc`'s `SavedFile`).
+struct PageMeta {
+    record: usize,
+    checkpoint_id: u128,
+    /// Digested pieces, and their size.
+    digests: usize,
+    piece: u64,
+}
+
+/// The page metadata records of a statefile (its contents read, so keyed
+/// files need `--key-file`).
+fn page_metadata(cli: &Cli, file: &Path) -> Result<Vec<PageMeta>> {
     let mut inp = open(cli, file)?;
-    let (mut text, mut list) = (String::new(), Vec::new());
+    let mut out = Vec::new();
     while let Some(r) = inp.next_record()? {
         let Some(body) = &r.body else { continue };
         let g = decode(body, MAX_DEPTH).map_err(|e| graph_error(&r, e))?;
@@ -323,27 +331,50 @@ fn page_meta_info(
             continue;
         };
         let field = |n: &str| fields.iter().find(|(f, _)| *f == n).map(|(_, v)| v);
-        let digests = match field("digests") {
-            Some(Value::Packed(_, b)) => b.len() / 32,
-            _ => 0,
-        };
-        let line = if digests == 0 {
+        out.push(PageMeta {
+            record: r.index,
+            checkpoint_id: match field("checkpoint_id") {
+                Some(Value::Int(i)) => *i as u128,
+                Some(Value::BigUInt(u)) => *u,
+                _ => 0,
+            },
+            digests: match field("digests") {
+                Some(Value::Packed(_, b)) => b.len() / 32,
+                _ => 0,
+            },
+            piece: match field("piece_size") {
+                Some(Value::Int(p)) if *p > 0 => *p as u64,
+                _ => 256 << 10,
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// Whether each page metadata record's pages can be verified.
+fn page_meta_info(metas: &[PageMeta]) -> Option<(String, serde_json::Value)> {
+    let mut text = String::new();
+    for m in metas {
+        let line = if m.digests == 0 {
             "none: its pages load unverified (saved before page digests, or without them)"
                 .to_string()
         } else {
-            let piece = match field("piece_size") {
-                Some(Value::Int(p)) if *p > 0 => *p as u64,
-                _ => 256 << 10,
-            };
             format!(
-                "{digests} pieces of {} KiB, each checked as it is read",
-                piece >> 10
+                "{} pieces of {} KiB, each checked as it is read",
+                m.digests,
+                m.piece >> 10
             )
         };
-        text += &format!("page metadata (record {}): page digests: {line}\n", r.index);
-        list.push(json!({"record": r.index, "digest_pieces": digests}));
+        text += &format!(
+            "page metadata (record {}): page digests: {line}\n",
+            m.record
+        );
     }
-    Ok((!list.is_empty()).then(|| (text, json!(list))))
+    let list: Vec<_> = metas
+        .iter()
+        .map(|m| json!({"record": m.record, "digest_pieces": m.digests}))
+        .collect();
+    (!list.is_empty()).then(|| (text, json!(list)))
 }
 
 struct PairInfo {
@@ -352,10 +383,9 @@ struct PairInfo {
 }
 
 /// For a statefile that names its pages file: the pages file's checkpoint
-/// id (from its header) and, when the contents can be read (unkeyed, or
-/// with `--key-file`), whether the page metadata inside names the same
-/// checkpoint.
-fn pair_info(cli: &Cli, file: &Path, keyed: bool) -> Result<Option<PairInfo>> {
+/// id (from its header) and, when the contents were read (`metas`),
+/// whether the page metadata inside names the same checkpoint.
+fn pair_info(file: &Path, metas: Option<&[PageMeta]>) -> Result<Option<PairInfo>> {
     let Some(pages) = named_pages_file(file)? else {
         return Ok(None);
     };
@@ -368,31 +398,7 @@ fn pair_info(cli: &Cli, file: &Path, keyed: bool) -> Result<Option<PairInfo>> {
             }))
         }
     };
-    let in_meta = if keyed && cli.key_file.is_none() {
-        None
-    } else {
-        let mut inp = open(cli, file)?;
-        let mut id = None;
-        while let Some(r) = inp.next_record()? {
-            let Some(body) = &r.body else { continue };
-            let g = decode(body, MAX_DEPTH).map_err(|e| graph_error(&r, e))?;
-            if let Value::Struct {
-                name: "SavedFile",
-                fields,
-            } = &g.root
-            {
-                id = fields
-                    .iter()
-                    .find(|(f, _)| *f == "checkpoint_id")
-                    .map(|(_, v)| match v {
-                        Value::Int(i) => *i as u128,
-                        Value::BigUInt(u) => *u,
-                        _ => 0,
-                    });
-            }
-        }
-        Some(id.unwrap_or(0))
-    };
+    let in_meta = metas.map(|m| m.last().map_or(0, |m| m.checkpoint_id));
     let hex = |id: u128| format!("{id:032x}");
     let verdict = match (in_meta, in_pages) {
         (None, _) => "pair: not checked (the contents need --key-file)".to_string(),

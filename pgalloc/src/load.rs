@@ -11,9 +11,7 @@ use crate::file::{
     MAX_REFS, PAGE_SIZE,
 };
 use crate::restore::{Background, PageSource, Restore, SourceLayout};
-use crate::save::{
-    digest_pieces, pieces, read_pages_header, SavedFile, DIGEST, MAX_BLOCK, PAGES_HEADER,
-};
+use crate::save::{pieces, read_pages_header, SavedFile, DIGEST, MAX_BLOCK, PAGES_HEADER};
 
 /// Options of [`MemoryFile::load_from`].
 #[derive(Clone, Copy, Debug)]
@@ -138,6 +136,13 @@ fn validate(s: &SavedFile) -> Result<()> {
         }
         prev_end = end;
     }
+    let data: u64 = s.blocks.iter().map(|b| b.len).sum();
+    if s.checkpoint_id != 0 && s.pages_len != PAGES_HEADER + data {
+        return Err(corrupt(format!(
+            "pages file length {} for {data} bytes of blocks",
+            s.pages_len
+        )));
+    }
     let piece = s.piece();
     if !piece.is_power_of_two() || !(PAGE_SIZE..=MAX_BLOCK).contains(&piece) {
         return Err(corrupt(format!("digest piece size {piece}")));
@@ -176,17 +181,7 @@ pub struct PagesReport {
 pub fn verify_pages<R: BufRead>(mut meta: R, pages: &dyn PageSource) -> Result<PagesReport> {
     let saved: SavedFile = stateify::load(&mut meta)?;
     validate(&saved)?;
-    let data_offset = if saved.checkpoint_id != 0 {
-        check_pages_file(&saved, pages)?;
-        PAGES_HEADER
-    } else {
-        0
-    };
-    let total: u64 = saved.blocks.iter().map(|b| b.len).sum();
-    let len = pages.size()?;
-    if len < data_offset + total {
-        return Err(short_pages(&saved, len.saturating_sub(data_offset)));
-    }
+    let data_offset = check_pages_file(&saved, pages)?;
     let mut report = PagesReport {
         checkpoint_id: saved.checkpoint_id,
         verified: !saved.digests.is_empty(),
@@ -230,9 +225,19 @@ pub fn verify_pages<R: BufRead>(mut meta: R, pages: &dyn PageSource) -> Result<P
     Ok(report)
 }
 
-/// Checks that `source` is the pages file `saved` was written with: its
-/// header's checkpoint id and its length.
-fn check_pages_file(saved: &SavedFile, source: &dyn PageSource) -> Result<()> {
+/// Checks that `source` is the pages file `saved` was written with — its
+/// header's checkpoint id and its length — or, for a save from before
+/// checkpoint ids, that it holds every block. Returns where the page data
+/// starts.
+fn check_pages_file(saved: &SavedFile, source: &dyn PageSource) -> Result<u64> {
+    if saved.checkpoint_id == 0 {
+        let total: u64 = saved.blocks.iter().map(|b| b.len).sum();
+        let len = source.size()?;
+        if len < total {
+            return Err(short_pages(saved, len));
+        }
+        return Ok(0);
+    }
     let mut h = vec![0u8; PAGES_HEADER as usize];
     let mut got = 0;
     while got < h.len() {
@@ -274,7 +279,8 @@ fn check_pages_file(saved: &SavedFile, source: &dyn PageSource) -> Result<()> {
             }
         )));
     }
-    Ok(())
+    // `pages_len` was checked against the blocks by `validate`.
+    Ok(PAGES_HEADER)
 }
 
 /// The error for page bytes that do not match their digest.
@@ -306,23 +312,19 @@ impl MemoryFile {
         let t = Instant::now();
         let saved: SavedFile = stateify::load(&mut meta)?;
         validate(&saved)?;
-        // Per block, its first piece's index in `saved.digests`.
         let verify = !opts.skip_verify && !saved.digests.is_empty();
         stats.verified = verify;
         let piece = saved.piece();
         // The pages file is checked to be this checkpoint's before anything
         // is allocated or read.
         let data_offset = match &pages {
-            Some(source) if saved.checkpoint_id != 0 => {
-                check_pages_file(&saved, &**source)?;
-                PAGES_HEADER
-            }
+            Some(source) => check_pages_file(&saved, &**source)?,
             None if saved.checkpoint_id != 0 => {
                 return Err(Error::PagesFile(
                     "this memory was saved with a pages file, and none was given".into(),
                 ))
             }
-            _ => 0,
+            None => 0,
         };
         stats.checkpoint_id = saved.checkpoint_id;
         let mf = MemoryFile::new(MemoryFileOpts {
@@ -371,11 +373,12 @@ impl MemoryFile {
                         let first = digest_index;
                         digest_index += pieces(b.len, piece);
                         let want = &saved.digests[first * DIGEST..digest_index * DIGEST];
-                        let mut got = Vec::with_capacity(want.len());
-                        mf.with_slice(r, |s| digest_pieces(s, piece, &mut got))?;
-                        if let Some(k) = (0..pieces(b.len, piece)).find(|k| {
-                            got[k * DIGEST..(k + 1) * DIGEST] != want[k * DIGEST..(k + 1) * DIGEST]
-                        }) {
+                        let bad = mf.with_slice(r, |s| {
+                            s.chunks(piece as usize)
+                                .zip(want.chunks_exact(DIGEST))
+                                .position(|(p, d)| blake3::hash(p).as_bytes() != d)
+                        })?;
+                        if let Some(k) = bad {
                             let start = b.start + k as u64 * piece;
                             return Err(Error::PagesUnavailable {
                                 start,
@@ -389,11 +392,6 @@ impl MemoryFile {
                 }
             }
             Some(source) => {
-                let total: u64 = data_offset + saved.blocks.iter().map(|b| b.len).sum::<u64>();
-                let len = source.size()?;
-                if len < total {
-                    return Err(short_pages(&saved, len.saturating_sub(data_offset)));
-                }
                 let restore = Restore::new(
                     saved.blocks.iter().map(|b| (b.start, b.len)),
                     mf.chunk_bases(),

@@ -168,7 +168,7 @@ pub(crate) struct Restore {
     /// The BLAKE3 digest of each unit (a unit is one digested piece of a
     /// block), when the load verifies: a unit is published as loaded only
     /// after its bytes match.
-    digests: Option<Vec<[u8; 32]>>,
+    digests: Option<Vec<u8>>,
     state: Vec<AtomicU8>,
     /// Mapped base address of each chunk at load time (never remapped).
     bases: Vec<usize>,
@@ -235,11 +235,7 @@ impl Restore {
         // One digest per unit: units (the largest unit of loading, and of a
         // waiter's read) cut blocks exactly as the save cut them into
         // digested pieces.
-        let digests = digests.map(|d| {
-            d.chunks_exact(32)
-                .map(|c| c.try_into().unwrap_or([0; 32]))
-                .collect::<Vec<[u8; 32]>>()
-        });
+        let digests = digests.map(<[u8]>::to_vec);
         Restore {
             digests,
             state: (0..n).map(|_| AtomicU8::new(PENDING)).collect(),
@@ -324,7 +320,8 @@ impl Restore {
         if let Some(digests) = &self.digests {
             // Hashed by the thread that read, so workers verify in parallel.
             for (i, r) in run.clone().zip(outcome.iter_mut()) {
-                if r.is_ok() && blake3::hash(self.unit_bytes(i)).as_bytes() != &digests[i] {
+                let want = &digests[i * 32..(i + 1) * 32];
+                if r.is_ok() && blake3::hash(self.unit_bytes(i)).as_bytes() != want {
                     let u = self.units[i];
                     *r = Err(io::Error::new(
                         io::ErrorKind::InvalidData,
@@ -382,30 +379,32 @@ impl Restore {
     /// The bytes of unit `i`, which this thread has claimed (LOADING) and
     /// read, for its digest.
     fn unit_bytes(&self, i: usize) -> &[u8] {
-        let u = self.units[i];
-        let base = self.bases[(u.mem / self.chunk_size) as usize];
-        let off = (u.mem % self.chunk_size) as usize;
+        let u = &self.units[i];
         // SAFETY: as in `read_into`: inside one chunk's mapping, which stays
         // mapped while the restore runs; the unit is LOADING and claimed by
         // this thread, so no other thread writes it and no access reads it
         // until it is published.
-        unsafe { std::slice::from_raw_parts((base + off) as *const u8, u.len as usize) }
+        unsafe { std::slice::from_raw_parts(self.unit_addr(u) as *const u8, u.len as usize) }
+    }
+
+    /// Where unit `u` is mapped.
+    fn unit_addr(&self, u: &Unit) -> usize {
+        self.bases[(u.mem / self.chunk_size) as usize] + (u.mem % self.chunk_size) as usize
     }
 
     fn read_into(&self, src: &dyn PageSource, run: Range<usize>) -> io::Result<()> {
         let units = &self.units[run];
         let mut iov: Vec<IoSliceMut<'_>> = Vec::with_capacity(units.len());
         for u in units {
-            let base = self.bases[(u.mem / self.chunk_size) as usize];
-            let off = (u.mem % self.chunk_size) as usize;
             // SAFETY: the unit lies inside one chunk's mapping (blocks never
             // cross a chunk; units split blocks), which stays mapped while
             // the restore runs (`MemoryFile` stops and joins the workers
             // before unmapping). This thread claimed the unit (LOADING), so
             // no other reader writes it, and no safe code references its
             // bytes: every access waits until the unit is LOADED.
-            let bytes =
-                unsafe { std::slice::from_raw_parts_mut((base + off) as *mut u8, u.len as usize) };
+            let bytes = unsafe {
+                std::slice::from_raw_parts_mut(self.unit_addr(u) as *mut u8, u.len as usize)
+            };
             iov.push(IoSliceMut::new(bytes));
         }
         let mut offset = units.first().map_or(0, |u| u.file);
