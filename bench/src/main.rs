@@ -407,6 +407,7 @@ fn structured(run: &Run) {
         ),
         "",
     );
+    serde_bridge(run, &d, &ours_b, &post_b);
     sizes(
         case,
         "size vs postcard",
@@ -429,6 +430,62 @@ fn structured(run: &Run) {
         zstd_len(&bit_b),
         "zstd level 3",
     );
+}
+
+/// The same data through `stateify::serde::Serde<T>` (the serde bridge),
+/// against the derived path and against postcard.
+fn serde_bridge(run: &Run, d: &data::SaveData, derived_b: &[u8], post_b: &[u8]) {
+    use stateify::serde::Serde;
+    let wrapped = Serde(d.clone());
+    let serde_b = stateify::to_vec(&wrapped).unwrap();
+    assert_eq!(
+        stateify::from_slice::<Serde<data::SaveData>>(&serde_b)
+            .unwrap()
+            .0,
+        *d
+    );
+    let case = "players via Serde<T>";
+    times(
+        case,
+        "serialize vs derived",
+        side_by_side(
+            run,
+            || stateify::to_vec(&wrapped).unwrap(),
+            || stateify::to_vec(d).unwrap(),
+        ),
+        "target ≤ 1.3",
+    );
+    times(
+        case,
+        "deserialize vs derived",
+        side_by_side(
+            run,
+            || stateify::from_slice::<Serde<data::SaveData>>(&serde_b).unwrap(),
+            || stateify::from_slice::<data::SaveData>(derived_b).unwrap(),
+        ),
+        "target ≤ 1.3",
+    );
+    times(
+        case,
+        "serialize vs postcard",
+        side_by_side(
+            run,
+            || stateify::to_vec(&wrapped).unwrap(),
+            || postcard::to_allocvec(d).unwrap(),
+        ),
+        "",
+    );
+    times(
+        case,
+        "deserialize vs postcard",
+        side_by_side(
+            run,
+            || stateify::from_slice::<Serde<data::SaveData>>(&serde_b).unwrap(),
+            || postcard::from_bytes::<data::SaveData>(post_b).unwrap(),
+        ),
+        "",
+    );
+    sizes(case, "size vs derived", serde_b.len(), derived_b.len(), "");
 }
 
 // ---- shared-pointer DAG vs rkyv ------------------------------------------------------

@@ -36,6 +36,18 @@ struct Data {
 
 type Case = (&'static str, fn(&Data));
 
+/// Saves a borrowed serde value (a `Serde<&T>` has no `Deserialize`).
+struct SaveOnly<'a>(stateify::serde::Serde<&'a data::SaveData>);
+
+impl stateify::Stateify for SaveOnly<'_> {
+    fn save(&self, s: &mut stateify::Saver) -> Result<(), stateify::Error> {
+        stateify::serde::save(self.0 .0, s)
+    }
+    fn load(_: &mut stateify::Loader) -> Result<Self, stateify::Error> {
+        Err(stateify::Error::custom("save only"))
+    }
+}
+
 const CASES: &[Case] = &[
     ("savedata-save", |d| {
         drop(black_box(stateify::to_vec(black_box(&d.save))))
@@ -44,6 +56,15 @@ const CASES: &[Case] = &[
         drop(black_box(stateify::from_slice::<data::SaveData>(
             black_box(&d.save_ours),
         )))
+    }),
+    ("serde-save", |d| {
+        let v = stateify::serde::Serde(black_box(&d.save));
+        drop(black_box(stateify::to_vec(&SaveOnly(v))))
+    }),
+    ("serde-load", |d| {
+        drop(black_box(stateify::from_slice::<
+            stateify::serde::Serde<data::SaveData>,
+        >(black_box(&d.save_ours))))
     }),
     ("postcard-save", |d| {
         drop(black_box(postcard::to_allocvec(black_box(&d.save))))

@@ -1,6 +1,6 @@
 //! Values as indented text and as JSON.
 
-use serde_json::{json, Map, Value as Json};
+use serde_json::{json, Value as Json};
 use stateify::value::Value;
 
 /// Indented text of a value (the `cat` view).
@@ -46,50 +46,10 @@ pub fn leaf_text(v: &Value<'_>) -> String {
     }
 }
 
-/// JSON of a value: structs as objects with `"$type"`, shared objects as
-/// `{"$id", "value"}`, references as `{"$ref"}`.
+/// JSON of a value, through its `serde::Serialize` impl (its shape is
+/// documented there: structs as objects with `"$type"`, shared objects as
+/// `{"$id", "value"}`, references as `{"$ref"}`, packed arrays as hex).
 pub fn json(v: &Value<'_>) -> Json {
-    match v {
-        Value::Unit => json!(null),
-        Value::Bool(b) => json!(b),
-        Value::Int(i) => match i64::try_from(*i) {
-            Ok(i) => json!(i),
-            Err(_) => json!(i.to_string()),
-        },
-        Value::BigUInt(u) => json!(u.to_string()),
-        Value::F32(b) => json!(f32::from_bits(*b)),
-        Value::F64(b) => json!(f64::from_bits(*b)),
-        Value::Char(c) => json!(char::from_u32(*c).map(|c| c.to_string())),
-        Value::Str(s) => json!(s),
-        Value::Packed(k, b) => json!({
-            "$packed": k.name(),
-            "len": b.len() / k.size(),
-            "blake3": blake3::hash(b).to_hex().to_string(),
-        }),
-        Value::None => json!(null),
-        Value::Some(x) => json(x),
-        Value::Seq(items) | Value::Tuple(items) => Json::Array(items.iter().map(json).collect()),
-        Value::Map(entries) => Json::Array(
-            entries
-                .iter()
-                .map(|(k, v)| json!([json(k), json(v)]))
-                .collect(),
-        ),
-        Value::Struct { name, fields } => {
-            let mut m = Map::new();
-            m.insert("$type".into(), json!(name));
-            for (n, f) in fields {
-                m.insert((*n).into(), json(f));
-            }
-            Json::Object(m)
-        }
-        Value::Variant { ty, variant, value } => {
-            json!({"$type": ty, "$variant": variant, "value": json(value)})
-        }
-        Value::Object { id, value, .. } => json!({"$id": id, "value": json(value)}),
-        Value::Ref(id) => json!({"$ref": id}),
-        Value::Weak(x) => json!({"$weak": json(x)}),
-        Value::WeakDead => json!({"$weak": null}),
-        Value::Dyn { name, value } => json!({"$dyn": name, "value": json(value)}),
-    }
+    // Serializing a decoded value cannot fail: its map keys are strings.
+    serde_json::to_value(v).unwrap_or_else(|e| json!({ "error": e.to_string() }))
 }

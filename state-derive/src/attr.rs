@@ -58,6 +58,8 @@ pub struct Field {
     pub rename: Option<LitStr>,
     pub alias: Vec<LitStr>,
     pub with: Option<Path>,
+    /// `serde` or `postcard`: `with` the runtime's bridge module of that name.
+    pub bridge: Option<&'static str>,
     pub span: Option<proc_macro2::Span>,
 }
 
@@ -210,10 +212,20 @@ pub fn field(attrs: &[Attribute], errs: &mut Errors) -> Field {
                     f.alias.push(lit_str(e)?);
                 }
                 "with" => f.with = Some(path_value(key, v, span)?),
+                "serde" | "postcard" => {
+                    no_value(key, v)?;
+                    if f.bridge.is_some() {
+                        return Err(syn::Error::new(
+                            span,
+                            "`serde` and `postcard` each say how a field is saved: use one",
+                        ));
+                    }
+                    f.bridge = Some(if key == "serde" { "serde" } else { "postcard" });
+                }
                 _ => {
                     return Err(syn::Error::new(
                         span,
-                        format!("unknown field attribute `{key}` (expected one of nosave, default, rename, alias, with)"),
+                        format!("unknown field attribute `{key}` (expected one of nosave, default, rename, alias, with, serde, postcard)"),
                     ))
                 }
             }
@@ -223,10 +235,16 @@ pub fn field(attrs: &[Attribute], errs: &mut Errors) -> Field {
             errs.push(e);
         }
     });
-    if f.nosave && f.with.is_some() {
+    if f.bridge.is_some() && f.with.is_some() {
         errs.push(syn::Error::new(
             f.span.unwrap_or_else(proc_macro2::Span::call_site),
-            "`with` and `nosave` cannot be combined: a field that is not saved has nothing to save with",
+            "`with` and `serde`/`postcard` each say how a field is saved: use one",
+        ));
+    }
+    if f.nosave && (f.with.is_some() || f.bridge.is_some()) {
+        errs.push(syn::Error::new(
+            f.span.unwrap_or_else(proc_macro2::Span::call_site),
+            "`nosave` cannot be combined with `with`, `serde` or `postcard`: a field that is not saved has nothing to save with",
         ));
     }
     f

@@ -19,12 +19,17 @@ struct Field {
     local: Ident,
 }
 
-fn model(fields: &Fields, errs: &mut Errors) -> Vec<Field> {
+fn model(fields: &Fields, krate: &Path, errs: &mut Errors) -> Vec<Field> {
     fields
         .iter()
         .enumerate()
         .map(|(i, f)| {
-            let attr = attr::field(&f.attrs, errs);
+            let mut attr = attr::field(&f.attrs, errs);
+            if let Some(bridge) = attr.bridge {
+                // `serde` is `with = "stateify::serde"`, `postcard` likewise.
+                let m = format_ident!("{}", bridge);
+                attr.with = Some(syn::parse_quote!(#krate::#m));
+            }
             let member = match &f.ident {
                 Some(id) => Member::Named(id.clone()),
                 None => Member::Unnamed(i.into()),
@@ -63,7 +68,7 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
     let mut plain = None;
     let (save_body, load_body) = match &input.data {
         Data::Struct(s) => {
-            let fields = model(&s.fields, &mut errs);
+            let fields = model(&s.fields, &krate, &mut errs);
             if let Some(span) = c.plain {
                 plain = plain_impl(&krate, input, &c, &name, &fields, span, &mut errs);
             }
@@ -80,7 +85,7 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
             }
             let mut variants = Vec::new();
             for v in &e.variants {
-                variants.push((v, model(&v.fields, &mut errs)));
+                variants.push((v, model(&v.fields, &krate, &mut errs)));
                 for a in v.attrs.iter().filter(|a| a.path().is_ident("state")) {
                     errs.push(syn::Error::new(
                         a.span(),

@@ -86,6 +86,10 @@ struct Inner {
     /// Innermost segment first (built while unwinding).
     rev_path: Vec<Segment>,
     offset: Option<u64>,
+    /// Set on the serde bridge's internal request to run a value's
+    /// `Serialize` again, with the struct type that asked.
+    #[cfg(feature = "serde")]
+    relayout: Option<&'static str>,
 }
 
 /// The error of every stateify operation: what went wrong, the path from the
@@ -109,7 +113,31 @@ impl Error {
             kind,
             rev_path: Vec::new(),
             offset: None,
+            #[cfg(feature = "serde")]
+            relayout: None,
         }))
+    }
+
+    /// The serde bridge's request to run the value being written again,
+    /// now that struct `ty`'s field list is known (see `serde/ser.rs`).
+    #[cfg(feature = "serde")]
+    pub(crate) fn relayout(ty: &'static str) -> Self {
+        let mut e = Self::custom(format!(
+            "internal: the serde bridge must run the Serialize of `{ty}` again; \
+             a Serialize impl that replaces the errors of its fields stops it"
+        ));
+        e.0.relayout = Some(ty);
+        e
+    }
+
+    #[cfg(feature = "serde")]
+    pub(crate) fn is_relayout(&self) -> bool {
+        self.0.relayout.is_some()
+    }
+
+    #[cfg(feature = "serde")]
+    pub(crate) fn relayout_type(&self) -> Option<&'static str> {
+        self.0.relayout
     }
 
     pub(crate) fn invalid(msg: impl fmt::Display) -> Self {
@@ -223,6 +251,33 @@ impl From<std::io::Error> for Error {
 impl From<ErrorKind> for Error {
     fn from(k: ErrorKind) -> Self {
         Self::new(k)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl ::serde::ser::Error for Error {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        Error::custom(msg)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl ::serde::de::Error for Error {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        Error::custom(msg)
+    }
+
+    fn missing_field(field: &'static str) -> Self {
+        Error::custom(format!(
+            "missing field `{field}` (a stream from before the field: give it #[serde(default)])"
+        ))
+    }
+
+    fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
+        Error::custom(format!(
+            "unknown field `{field}`, expected one of {expected:?} \
+             (drop #[serde(deny_unknown_fields)] to skip it, or add #[serde(alias)])"
+        ))
     }
 }
 

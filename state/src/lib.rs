@@ -26,7 +26,9 @@
 //! | `default` / `default = "f"` | field | value when an older stream lacks the field |
 //! | `rename = "x"` | field | the name in the stream |
 //! | `alias = "old"` | field | another accepted name on load |
-//! | `with = "m"` | field | `m::save(&T, &mut Saver)` / `m::load(&mut Loader) -> T` |
+//! | `with = "m"` | field | `m::save(&T, &mut Saver) -> Result<(), Error>` / `m::load(&mut Loader) -> Result<T, Error>` |
+//! | `serde` | field | a serde type, self-described in the stream ([`serde`](crate::serde)) |
+//! | `postcard` | field | a serde type as one opaque postcard byte string ([`postcard`](crate::postcard)) |
 //! | `after_load` / `after_load = "f"` | type | [`AfterLoad::after_load`] (or `f(&mut Self, &mut LoadContext)`) after the fields load |
 //! | `before_save` | type | [`BeforeSave::before_save`] before the fields are written |
 //! | `type_name = "T"` | type | the name in the stream (default: the Rust name) |
@@ -61,7 +63,11 @@ mod weakslot;
 pub mod wire;
 
 pub mod plain;
+#[cfg(feature = "postcard")]
+pub mod postcard;
 pub mod pretty;
+#[cfg(feature = "serde")]
+pub mod serde;
 pub mod value;
 
 use std::io::{BufRead, Write};

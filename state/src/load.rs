@@ -499,6 +499,27 @@ impl<'de, 'r> Loader<'de, 'r> {
         r
     }
 
+    /// [`Loader::nest`] for the serde bridge, which nests once per
+    /// compound value and option: the depth counted at every level, the
+    /// stack checked at every eighth.
+    #[cfg(feature = "serde")]
+    #[inline]
+    pub(crate) fn nest_sparse<R>(&mut self, f: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
+        if self.depth >= self.max_depth || self.owned_depth >= self.max_owned_depth {
+            return self.nest(f);
+        }
+        self.depth += 1;
+        self.owned_depth += 1;
+        let r = if self.depth % 8 == 0 {
+            crate::mem::grow_stack(|| f(self))
+        } else {
+            f(self)
+        };
+        self.depth -= 1;
+        self.owned_depth -= 1;
+        r
+    }
+
     /// [`Loader::nest`] into the body of a shared object, which starts a new
     /// count of owned depth (see [`LoadOptions::max_owned_depth`]).
     fn nest_object<R>(&mut self, f: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
@@ -932,6 +953,59 @@ impl<'de, 'r> Loader<'de, 'r> {
         }
         self.counted(ty, |l| l.nest(|l| f(idx as usize, l)))
             .map_err(|e| e.in_field(vname))
+    }
+
+    /// The record's cursor (the serde bridge reads tags through it).
+    #[cfg(feature = "serde")]
+    pub(crate) fn reader(&mut self) -> &mut Reader<'de> {
+        &mut self.r
+    }
+
+    /// Reads the type id after `tag` (with its definition on first use),
+    /// counts one value of it, and returns it.
+    #[cfg(feature = "serde")]
+    #[inline]
+    pub(crate) fn read_type(&mut self, tag: u8) -> Result<u32> {
+        // A type already defined, of the kind the tag needs: no definition
+        // to read, nothing to check.
+        if let Some((id, n)) = self.r.peek_varint() {
+            if let Some(def) = self.types.defs.get(id as usize) {
+                if def.kind == DefKind::from_tag(tag) && (id as usize) < self.counters.counts.len()
+                {
+                    self.r.advance(n);
+                    self.counters.counts[id as usize] += 1;
+                    return Ok(id as u32);
+                }
+            }
+        }
+        let ty = self.types.read_ref(&mut self.r, tag)?;
+        self.sync_counters();
+        self.counters.counts[ty as usize] += 1;
+        Ok(ty)
+    }
+
+    /// The stream's definition of type `ty` (one read by `read_type`).
+    #[cfg(feature = "serde")]
+    pub(crate) fn type_def(&self, ty: u32) -> &crate::table::TypeDef<'de> {
+        &self.types.defs[ty as usize]
+    }
+
+    /// Whether the next value is a STRUCT whose type has exactly the one
+    /// member `0` (a newtype), without consuming anything.
+    #[cfg(feature = "serde")]
+    pub(crate) fn next_is_newtype(&self) -> bool {
+        let mut r = self.r.clone();
+        if r.u8().ok() != Some(wire::STRUCT) {
+            return false;
+        }
+        let Ok(id) = r.varint() else { return false };
+        if let Some(def) = self.types.defs.get(id as usize) {
+            return def.members.len() == 1 && def.members[0] == "0";
+        }
+        id == self.types.defs.len() as u64
+            && r.str().is_ok()
+            && r.varint().ok() == Some(1)
+            && r.str().ok() == Some("0")
     }
 
     /// Reads a trait object's concrete type name; the value follows.

@@ -7,6 +7,7 @@
 use crate::error::{Error, ErrorKind, Result};
 use crate::varint;
 
+#[derive(Clone)]
 pub(crate) struct Reader<'de> {
     buf: &'de [u8],
     pos: usize,

@@ -106,6 +106,14 @@ pub struct Saver {
     /// A detached encoder to compute sort keys of hash-container entries.
     scratch: Option<Box<Saver>>,
     key_arena: Vec<u8>,
+    /// What the serde bridge has learned of serde types' layouts (kept
+    /// between saves, like the tables' capacity).
+    #[cfg(feature = "serde")]
+    pub(crate) serde: crate::serde::SaveCache,
+    /// Changes whenever type ids stop meaning what they meant (a reset,
+    /// types forgotten by a rewind): what caches of ids outside the
+    /// tables check.
+    pub(crate) type_gen: u64,
 }
 
 const TYPE_CACHE: usize = 64;
@@ -191,11 +199,15 @@ impl Saver {
             counters: Counters::new(opts.timing),
             scratch: None,
             key_arena: Vec::new(),
+            #[cfg(feature = "serde")]
+            serde: Default::default(),
+            type_gen: 1,
         }
     }
 
-    fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.buf.clear();
+        self.type_gen += 1;
         if !self.defs.is_empty() || self.plain_defs != 0 {
             // Slots only ever hold ids of defined types.
             self.type_cache.fill(TypeSlot::EMPTY);
@@ -298,14 +310,14 @@ impl Saver {
     }
 
     #[inline]
-    fn tag(&mut self, t: u8) {
+    pub(crate) fn tag(&mut self, t: u8) {
         self.reserve(1);
         self.buf.push(t);
     }
 
     /// A varint: the one-byte form inline, longer ones out of line.
     #[inline(always)]
-    fn varint(&mut self, v: u64) {
+    pub(crate) fn varint(&mut self, v: u64) {
         if v < 1 << 7 {
             self.reserve(1);
             self.buf.push(v as u8);
@@ -352,7 +364,7 @@ impl Saver {
 
     /// Raw bytes with no tag (the payload of a tag written just before).
     #[inline]
-    fn raw(&mut self, b: &[u8]) {
+    pub(crate) fn raw(&mut self, b: &[u8]) {
         if b.len() <= SHORT_STR {
             self.put_short(b);
         } else if b.len() >= mem::HUGE_THRESHOLD {
@@ -551,9 +563,29 @@ impl Saver {
         r
     }
 
+    /// Enters one nesting level for the serde bridge, which nests once per
+    /// value: returns whether the stack must be checked here (every eighth
+    /// level; the red zone holds eight levels of serde frames many times
+    /// over). [`Saver::leave`] undoes it.
+    #[cfg(feature = "serde")]
+    #[inline(always)]
+    pub(crate) fn enter(&mut self) -> Result<bool> {
+        if self.depth >= self.max_depth {
+            return Err(Error::new(ErrorKind::DepthLimit(self.max_depth)));
+        }
+        self.depth += 1;
+        Ok(self.depth % 8 == 0)
+    }
+
+    #[cfg(feature = "serde")]
+    #[inline(always)]
+    pub(crate) fn leave(&mut self) {
+        self.depth -= 1;
+    }
+
     /// Writes `tag` and a type reference, with its definition on first use.
     #[inline(always)]
-    fn type_ref(
+    pub(crate) fn type_ref(
         &mut self,
         tag: u8,
         kind: DefKind,
@@ -608,7 +640,7 @@ impl Saver {
     }
 
     /// The id the next new type definition gets.
-    fn next_type_id(&self) -> u32 {
+    pub(crate) fn next_type_id(&self) -> u32 {
         self.defs.len() as u32 + self.plain_defs
     }
 
@@ -1167,7 +1199,15 @@ impl Saver {
         while self.deferred.last().is_some_and(|d| d.0 >= first) {
             self.deferred.pop();
         }
+        self.forget_types(types);
+        entered
+    }
+
+    /// Forgets the types defined since there were `types`, whose
+    /// definitions were cut from the output.
+    pub(crate) fn forget_types(&mut self, types: u32) {
         if self.next_type_id() > types {
+            self.type_gen += 1;
             self.defs.retain(|_, id| *id < types);
             self.def_ptrs.retain(|_, id| *id < types);
             self.plain_defs = self
@@ -1178,7 +1218,18 @@ impl Saver {
             self.type_cache.fill(TypeSlot::EMPTY);
             self.counters.forget_types(types as usize);
         }
-        entered
+    }
+
+    /// The output written so far (the serde bridge cuts it back to rerun a value).
+    #[cfg(feature = "serde")]
+    pub(crate) fn buf_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
+    /// Counts one value of type `ty` in the statistics.
+    #[cfg(feature = "serde")]
+    pub(crate) fn count_type(&mut self, ty: u32) {
+        self.counters.counts[ty as usize] += 1;
     }
 
     /// Writes a weak reference to the allocation at `addr`. A target already

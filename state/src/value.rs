@@ -385,3 +385,130 @@ pub fn decode(payload: &[u8], max_depth: usize) -> Result<Graph<'_>> {
         objects: b.objects,
     })
 }
+
+/// The JSON-friendly form of a value (the CLI's `--json`): numbers, strings
+/// and `null`s as themselves, sequences and tuples as arrays, a map as an
+/// array of `[key, value]` pairs, and the rest as objects whose keys start
+/// with `$`:
+///
+/// | value | serialized as |
+/// |---|---|
+/// | struct | `{"$type": name, field: value, …}` (fields in stream order) |
+/// | enum variant | `{"$type": enum, "$variant": name, "value": payload}` |
+/// | shared object / reference | `{"$id": n, "value": …}` / `{"$ref": n}` |
+/// | weak pointer | `{"$weak": target}` (`null` when dead) |
+/// | trait object | `{"$dyn": name, "value": …}` |
+/// | packed numbers | `{"$packed": kind, "len": n, "hex": little-endian bytes}` |
+///
+/// Integers outside `i64` are decimal strings, since JSON readers commonly
+/// lose precision past 2^53 and refuse past 2^64; a char that is not a
+/// Unicode scalar value is `null`.
+///
+/// ```
+/// use stateify::value::{decode, Value};
+/// let bytes = stateify::to_vec(&(7u8, Some("hi".to_string()))).unwrap();
+/// let (len, _, h) = stateify::decode_header(&bytes).unwrap();
+/// let graph = decode(&bytes[h..h + len as usize], 1000).unwrap();
+/// assert_eq!(serde_json::to_string(&graph.root).unwrap(), r#"[7,"hi"]"#);
+/// ```
+#[cfg(feature = "serde")]
+impl ::serde::Serialize for Value<'_> {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use ::serde::ser::{SerializeMap, SerializeSeq};
+        match self {
+            Value::Unit | Value::None => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(i) => match i64::try_from(*i) {
+                Ok(i) => s.serialize_i64(i),
+                Err(_) => s.collect_str(i),
+            },
+            Value::BigUInt(u) => s.collect_str(u),
+            Value::F32(b) => s.serialize_f32(f32::from_bits(*b)),
+            Value::F64(b) => s.serialize_f64(f64::from_bits(*b)),
+            Value::Char(c) => match char::from_u32(*c) {
+                Some(c) => s.serialize_char(c),
+                None => s.serialize_unit(),
+            },
+            Value::Str(v) => s.serialize_str(v),
+            Value::Packed(k, b) => {
+                let mut m = s.serialize_map(Some(3))?;
+                m.serialize_entry("$packed", k.name())?;
+                m.serialize_entry("len", &(b.len() / k.size()))?;
+                m.serialize_entry("hex", &Hex(b))?;
+                m.end()
+            }
+            Value::Some(x) => x.serialize(s),
+            Value::Seq(items) | Value::Tuple(items) => s.collect_seq(items),
+            Value::Map(entries) => {
+                let mut seq = s.serialize_seq(Some(entries.len()))?;
+                for (k, v) in entries {
+                    seq.serialize_element(&(k, v))?;
+                }
+                seq.end()
+            }
+            Value::Struct { name, fields } => {
+                let mut m = s.serialize_map(Some(fields.len() + 1))?;
+                m.serialize_entry("$type", name)?;
+                for (n, f) in fields {
+                    m.serialize_entry(n, f)?;
+                }
+                m.end()
+            }
+            Value::Variant { ty, variant, value } => {
+                let mut m = s.serialize_map(Some(3))?;
+                m.serialize_entry("$type", ty)?;
+                m.serialize_entry("$variant", variant)?;
+                m.serialize_entry("value", value)?;
+                m.end()
+            }
+            Value::Object { id, value, .. } => {
+                let mut m = s.serialize_map(Some(2))?;
+                m.serialize_entry("$id", id)?;
+                m.serialize_entry("value", value)?;
+                m.end()
+            }
+            Value::Ref(id) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("$ref", id)?;
+                m.end()
+            }
+            Value::Weak(x) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("$weak", x)?;
+                m.end()
+            }
+            Value::WeakDead => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("$weak", &())?;
+                m.end()
+            }
+            Value::Dyn { name, value } => {
+                let mut m = s.serialize_map(Some(2))?;
+                m.serialize_entry("$dyn", name)?;
+                m.serialize_entry("value", value)?;
+                m.end()
+            }
+        }
+    }
+}
+
+/// Bytes as a lowercase hex string, written without a temporary.
+#[cfg(feature = "serde")]
+struct Hex<'a>(&'a [u8]);
+
+#[cfg(feature = "serde")]
+impl ::serde::Serialize for Hex<'_> {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl std::fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}

@@ -486,6 +486,12 @@ pub fn entries() -> Vec<Entry> {
             },
         },
         Entry {
+            name: "serde",
+            about: "serde types through the bridge: #[state(serde)] fields, Serde<T> elements and a #[state(postcard)] field; every serde data-model shape, rename/default/skip_serializing_if, internally, adjacently and untagged enums, a hash map in key order",
+            write: || write_graph("serde.graph", &model::serde_types::SerdeFields::build()),
+            read: |f| read_graph(f, "serde.graph", model::serde_types::SerdeFields::describe),
+        },
+        Entry {
             name: "mixed",
             about: "several graph records and raw records (one empty) in one stream",
             write: || {

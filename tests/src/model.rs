@@ -973,3 +973,170 @@ impl Forward {
         out
     }
 }
+
+// ---- the serde bridge: serde types as fields, self-described ----
+
+/// Serde types written through `#[state(serde)]`, `Serde<T>` and
+/// `#[state(postcard)]`: every serde data-model shape, the attributes that
+/// change what is written, and a hash map (written in key order).
+pub mod serde_types {
+    use std::collections::{BTreeMap, HashMap};
+
+    use serde::{Deserialize, Serialize};
+    use stateify::serde::Serde;
+    use stateify::Stateify;
+
+    #[derive(Serialize, Deserialize, Debug)]
+    pub struct Settings {
+        #[serde(rename = "display-name")]
+        pub name: String,
+        #[serde(default)]
+        pub retries: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub note: Option<String>,
+        pub width: Meters,
+        pub origin: Point,
+        pub marker: Marker,
+        pub mode: Mode,
+        pub backend: Backend,
+        pub level: Level,
+        pub port: Port,
+        pub labels: HashMap<String, i64>,
+        pub ordered: BTreeMap<u8, Vec<i16>>,
+        pub wide: (u128, i128, char, f32, f64, (), bool),
+    }
+
+    #[derive(Serialize, Deserialize, Debug)]
+    pub struct Meters(pub f64);
+
+    #[derive(Serialize, Deserialize, Debug)]
+    pub struct Point(pub i32, pub i32);
+
+    #[derive(Serialize, Deserialize, Debug)]
+    pub struct Marker;
+
+    #[derive(Serialize, Deserialize, Debug)]
+    pub enum Mode {
+        Off,
+        Fixed(u32),
+        Pair(i8, i8),
+        Ranged { lo: i64, hi: i64 },
+    }
+
+    #[derive(Serialize, Deserialize, Debug)]
+    #[serde(tag = "kind")]
+    pub enum Backend {
+        Disk { path: String },
+        Memory { bytes: u64 },
+    }
+
+    #[derive(Serialize, Deserialize, Debug)]
+    #[serde(tag = "t", content = "c")]
+    pub enum Level {
+        Quiet,
+        Verbose(u8),
+    }
+
+    #[derive(Serialize, Deserialize, Debug)]
+    #[serde(untagged)]
+    pub enum Port {
+        Number(u16),
+        Named(String),
+    }
+
+    #[derive(Stateify)]
+    pub struct SerdeFields {
+        #[state(serde)]
+        pub settings: Vec<Settings>,
+        pub wrapped: Vec<Serde<Mode>>,
+        #[state(postcard)]
+        pub opaque: BTreeMap<String, (u32, Vec<i64>)>,
+        pub count: u32,
+    }
+
+    fn settings(i: u32) -> Settings {
+        Settings {
+            name: format!("svc-{i}"),
+            retries: i,
+            note: (i == 0).then(|| "first".to_string()),
+            width: Meters(1.5 * i as f64),
+            origin: Point(-(i as i32), i as i32),
+            marker: Marker,
+            mode: [
+                Mode::Off,
+                Mode::Fixed(i),
+                Mode::Pair(-1, 1),
+                Mode::Ranged { lo: -5, hi: 5 },
+            ]
+            .into_iter()
+            .nth(i as usize % 4)
+            .unwrap_or(Mode::Off),
+            backend: if i % 2 == 0 {
+                Backend::Disk {
+                    path: format!("/var/{i}"),
+                }
+            } else {
+                Backend::Memory { bytes: 1 << i }
+            },
+            level: if i % 2 == 0 {
+                Level::Quiet
+            } else {
+                Level::Verbose(i as u8)
+            },
+            port: if i % 2 == 0 {
+                Port::Number(8000)
+            } else {
+                Port::Named("http".into())
+            },
+            labels: (0..4)
+                .map(|k| (format!("label{k}"), k as i64 - 2))
+                .collect(),
+            ordered: (0..3)
+                .map(|k| (k * 7, vec![-(k as i16), k as i16]))
+                .collect(),
+            wide: (u128::MAX, i128::MIN, 'ß', f32::NAN, -0.0, (), true),
+        }
+    }
+
+    impl SerdeFields {
+        pub fn build() -> SerdeFields {
+            SerdeFields {
+                settings: (0..3).map(settings).collect(),
+                wrapped: vec![
+                    Serde(Mode::Off),
+                    Serde(Mode::Ranged {
+                        lo: i64::MIN,
+                        hi: i64::MAX,
+                    }),
+                ],
+                opaque: [
+                    ("a".to_string(), (1, vec![-1, 2])),
+                    ("b".into(), (2, vec![])),
+                ]
+                .into(),
+                count: 7,
+            }
+        }
+
+        pub fn describe(&self) -> String {
+            // Debug of everything, but the hash map in key order and the
+            // floats as bits (NaN, -0.0).
+            let mut out = String::new();
+            for s in &self.settings {
+                let labels: BTreeMap<_, _> = s.labels.iter().collect();
+                out.push_str(&format!(
+                    "Settings {{ name: {:?}, retries: {}, note: {:?}, width: {:#018x}, origin: {:?}, marker: {:?}, mode: {:?}, backend: {:?}, level: {:?}, port: {:?}, labels: {:?}, ordered: {:?}, wide: ({}, {}, {:?}, {:#010x}, {:#018x}, {:?}, {}) }}\n",
+                    s.name, s.retries, s.note, s.width.0.to_bits(), s.origin, s.marker, s.mode,
+                    s.backend, s.level, s.port, labels, s.ordered, s.wide.0, s.wide.1, s.wide.2,
+                    s.wide.3.to_bits(), s.wide.4.to_bits(), s.wide.5, s.wide.6
+                ));
+            }
+            let modes: Vec<&Mode> = self.wrapped.iter().map(|m| &m.0).collect();
+            out.push_str(&format!(
+                "wrapped: {modes:?}\nopaque: {:?}\ncount: {}\n",
+                self.opaque, self.count
+            ));
+            out
+        }
+    }
+}

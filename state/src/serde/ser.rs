@@ -1,0 +1,644 @@
+//! Serde values written in stateify's own self-describing format.
+//!
+//! Serde types map onto the same wire kinds as derived ones, so that a type
+//! can move between `#[derive(Stateify)]` and serde without changing its
+//! bytes, and `pretty`, the CLI and field-name evolution see no difference:
+//!
+//! | serde | stream |
+//! |---|---|
+//! | struct, unit struct | STRUCT (type name, field names) |
+//! | newtype / tuple struct | STRUCT with fields `0`, `1`, … |
+//! | enum variant | VARIANT of a type `Enum` that lists this variant, then UNIT or a STRUCT `Enum::Variant` |
+//! | seq / tuple | SEQ / TUPLE |
+//! | map | MAP, entries sorted by the bytes of their key encoded on its own |
+//! | bytes | PACKED u8 |
+//! | option, unit, numbers, char, str | NONE/SOME, UNIT, integers and floats, CHAR, STR |
+//!
+//! Serde names a struct's fields one call at a time, but the type table
+//! wants the whole list before the first value. So the bridge learns each
+//! struct's field list the first time it meets it and keeps it
+//! ([`SaveCache`]). A struct whose fields differ from what was learned (the
+//! first meeting, or a `skip_serializing_if` that skipped another field
+//! this time) fails with an internal "relayout" error, after recording the
+//! fields it did see; the nearest value boundary ([`Ser::put`]: a sequence
+//! element, map entry, option, variant payload or newtype, or the root)
+//! cuts the output back and runs that value's `Serialize` again, now with
+//! the right list. The bytes are the same whatever was learned before.
+//!
+//! Serde does not list an enum's variants either, so each variant used is
+//! its own type `Enum` with that one variant: loading matches variants by
+//! name, so derived enums and serde enums load from either.
+
+use ::serde::ser::{self, Serialize};
+use rustc_hash::FxHashMap;
+
+use super::content::{self, Content};
+use super::intern;
+use crate::error::{Error, Result};
+use crate::save::{SaveOptions, Saver};
+use crate::table::DefKind;
+use crate::wire;
+
+type Name = &'static str;
+
+/// An enum's name and a variant's, each by address and length.
+type VariantKey = (usize, usize, usize, usize);
+
+/// What the bridge has learned of serde types, kept with a [`Saver`].
+#[derive(Default)]
+pub(crate) struct SaveCache {
+    /// Field list by (type name address, name length, field count).
+    structs: FxHashMap<(usize, usize, usize), &'static [Name]>,
+    /// The most recent of them by a hash of the key: types that alternate
+    /// (a player, its items…) hit here.
+    recent: Recents,
+    /// By (enum name address and length, variant address and length): the
+    /// one-variant member list and the payload type's name `Enum::Variant`.
+    variants: FxHashMap<VariantKey, (&'static [Name], Name)>,
+    /// `"0", "1", …` by field count.
+    positions: Vec<Option<&'static [Name]>>,
+}
+
+const RECENT: usize = 64;
+
+#[derive(Clone, Copy)]
+struct Recent {
+    key: (usize, usize, usize),
+    members: &'static [Name],
+    /// The type's id in the save of generation `gen` (`Saver::type_gen`).
+    ty: u32,
+    gen: u64,
+}
+
+struct Recents(Box<[Recent; RECENT]>);
+
+impl Default for Recents {
+    fn default() -> Self {
+        // No name has address 0: an empty slot matches nothing.
+        Recents(Box::new(
+            [Recent {
+                key: (0, 0, 0),
+                members: &[],
+                ty: 0,
+                gen: 0,
+            }; RECENT],
+        ))
+    }
+}
+
+impl SaveCache {
+    #[inline]
+    fn slot(key: (usize, usize, usize)) -> usize {
+        // The name's address: a multiply mixes all its bits into the top ones.
+        ((key.0 ^ key.2).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) % RECENT
+    }
+
+    /// The learned field list of a struct, if any, in its recent slot.
+    #[inline(always)]
+    fn fields(&mut self, key: (usize, usize, usize)) -> Option<&mut Recent> {
+        let at = Self::slot(key);
+        if self.recent.0[at].key != key {
+            let members = *self.structs.get(&key)?;
+            self.recent.0[at] = Recent {
+                key,
+                members,
+                ty: 0,
+                gen: 0,
+            };
+        }
+        Some(&mut self.recent.0[at])
+    }
+
+    fn learn(&mut self, key: (usize, usize, usize), members: &'static [Name]) {
+        self.structs.insert(key, members);
+        self.recent.0[Self::slot(key)] = Recent {
+            key,
+            members,
+            ty: 0,
+            gen: 0,
+        };
+    }
+}
+
+/// How many times one value is run again before its `Serialize` is taken
+/// to name different fields each time.
+const MAX_RERUNS: usize = 4;
+
+/// Writes serde values into a [`Saver`].
+pub(crate) struct Ser<'a> {
+    pub(crate) s: &'a mut Saver,
+}
+
+impl<'a> Ser<'a> {
+    /// Writes one value, one nesting level deeper, running it again if a
+    /// struct inside it learned its field list on the way.
+    #[inline]
+    pub(crate) fn put<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<()> {
+        let check_stack = self.s.enter()?;
+        let r = if check_stack {
+            crate::mem::grow_stack(|| self.run(v))
+        } else {
+            self.run(v)
+        };
+        self.s.leave();
+        r
+    }
+
+    #[inline(always)]
+    fn run<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<()> {
+        let pos = self.s.buf_mut().len();
+        let types = self.s.next_type_id();
+        match v.serialize(&mut Ser { s: &mut *self.s }) {
+            Ok(()) => Ok(()),
+            Err(e) => self.rerun(v, e, pos, types),
+        }
+    }
+
+    /// After an error: if it asks for a rerun, cuts the output back to `pos`
+    /// (and the types to `types`) and runs `v` again, a few times at most.
+    #[cold]
+    #[inline(never)]
+    fn rerun<T: Serialize + ?Sized>(
+        &mut self,
+        v: &T,
+        mut e: Error,
+        pos: usize,
+        types: u32,
+    ) -> Result<()> {
+        for _ in 0..MAX_RERUNS {
+            if !e.is_relayout() {
+                return Err(e);
+            }
+            self.s.buf_mut().truncate(pos);
+            self.s.forget_types(types);
+            match v.serialize(&mut Ser { s: &mut *self.s }) {
+                Ok(()) => return Ok(()),
+                Err(again) => e = again,
+            }
+        }
+        if !e.is_relayout() {
+            return Err(e);
+        }
+        Err(Error::custom(format!(
+            "the Serialize impl of `{}` names different fields each time it runs",
+            e.relayout_type().unwrap_or("?")
+        )))
+    }
+
+    fn positions(&mut self, n: usize) -> &'static [Name] {
+        let p = &mut self.s.serde.positions;
+        if p.len() <= n {
+            p.resize(n + 1, None);
+        }
+        p[n].get_or_insert_with(|| intern::positions(n))
+    }
+
+    /// Writes VARIANT, the type `name` with this one variant, and its index 0;
+    /// returns the payload's type name `Enum::Variant`.
+    fn variant(&mut self, name: Name, variant: Name) -> Name {
+        let key = (
+            name.as_ptr() as usize,
+            name.len(),
+            variant.as_ptr() as usize,
+            variant.len(),
+        );
+        let (members, payload) = *self.s.serde.variants.entry(key).or_insert_with(|| {
+            (
+                intern::list(&[variant]),
+                intern::name(&format!("{name}::{variant}")),
+            )
+        });
+        let ty = self.s.type_ref(wire::VARIANT, DefKind::Enum, name, members);
+        self.s.count_type(ty);
+        self.s.varint(0);
+        payload
+    }
+
+    /// A STRUCT with a fixed member list (tuple structs and variants).
+    fn fixed(&mut self, name: Name, members: &'static [Name]) {
+        let ty = self
+            .s
+            .type_ref(wire::STRUCT, DefKind::Struct, name, members);
+        self.s.count_type(ty);
+    }
+
+    /// A STRUCT whose fields are learned: its header if the field list is
+    /// known, else nothing yet.
+    #[inline(always)]
+    fn begin_struct(self, name: Name, len: usize) -> Fields<'a> {
+        let key = (name.as_ptr() as usize, name.len(), len);
+        let gen = self.s.type_gen;
+        let mut members = None;
+        if let Some(r) = self.s.serde.fields(key) {
+            let (m, known) = (r.members, (r.gen == gen).then_some(r.ty));
+            members = Some(m);
+            let ty = match known {
+                // Its id in this save is known: no type table lookup.
+                Some(ty) => {
+                    self.s.tag(wire::STRUCT);
+                    self.s.varint(ty as u64);
+                    ty
+                }
+                None => {
+                    let ty = self.s.type_ref(wire::STRUCT, DefKind::Struct, name, m);
+                    if let Some(r) = self.s.serde.fields(key) {
+                        (r.ty, r.gen) = (ty, gen);
+                    }
+                    ty
+                }
+            };
+            self.s.count_type(ty);
+        }
+        Fields {
+            ser: self,
+            name,
+            key,
+            members,
+            i: 0,
+            seen: Vec::new(),
+        }
+    }
+}
+
+/// The fields of a struct being written.
+pub(crate) struct Fields<'a> {
+    ser: Ser<'a>,
+    name: Name,
+    key: (usize, usize, usize),
+    /// The learned field list, while the fields so far follow it.
+    members: Option<&'static [Name]>,
+    i: usize,
+    /// The fields seen, once they left the learned list (or none was known).
+    seen: Vec<Name>,
+}
+
+fn same(a: &str, b: &str) -> bool {
+    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
+}
+
+impl Fields<'_> {
+    #[inline(always)]
+    fn field<T: Serialize + ?Sized>(&mut self, key: Name, v: &T) -> Result<()> {
+        if let Some(m) = self.members {
+            if self.i < m.len() && same(m[self.i], key) {
+                self.i += 1;
+                // Not through `put`: a field is no place to rerun from
+                // (a rerun starts at the nearest element, option, variant
+                // or newtype, or the root), nor to count depth (every
+                // recursive type nests through one of those).
+                return v
+                    .serialize(&mut Ser {
+                        s: &mut *self.ser.s,
+                    })
+                    .map_err(|e| e.in_field(key));
+            }
+            // Not the learned list: from here on only the names count.
+            self.seen.extend_from_slice(&m[..self.i]);
+            self.members = None;
+        }
+        self.seen.push(key);
+        Ok(())
+    }
+
+    fn end(mut self) -> Result<()> {
+        if let Some(m) = self.members {
+            if self.i == m.len() {
+                return Ok(());
+            }
+            self.seen.extend_from_slice(&m[..self.i]);
+        }
+        let learned = intern::list(&self.seen);
+        self.ser.s.serde.learn(self.key, learned);
+        Err(Error::relayout(self.name))
+    }
+}
+
+/// A sequence, tuple, tuple struct or tuple variant being written: its
+/// elements are counted against the announced length, or, for a sequence
+/// of unknown length, the count is put in front at the end.
+pub(crate) struct Elements<'a> {
+    ser: Ser<'a>,
+    /// Where the count goes when it was not known up front.
+    count_at: Option<usize>,
+    len: usize,
+    n: usize,
+}
+
+impl<'a> Elements<'a> {
+    fn new(ser: Ser<'a>, len: Option<usize>) -> Self {
+        let count_at = match len {
+            Some(n) => {
+                ser.s.varint(n as u64);
+                None
+            }
+            None => Some(ser.s.buf_mut().len()),
+        };
+        Elements {
+            ser,
+            count_at,
+            len: len.unwrap_or(0),
+            n: 0,
+        }
+    }
+
+    fn element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<()> {
+        let i = self.n;
+        self.n += 1;
+        self.ser.put(v).map_err(|e| e.in_index(i as u64))
+    }
+
+    fn end(self) -> Result<()> {
+        match self.count_at {
+            Some(at) => {
+                let mut count = Vec::with_capacity(crate::varint::MAX_LEN);
+                crate::varint::write(&mut count, self.n as u64);
+                self.ser.s.buf_mut().splice(at..at, count);
+                Ok(())
+            }
+            None if self.n == self.len => Ok(()),
+            None => Err(Error::custom(format!(
+                "a Serialize impl announced {} elements and gave {}",
+                self.len, self.n
+            ))),
+        }
+    }
+}
+
+/// A map being written: entries are captured, then sorted (see `content`).
+pub(crate) struct Entries<'a> {
+    ser: Ser<'a>,
+    entries: Vec<(Content, Content)>,
+    key: Option<Content>,
+}
+
+impl Entries<'_> {
+    fn end(mut self) -> Result<()> {
+        if self.key.is_some() {
+            return Err(Error::custom("a map key without its value"));
+        }
+        let mut entries = std::mem::take(&mut self.entries);
+        if entries.len() > 1 {
+            // Each key encoded on its own, with fresh tables: the order
+            // then depends on the keys only, as for derived hash maps.
+            let mut scratch = Saver::new(&SaveOptions::default());
+            let mut keyed = Vec::with_capacity(entries.len());
+            for (i, e) in entries.drain(..).enumerate() {
+                scratch.reset();
+                Ser { s: &mut scratch }
+                    .put(&e.0)
+                    .map_err(|err| err.in_index(i as u64))?;
+                keyed.push((scratch.buf_mut().clone(), e));
+            }
+            keyed.sort_by(|a, b| a.0.cmp(&b.0));
+            entries.extend(keyed.into_iter().map(|(_, e)| e));
+        }
+        self.ser.s.tag(wire::MAP);
+        self.ser.s.varint(entries.len() as u64);
+        for (i, (k, v)) in entries.iter().enumerate() {
+            self.ser.put(k).map_err(|e| e.in_index(i as u64))?;
+            self.ser.put(v).map_err(|e| e.in_index(i as u64))?;
+        }
+        Ok(())
+    }
+}
+
+impl<'a, 'b> ser::Serializer for &'b mut Ser<'a> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = Elements<'b>;
+    type SerializeTuple = Elements<'b>;
+    type SerializeTupleStruct = Elements<'b>;
+    type SerializeTupleVariant = Elements<'b>;
+    type SerializeMap = Entries<'b>;
+    type SerializeStruct = Fields<'b>;
+    type SerializeStructVariant = Fields<'b>;
+
+    fn is_human_readable(&self) -> bool {
+        super::HUMAN_READABLE
+    }
+    fn serialize_bool(self, v: bool) -> Result<()> {
+        self.s.write_bool(v);
+        Ok(())
+    }
+    fn serialize_i8(self, v: i8) -> Result<()> {
+        self.s.write_i64(v.into());
+        Ok(())
+    }
+    fn serialize_i16(self, v: i16) -> Result<()> {
+        self.s.write_i64(v.into());
+        Ok(())
+    }
+    fn serialize_i32(self, v: i32) -> Result<()> {
+        self.s.write_i64(v.into());
+        Ok(())
+    }
+    fn serialize_i64(self, v: i64) -> Result<()> {
+        self.s.write_i64(v);
+        Ok(())
+    }
+    fn serialize_i128(self, v: i128) -> Result<()> {
+        self.s.write_i128(v);
+        Ok(())
+    }
+    fn serialize_u8(self, v: u8) -> Result<()> {
+        self.s.write_u64(v.into());
+        Ok(())
+    }
+    fn serialize_u16(self, v: u16) -> Result<()> {
+        self.s.write_u64(v.into());
+        Ok(())
+    }
+    fn serialize_u32(self, v: u32) -> Result<()> {
+        self.s.write_u64(v.into());
+        Ok(())
+    }
+    fn serialize_u64(self, v: u64) -> Result<()> {
+        self.s.write_u64(v);
+        Ok(())
+    }
+    fn serialize_u128(self, v: u128) -> Result<()> {
+        self.s.write_u128(v);
+        Ok(())
+    }
+    fn serialize_f32(self, v: f32) -> Result<()> {
+        self.s.write_f32(v);
+        Ok(())
+    }
+    fn serialize_f64(self, v: f64) -> Result<()> {
+        self.s.write_f64(v);
+        Ok(())
+    }
+    fn serialize_char(self, v: char) -> Result<()> {
+        self.s.write_char(v);
+        Ok(())
+    }
+    #[inline]
+    fn serialize_str(self, v: &str) -> Result<()> {
+        self.s.write_str(v);
+        Ok(())
+    }
+    fn serialize_bytes(self, v: &[u8]) -> Result<()> {
+        self.s.write_packed(wire::Packed::U8, [v, &[]]);
+        Ok(())
+    }
+    fn serialize_none(self) -> Result<()> {
+        self.s.write_none();
+        Ok(())
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<()> {
+        self.s.tag(wire::SOME);
+        self.put(v)
+    }
+    fn serialize_unit(self) -> Result<()> {
+        self.s.write_unit();
+        Ok(())
+    }
+    fn serialize_unit_struct(self, name: Name) -> Result<()> {
+        self.fixed(name, &[]);
+        Ok(())
+    }
+    fn serialize_unit_variant(self, name: Name, _i: u32, variant: Name) -> Result<()> {
+        self.variant(name, variant);
+        self.s.write_unit();
+        Ok(())
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: Name, v: &T) -> Result<()> {
+        let members = self.positions(1);
+        self.fixed(name, members);
+        self.put(v).map_err(|e| e.in_field("0"))
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        name: Name,
+        _i: u32,
+        variant: Name,
+        v: &T,
+    ) -> Result<()> {
+        let payload = self.variant(name, variant);
+        let members = self.positions(1);
+        self.fixed(payload, members);
+        self.put(v).map_err(|e| e.in_field("0").in_field(variant))
+    }
+    fn serialize_seq(self, len: Option<usize>) -> Result<Elements<'b>> {
+        self.s.tag(wire::SEQ);
+        Ok(Elements::new(Ser { s: &mut *self.s }, len))
+    }
+    fn serialize_tuple(self, len: usize) -> Result<Elements<'b>> {
+        self.s.tag(wire::TUPLE);
+        Ok(Elements::new(Ser { s: &mut *self.s }, Some(len)))
+    }
+    fn serialize_tuple_struct(self, name: Name, len: usize) -> Result<Elements<'b>> {
+        let members = self.positions(len);
+        self.fixed(name, members);
+        Ok(Elements {
+            ser: Ser { s: &mut *self.s },
+            count_at: None,
+            len,
+            n: 0,
+        })
+    }
+    fn serialize_tuple_variant(
+        self,
+        name: Name,
+        _i: u32,
+        variant: Name,
+        len: usize,
+    ) -> Result<Elements<'b>> {
+        let payload = self.variant(name, variant);
+        let members = self.positions(len);
+        self.fixed(payload, members);
+        Ok(Elements {
+            ser: Ser { s: &mut *self.s },
+            count_at: None,
+            len,
+            n: 0,
+        })
+    }
+    fn serialize_map(self, _len: Option<usize>) -> Result<Entries<'b>> {
+        Ok(Entries {
+            ser: Ser { s: &mut *self.s },
+            entries: Vec::new(),
+            key: None,
+        })
+    }
+    fn serialize_struct(self, name: Name, len: usize) -> Result<Fields<'b>> {
+        Ok(Ser { s: &mut *self.s }.begin_struct(name, len))
+    }
+    fn serialize_struct_variant(
+        self,
+        name: Name,
+        _i: u32,
+        variant: Name,
+        len: usize,
+    ) -> Result<Fields<'b>> {
+        let payload = self.variant(name, variant);
+        Ok(Ser { s: &mut *self.s }.begin_struct(payload, len))
+    }
+}
+
+/// The four element-wise compound traits, all one `Elements`.
+macro_rules! elements {
+    ($($tr:ident :: $method:ident),*) => {$(
+        impl ser::$tr for Elements<'_> {
+            type Ok = ();
+            type Error = Error;
+            fn $method<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<()> {
+                self.element(v)
+            }
+            fn end(self) -> Result<()> {
+                Elements::end(self)
+            }
+        }
+    )*};
+}
+
+elements!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
+
+impl ser::SerializeMap for Entries<'_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, k: &T) -> Result<()> {
+        if self.key.is_some() {
+            return Err(Error::custom("two map keys without a value between"));
+        }
+        self.key = Some(content::of(k)?);
+        Ok(())
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<()> {
+        let k = self
+            .key
+            .take()
+            .ok_or_else(|| Error::custom("a map value without its key"))?;
+        let i = self.entries.len() as u64;
+        self.entries
+            .push((k, content::of(v).map_err(|e| e.in_index(i))?));
+        Ok(())
+    }
+    fn end(self) -> Result<()> {
+        Entries::end(self)
+    }
+}
+
+/// Structs and struct variants, both one `Fields`.
+macro_rules! fields {
+    ($($tr:ident),*) => {$(
+        impl ser::$tr for Fields<'_> {
+            type Ok = ();
+            type Error = Error;
+            #[inline]
+            fn serialize_field<T: Serialize + ?Sized>(&mut self, key: Name, v: &T) -> Result<()> {
+                self.field(key, v)
+            }
+            fn end(self) -> Result<()> {
+                Fields::end(self)
+            }
+        }
+    )*};
+}
+
+fields!(SerializeStruct, SerializeStructVariant);
