@@ -2,7 +2,8 @@
 //! (`tests/golden/v1`): what every command prints for files written by the
 //! first format version, as insta snapshots, text and JSON. A later
 //! version of the CLI must still read these files; a change in what it
-//! prints shows up here for review.
+//! prints shows up here for review. Serde fields are read from the v6
+//! `serde` entry.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -111,4 +112,41 @@ fn every_corpus_file_verifies() {
         let (code, _, err) = run(&[cmd, name]);
         assert_eq!(code, 0, "{cmd} {}: {err}", Path::new(name).display());
     }
+}
+
+/// Serde fields (the v6 `serde` entry) read like derived ones: listed,
+/// printed by path, diffed by path.
+#[test]
+fn serde_fields_through_the_cli() {
+    let dir = stateify_tests::golden_dir().join("v6");
+    let run_in = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_stateify"))
+            .current_dir(&dir)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (code, ls, err) = run_in(&["ls", "-l", "serde.graph", "/0/settings/1"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, cat, err) = run_in(&["cat", "serde.graph", "/0/settings/1/backend"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, json, err) = run_in(&["--json", "cat", "serde.graph", "/0/settings/1/mode"]);
+    assert_eq!(code, 0, "{err}");
+    // A changed copy: one serde field differs.
+    let mut changed = stateify_tests::model::serde_types::SerdeFields::build();
+    changed.settings[1].backend = stateify_tests::model::serde_types::Backend::Memory { bytes: 9 };
+    let tmp = tempfile::tempdir().unwrap();
+    let other = tmp.path().join("changed.graph");
+    std::fs::write(&other, stateify::to_vec(&changed).unwrap()).unwrap();
+    let (code, diff, err) = run_in(&["diff", "serde.graph", other.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    insta::assert_snapshot!(
+        "v6-serde",
+        format!("$ ls -l\n{ls}\n$ cat\n{cat}\n$ cat --json\n{json}\n$ diff\n{diff}")
+    );
 }

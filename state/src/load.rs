@@ -990,6 +990,20 @@ impl<'de, 'r> Loader<'de, 'r> {
         &self.types.defs[ty as usize]
     }
 
+    /// How many more levels values may nest (the tighter of the two
+    /// depth limits), for a deserializer with no limits of its own.
+    #[cfg(feature = "postcard")]
+    pub(crate) fn depth_left(&self) -> usize {
+        (self.max_depth.saturating_sub(self.depth))
+            .min(self.max_owned_depth.saturating_sub(self.owned_depth))
+    }
+
+    /// The load's preallocation budget (see [`Loader::read_elements`]).
+    #[cfg(feature = "postcard")]
+    pub(crate) fn prealloc_budget(&mut self) -> &mut usize {
+        &mut self.prealloc_left
+    }
+
     /// Whether the next value is a STRUCT whose type has exactly the one
     /// member `0` (a newtype), without consuming anything.
     #[cfg(feature = "serde")]

@@ -18,12 +18,13 @@
 //! assert_eq!(back.entries, c.entries);
 //! ```
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use ::serde::de::DeserializeOwned;
 use ::serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::serde::guard::{Guard, Limits};
 use crate::wire::Packed;
 use crate::{Loader, Saver};
 
@@ -53,8 +54,10 @@ pub fn save<T: Serialize + ?Sized>(v: &T, s: &mut Saver) -> Result<()> {
 }
 
 /// Reads a value written by [`save`]. The whole byte string must be one
-/// value; decoding runs on stack segments grown as needed, so deep input
-/// cannot overflow the stack.
+/// value. Postcard has no limits of its own, so it decodes under the
+/// load's: the depth limit, stack segments grown as needed, and container
+/// preallocation charged to the load's budget (a one-byte length can claim
+/// a million elements).
 pub fn load<T: DeserializeOwned>(l: &mut Loader<'_, '_>) -> Result<T> {
     let at = l.offset();
     let Some(bytes) = l.read_packed(Packed::U8)? else {
@@ -62,8 +65,28 @@ pub fn load<T: DeserializeOwned>(l: &mut Loader<'_, '_>) -> Result<T> {
         return Err(Error::mismatch("postcard bytes", found).at(at));
     };
     let mut de = ::postcard::Deserializer::from_bytes(bytes);
-    let v = T::deserialize(::serde_stacker::Deserializer::new(&mut de))
-        .map_err(|e| Error::custom(format!("postcard: {e}")).at(at))?;
+    let budget = Cell::new(std::mem::take(l.prealloc_budget()));
+    let too_deep = Cell::new(false);
+    let depth_left = l.depth_left();
+    let limits = Limits {
+        depth_left,
+        budget: &budget,
+        too_deep: &too_deep,
+    };
+    let v = T::deserialize(Guard {
+        de: &mut de,
+        limits,
+    });
+    *l.prealloc_budget() = budget.get();
+    let v = v.map_err(|e| {
+        let e = match too_deep.get() {
+            true => {
+                format!("postcard: nested deeper than the {depth_left} levels left to this load")
+            }
+            false => format!("postcard: {e}"),
+        };
+        Error::custom(e).at(at)
+    })?;
     let rest = de
         .finalize()
         .map_err(|e| Error::custom(format!("postcard: {e}")).at(at))?;

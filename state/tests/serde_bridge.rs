@@ -584,3 +584,51 @@ fn claimed_counts_do_not_preallocate_past_the_budget() {
     rec.extend_from_slice(&body);
     assert!(stateify::from_slice::<Serde<serde_json::Value>>(&rec).is_err());
 }
+
+#[derive(Serialize, Deserialize, Debug)]
+enum Tree {
+    Node(Vec<Tree>),
+    Leaf,
+}
+
+#[derive(Stateify, Debug)]
+#[state(type_name = "Forest")]
+struct Forest {
+    #[state(postcard)]
+    #[allow(dead_code)]
+    tree: Tree,
+}
+
+#[test]
+fn hostile_postcard_bytes_are_bounded_by_the_load() {
+    #[derive(Stateify)]
+    #[state(type_name = "Forest")]
+    struct Raw {
+        tree: Vec<u8>,
+    }
+    // Each level: variant Node, then a length claiming ~2 million children,
+    // of which the first is the next level. Without limits every level
+    // would preallocate serde's maximum (1 MiB) while recursing deeper.
+    let mut tree = Vec::new();
+    for _ in 0..200_000 {
+        tree.extend_from_slice(&[0x00, 0xff, 0xff, 0x7f]);
+    }
+    let bytes = stateify::to_vec(&Raw { tree }).unwrap();
+    let msg = stateify::from_slice::<Forest>(&bytes)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("nested deeper than"), "{msg}");
+    // A deep but honest tree within the limits loads.
+    let mut t = Tree::Leaf;
+    for _ in 0..1000 {
+        t = Tree::Node(vec![t]);
+    }
+    let back: Forest = round(&Forest { tree: t });
+    let mut depth = 0;
+    let mut cur = &back.tree;
+    while let Tree::Node(kids) = cur {
+        depth += 1;
+        cur = &kids[0];
+    }
+    assert_eq!(depth, 1000);
+}

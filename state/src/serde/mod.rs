@@ -79,6 +79,8 @@
 
 mod content;
 mod de;
+#[cfg(feature = "postcard")]
+pub(crate) mod guard;
 mod intern;
 mod ser;
 
