@@ -57,6 +57,8 @@ pub(crate) struct SaveCache {
     variants: FxHashMap<VariantKey, (&'static [Name], Name)>,
     /// `"0", "1", …` by field count.
     positions: Vec<Option<&'static [Name]>>,
+    /// The field names of the struct learning its list (see `Fields`).
+    seen: Vec<Name>,
 }
 
 const RECENT: usize = 64;
@@ -252,24 +254,26 @@ impl<'a> Ser<'a> {
         Fields {
             ser: self,
             name,
-            key,
+            len,
             members,
             i: 0,
-            seen: Vec::new(),
         }
     }
 }
 
 /// The fields of a struct being written.
+/// Small, since every struct written moves one around: once the fields
+/// leave the learned list (or none was known), the names seen go to
+/// `SaveCache::seen` (a struct learning its fields writes none of their
+/// values, so no other struct learns meanwhile).
 pub(crate) struct Fields<'a> {
     ser: Ser<'a>,
     name: Name,
-    key: (usize, usize, usize),
+    /// The field count serde announced (part of the cache key).
+    len: usize,
     /// The learned field list, while the fields so far follow it.
     members: Option<&'static [Name]>,
     i: usize,
-    /// The fields seen, once they left the learned list (or none was known).
-    seen: Vec<Name>,
 }
 
 fn same(a: &str, b: &str) -> bool {
@@ -292,23 +296,35 @@ impl Fields<'_> {
                     })
                     .map_err(|e| e.in_field(key));
             }
-            // Not the learned list: from here on only the names count.
-            self.seen.extend_from_slice(&m[..self.i]);
-            self.members = None;
+            self.leave_list();
+        } else if self.i == 0 {
+            self.ser.s.serde.seen.clear();
         }
-        self.seen.push(key);
+        self.i += 1;
+        self.ser.s.serde.seen.push(key);
         Ok(())
     }
 
+    /// The fields left the learned list: from here on only the names count.
+    #[cold]
+    fn leave_list(&mut self) {
+        let m = self.members.take().unwrap_or(&[]);
+        let seen = &mut self.ser.s.serde.seen;
+        seen.clear();
+        seen.extend_from_slice(&m[..self.i]);
+    }
+
+    #[inline]
     fn end(mut self) -> Result<()> {
-        if let Some(m) = self.members {
-            if self.i == m.len() {
-                return Ok(());
-            }
-            self.seen.extend_from_slice(&m[..self.i]);
+        match self.members {
+            Some(m) if self.i == m.len() => return Ok(()),
+            Some(_) => self.leave_list(),
+            None if self.i == 0 => self.ser.s.serde.seen.clear(),
+            None => {}
         }
-        let learned = intern::list(&self.seen);
-        self.ser.s.serde.learn(self.key, learned);
+        let learned = intern::list(&self.ser.s.serde.seen);
+        let key = (self.name.as_ptr() as usize, self.name.len(), self.len);
+        self.ser.s.serde.learn(key, learned);
         Err(Error::relayout(self.name))
     }
 }
@@ -341,12 +357,14 @@ impl<'a> Elements<'a> {
         }
     }
 
+    #[inline]
     fn element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<()> {
         let i = self.n;
         self.n += 1;
         self.ser.put(v).map_err(|e| e.in_index(i as u64))
     }
 
+    #[inline]
     fn end(self) -> Result<()> {
         match self.count_at {
             Some(at) => {
@@ -416,58 +434,72 @@ impl<'a, 'b> ser::Serializer for &'b mut Ser<'a> {
     fn is_human_readable(&self) -> bool {
         super::HUMAN_READABLE
     }
+    #[inline]
     fn serialize_bool(self, v: bool) -> Result<()> {
         self.s.write_bool(v);
         Ok(())
     }
+    #[inline]
     fn serialize_i8(self, v: i8) -> Result<()> {
         self.s.write_i64(v.into());
         Ok(())
     }
+    #[inline]
     fn serialize_i16(self, v: i16) -> Result<()> {
         self.s.write_i64(v.into());
         Ok(())
     }
+    #[inline]
     fn serialize_i32(self, v: i32) -> Result<()> {
         self.s.write_i64(v.into());
         Ok(())
     }
+    #[inline]
     fn serialize_i64(self, v: i64) -> Result<()> {
         self.s.write_i64(v);
         Ok(())
     }
+    #[inline]
     fn serialize_i128(self, v: i128) -> Result<()> {
         self.s.write_i128(v);
         Ok(())
     }
+    #[inline]
     fn serialize_u8(self, v: u8) -> Result<()> {
         self.s.write_u64(v.into());
         Ok(())
     }
+    #[inline]
     fn serialize_u16(self, v: u16) -> Result<()> {
         self.s.write_u64(v.into());
         Ok(())
     }
+    #[inline]
     fn serialize_u32(self, v: u32) -> Result<()> {
         self.s.write_u64(v.into());
         Ok(())
     }
+    #[inline]
     fn serialize_u64(self, v: u64) -> Result<()> {
         self.s.write_u64(v);
         Ok(())
     }
+    #[inline]
     fn serialize_u128(self, v: u128) -> Result<()> {
         self.s.write_u128(v);
         Ok(())
     }
+    #[inline]
     fn serialize_f32(self, v: f32) -> Result<()> {
         self.s.write_f32(v);
         Ok(())
     }
+    #[inline]
     fn serialize_f64(self, v: f64) -> Result<()> {
         self.s.write_f64(v);
         Ok(())
     }
+    #[inline]
     fn serialize_char(self, v: char) -> Result<()> {
         self.s.write_char(v);
         Ok(())
@@ -477,36 +509,44 @@ impl<'a, 'b> ser::Serializer for &'b mut Ser<'a> {
         self.s.write_str(v);
         Ok(())
     }
+    #[inline]
     fn serialize_bytes(self, v: &[u8]) -> Result<()> {
         self.s.write_packed(wire::Packed::U8, [v, &[]]);
         Ok(())
     }
+    #[inline]
     fn serialize_none(self) -> Result<()> {
         self.s.write_none();
         Ok(())
     }
+    #[inline]
     fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<()> {
         self.s.tag(wire::SOME);
         self.put(v)
     }
+    #[inline]
     fn serialize_unit(self) -> Result<()> {
         self.s.write_unit();
         Ok(())
     }
+    #[inline]
     fn serialize_unit_struct(self, name: Name) -> Result<()> {
         self.fixed(name, &[]);
         Ok(())
     }
+    #[inline]
     fn serialize_unit_variant(self, name: Name, _i: u32, variant: Name) -> Result<()> {
         self.variant(name, variant);
         self.s.write_unit();
         Ok(())
     }
+    #[inline]
     fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: Name, v: &T) -> Result<()> {
         let members = self.positions(1);
         self.fixed(name, members);
         self.put(v).map_err(|e| e.in_field("0"))
     }
+    #[inline]
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
         name: Name,
@@ -519,14 +559,17 @@ impl<'a, 'b> ser::Serializer for &'b mut Ser<'a> {
         self.fixed(payload, members);
         self.put(v).map_err(|e| e.in_field("0").in_field(variant))
     }
+    #[inline]
     fn serialize_seq(self, len: Option<usize>) -> Result<Elements<'b>> {
         self.s.tag(wire::SEQ);
         Ok(Elements::new(Ser { s: &mut *self.s }, len))
     }
+    #[inline]
     fn serialize_tuple(self, len: usize) -> Result<Elements<'b>> {
         self.s.tag(wire::TUPLE);
         Ok(Elements::new(Ser { s: &mut *self.s }, Some(len)))
     }
+    #[inline]
     fn serialize_tuple_struct(self, name: Name, len: usize) -> Result<Elements<'b>> {
         let members = self.positions(len);
         self.fixed(name, members);
@@ -537,6 +580,7 @@ impl<'a, 'b> ser::Serializer for &'b mut Ser<'a> {
             n: 0,
         })
     }
+    #[inline]
     fn serialize_tuple_variant(
         self,
         name: Name,
@@ -554,6 +598,7 @@ impl<'a, 'b> ser::Serializer for &'b mut Ser<'a> {
             n: 0,
         })
     }
+    #[inline]
     fn serialize_map(self, _len: Option<usize>) -> Result<Entries<'b>> {
         Ok(Entries {
             ser: Ser { s: &mut *self.s },
@@ -561,9 +606,11 @@ impl<'a, 'b> ser::Serializer for &'b mut Ser<'a> {
             key: None,
         })
     }
+    #[inline]
     fn serialize_struct(self, name: Name, len: usize) -> Result<Fields<'b>> {
         Ok(Ser { s: &mut *self.s }.begin_struct(name, len))
     }
+    #[inline]
     fn serialize_struct_variant(
         self,
         name: Name,
