@@ -2,8 +2,8 @@
 //! pages files. Exit codes: 0 success, 1 `diff` found differences, 2 an
 //! unreadable, corrupt or wrongly keyed file (or a bad path).
 
-mod input;
-mod render;
+use stateify_cli::input;
+use stateify_cli::render;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;

@@ -8,6 +8,7 @@
 //! version. See docs/COMPATIBILITY.md.
 
 pub mod corpus;
+pub mod fuzz;
 pub mod model;
 pub mod sandbox;
 

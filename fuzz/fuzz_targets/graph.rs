@@ -1,0 +1,3 @@
+#![no_main]
+//! See `stateify_tests::fuzz::graph`.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| stateify_tests::fuzz::graph(data));
