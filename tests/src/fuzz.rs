@@ -7,7 +7,9 @@
 //! no panic, no hang, no allocation out of proportion to the input. What
 //! the input decodes to is thrown away; reading it is the test.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Cursor, Read};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::corpus::{self, Files, KEY};
@@ -225,5 +227,69 @@ pub fn fix_statefile_macs(file: &mut [u8], key: Option<&[u8]>) {
         file[end..end + 32].copy_from_slice(&m);
         prev = m;
         at = end + 32;
+    }
+}
+
+/// Heap an input may use at its peak in the replay tests: a floor for the
+/// readers' fixed costs (worker buffers, stacks grown on the heap) plus a
+/// multiple of its length (preallocation is budgeted at 16 bytes per input
+/// byte).
+pub fn heap_bound(len: usize) -> usize {
+    (96 << 20) + 64 * len
+}
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+/// A counting allocator around the system one, for the replay tests to
+/// install as their `#[global_allocator]`: [`Counting::peak_of`] gives the
+/// peak of live heap bytes while a closure runs.
+pub struct Counting;
+
+impl Counting {
+    /// Runs `f`, returning its result and the most heap it held at once
+    /// beyond what was live before (one thread at a time).
+    pub fn peak_of<R>(f: impl FnOnce() -> R) -> (R, usize) {
+        let base = LIVE.load(Ordering::Relaxed);
+        PEAK.store(base, Ordering::Relaxed);
+        let r = f();
+        (r, PEAK.load(Ordering::Relaxed).saturating_sub(base))
+    }
+
+    fn grew(by: usize) {
+        let now = LIVE.fetch_add(by, Ordering::Relaxed) + by;
+        PEAK.fetch_max(now, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every call forwards to the system allocator with the caller's
+// arguments unchanged; the counters are only statistics.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract, passed on unchanged.
+        let p = unsafe { System.alloc(l) };
+        if !p.is_null() {
+            Self::grew(l.size());
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        // SAFETY: the caller's contract, passed on unchanged.
+        unsafe { System.dealloc(p, l) };
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        // SAFETY: the caller's contract, passed on unchanged.
+        let q = unsafe { System.realloc(p, l, new) };
+        if !q.is_null() {
+            if new >= l.size() {
+                Self::grew(new - l.size());
+            } else {
+                LIVE.fetch_sub(l.size() - new, Ordering::Relaxed);
+            }
+        }
+        q
     }
 }

@@ -7,58 +7,14 @@
 //! peak of live bytes while one input runs). Page memory restored by
 //! pgalloc lives in a memfd, not on the heap.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call forwards to the system allocator with the same
-// layout; the counters are only statistics.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract, passed on unchanged.
-        let p = unsafe { System.alloc(l) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(l.size(), Ordering::Relaxed) + l.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: the caller's contract, passed on unchanged.
-        unsafe { System.dealloc(p, l) };
-        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        // SAFETY: the caller's contract, passed on unchanged.
-        let q = unsafe { System.realloc(p, l, new) };
-        if !q.is_null() {
-            if new >= l.size() {
-                let now = LIVE.fetch_add(new - l.size(), Ordering::Relaxed) + new - l.size();
-                PEAK.fetch_max(now, Ordering::Relaxed);
-            } else {
-                LIVE.fetch_sub(l.size() - new, Ordering::Relaxed);
-            }
-        }
-        q
-    }
-}
+use stateify_tests::fuzz::{heap_bound, Counting};
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
-
-/// Heap an input may use at its peak: a floor for the readers' fixed
-/// costs (worker buffers, stacks grown on the heap) plus a multiple of its
-/// length (preallocation is budgeted at 16 bytes per input byte).
-fn heap_bound(len: usize) -> usize {
-    (96 << 20) + 64 * len
-}
 
 /// Per input, in a test build (opt-level 1).
 const TIME_BOUND: Duration = Duration::from_secs(10);
@@ -78,12 +34,9 @@ fn inputs(target: &str) -> Vec<PathBuf> {
 /// Runs one input, returning what went wrong, if anything.
 fn run(f: fn(&[u8]), path: &std::path::Path) -> Option<String> {
     let data = std::fs::read(path).ok()?;
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
     let start = Instant::now();
-    let r = catch_unwind(AssertUnwindSafe(|| f(&data)));
+    let (r, peak) = Counting::peak_of(|| catch_unwind(AssertUnwindSafe(|| f(&data))));
     let took = start.elapsed();
-    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(base);
     if r.is_err() {
         return Some(format!("{}: panicked", path.display()));
     }
