@@ -846,11 +846,7 @@ impl Saver {
         K: Stateify + ?Sized + 'x,
         V: Stateify + ?Sized + 'x,
     {
-        let mut scratch = self
-            .scratch
-            .take()
-            .unwrap_or_else(|| Box::new(Saver::new(&SaveOptions::default())));
-        scratch.reset();
+        let mut scratch = self.take_scratch();
         let mut small: [Option<Keyed<'x, K, V>>; SMALL_MAP] = [None; SMALL_MAP];
         let mut large = Vec::new();
         let mut n = 0;
@@ -1218,6 +1214,22 @@ impl Saver {
             self.type_cache.fill(TypeSlot::EMPTY);
             self.counters.forget_types(types as usize);
         }
+    }
+
+    /// The detached encoder for sort keys (reset), kept between uses; a
+    /// nested user finds it taken and gets a fresh one. Give it back with
+    /// [`Saver::put_scratch`].
+    pub(crate) fn take_scratch(&mut self) -> Box<Saver> {
+        let mut scratch = self
+            .scratch
+            .take()
+            .unwrap_or_else(|| Box::new(Saver::new(&SaveOptions::default())));
+        scratch.reset();
+        scratch
+    }
+
+    pub(crate) fn put_scratch(&mut self, scratch: Box<Saver>) {
+        self.scratch = Some(scratch);
     }
 
     /// The output written so far (the serde bridge cuts it back to rerun a value).

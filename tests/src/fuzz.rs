@@ -56,10 +56,7 @@ pub fn graph(data: &[u8]) {
         return;
     };
     let name = GRAPH_ENTRIES[pick as usize % GRAPH_ENTRIES.len()];
-    if let Some(e) = corpus::entries().into_iter().find(|e| e.name == name) {
-        let files = Files::from([(format!("{name}.graph"), rest.to_vec())]);
-        let _ = (e.read)(&files);
-    }
+    read_entry(name, [(format!("{name}.graph"), rest.to_vec())]);
     // The same bytes through the type-free serde reader, into a dynamic
     // serde value: every tag the bridge accepts or refuses.
     let _ = stateify::from_slice::<stateify::serde::Serde<serde_json::Value>>(rest);
@@ -86,9 +83,7 @@ pub fn records(data: &[u8]) {
             break;
         }
     }
-    if let Some(e) = corpus::entries().into_iter().find(|e| e.name == "mixed") {
-        let _ = (e.read)(&Files::from([("mixed.stream".to_string(), data.to_vec())]));
-    }
+    read_entry("mixed", [("mixed.stream".to_string(), data.to_vec())]);
 }
 
 /// The statefile reader, keyed and not: bit 0 of the first byte picks the
@@ -122,17 +117,10 @@ pub fn pages(data: &[u8]) {
         return;
     };
     match pick % 3 {
-        0 => {
-            if let Some(e) = corpus::entries()
-                .into_iter()
-                .find(|e| e.name == "pages-inline")
-            {
-                let _ = (e.read)(&Files::from([(
-                    "pages-inline.stream".to_string(),
-                    rest.to_vec(),
-                )]));
-            }
-        }
+        0 => read_entry(
+            "pages-inline",
+            [("pages-inline.stream".to_string(), rest.to_vec())],
+        ),
         1 => {
             let Some((meta, pages)) = split(rest) else {
                 return;
@@ -150,13 +138,21 @@ pub fn pages(data: &[u8]) {
             };
             let mut state = state.to_vec();
             fix_statefile_macs(&mut state, Some(KEY));
-            if let Some(e) = corpus::entries().into_iter().find(|e| e.name == "sandbox") {
-                let _ = (e.read)(&Files::from([
+            read_entry(
+                "sandbox",
+                [
                     ("sandbox.state".to_string(), state),
                     ("sandbox.pages".to_string(), pages.to_vec()),
-                ]));
-            }
+                ],
+            );
         }
+    }
+}
+
+/// Runs the corpus reader of entry `name` on `files`, dropping the result.
+fn read_entry<const N: usize>(name: &str, files: [(String, Vec<u8>); N]) {
+    if let Some(e) = corpus::entries().into_iter().find(|e| e.name == name) {
+        let _ = (e.read)(&Files::from(files));
     }
 }
 

@@ -35,7 +35,7 @@ use rustc_hash::FxHashMap;
 use super::content::{self, Content};
 use super::intern;
 use crate::error::{Error, Result};
-use crate::save::{SaveOptions, Saver};
+use crate::save::Saver;
 use crate::table::DefKind;
 use crate::wire;
 
@@ -398,15 +398,22 @@ impl Entries<'_> {
         if entries.len() > 1 {
             // Each key encoded on its own, with fresh tables: the order
             // then depends on the keys only, as for derived hash maps.
-            let mut scratch = Saver::new(&SaveOptions::default());
+            // The saver's own sort-key encoder (as for derived hash maps).
+            let mut scratch = self.ser.s.take_scratch();
             let mut keyed = Vec::with_capacity(entries.len());
+            let mut encoded = Ok(());
             for (i, e) in entries.drain(..).enumerate() {
                 scratch.reset();
-                Ser { s: &mut scratch }
+                encoded = Ser { s: &mut scratch }
                     .put(&e.0)
-                    .map_err(|err| err.in_index(i as u64))?;
+                    .map_err(|err| err.in_index(i as u64));
+                if encoded.is_err() {
+                    break;
+                }
                 keyed.push((scratch.buf_mut().clone(), e));
             }
+            self.ser.s.put_scratch(scratch);
+            encoded?;
             keyed.sort_by(|a, b| a.0.cmp(&b.0));
             entries.extend(keyed.into_iter().map(|(_, e)| e));
         }
