@@ -72,11 +72,18 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
             if let Some(span) = c.plain {
                 plain = plain_impl(&krate, input, &c, &name, &fields, span, &mut errs);
             }
-            let save = save_fields(&name, &fields, |f| {
+            let save = save_fields(&krate, &name, &fields, |f| {
                 let m = &f.member;
                 quote!(&self.#m)
             });
-            let load = load_fields(&name, &fields, c.ignore_unknown, quote!(Self), &s.fields);
+            let load = load_fields(
+                &krate,
+                &name,
+                &fields,
+                c.ignore_unknown,
+                quote!(Self),
+                &s.fields,
+            );
             (save, load)
         }
         Data::Enum(e) => {
@@ -245,12 +252,20 @@ fn plain_impl(
     })
 }
 
+/// The field's type, spelled so that a type without `Stateify` is reported
+/// once, on the field (see `stateify::__private::FieldType`).
+fn checked(krate: &Path, f: &Field) -> TokenStream {
+    let ty = &f.ty;
+    quote_spanned!(ty.span()=> <#ty as #krate::__private::FieldType>::Is)
+}
+
 fn saved(fields: &[Field]) -> impl Iterator<Item = &Field> {
     fields.iter().filter(|f| !f.attr.nosave)
 }
 
 /// `save_struct(NAME, FIELDS, |s| { s.field(..)?; ... })`
 fn save_fields(
+    krate: &Path,
     name: &str,
     fields: &[Field],
     access: impl Fn(&Field) -> TokenStream,
@@ -261,7 +276,10 @@ fn save_fields(
         let a = access(f);
         match &f.attr.with {
             Some(m) => quote!(__s.field_with(#n, |__s| #m::save(#a, __s))?;),
-            None => quote!(__s.field(#n, #a)?;),
+            None => {
+                let ty = checked(krate, f);
+                quote!(__s.field::<#ty>(#n, #a)?;)
+            }
         }
     });
     quote! {
@@ -274,14 +292,14 @@ fn save_fields(
 }
 
 /// The constructor expression from the loaded locals.
-fn construct(path: TokenStream, shape: &Fields, fields: &[Field]) -> TokenStream {
+fn construct(krate: &Path, path: TokenStream, shape: &Fields, fields: &[Field]) -> TokenStream {
     // The index of each saved field among the saved ones (what `missing` names).
     let mut saved_index = 0usize;
     let values: Vec<TokenStream> = fields
         .iter()
         .map(|f| {
             if f.attr.nosave {
-                return unsaved_value(f);
+                return unsaved_value(krate, f);
             }
             let local = &f.local;
             let ty = &f.ty;
@@ -299,11 +317,11 @@ fn construct(path: TokenStream, shape: &Fields, fields: &[Field]) -> TokenStream
 }
 
 /// The value of a `nosave` field: its `default` function, or `Default`.
-fn unsaved_value(f: &Field) -> TokenStream {
+fn unsaved_value(krate: &Path, f: &Field) -> TokenStream {
     let ty = &f.ty;
     match &f.attr.default {
         Some(Some(p)) => quote!(#p()),
-        _ => quote_spanned!(ty.span()=> <#ty as ::core::default::Default>::default()),
+        _ => quote_spanned!(ty.span()=> <#ty as #krate::__private::NosaveDefault>::value()),
     }
 }
 
@@ -326,13 +344,14 @@ fn literal(
 
 /// `load_struct(NAME, FIELDS, |st, l| { match each stream field; construct })`
 fn load_fields(
+    krate: &Path,
     name: &str,
     fields: &[Field],
     ignore_unknown: bool,
     path: TokenStream,
     shape: &Fields,
 ) -> TokenStream {
-    let ctor = construct(path.clone(), shape, fields);
+    let ctor = construct(krate, path.clone(), shape, fields);
     let saved: Vec<&Field> = saved(fields).collect();
     let mut names: Vec<String> = saved.iter().map(|f| f.name.clone()).collect();
     // Aliases are extra names that load into the same field.
@@ -346,7 +365,10 @@ fn load_fields(
         let local = &f.local;
         let load = match &f.attr.with {
             Some(m) => quote!(__st.value_with(__l, #m::load)?),
-            None => quote!(__st.value(__l)?),
+            None => {
+                let ty = checked(krate, f);
+                quote!(__st.value::<#ty>(__l)?)
+            }
         };
         // Without aliases a field cannot come twice (the runtime rejects
         // duplicate names in a type definition); with them, old and new name could.
@@ -381,13 +403,16 @@ fn load_fields(
             .iter()
             .map(|f| {
                 if f.attr.nosave {
-                    return unsaved_value(f);
+                    return unsaved_value(krate, f);
                 }
                 let k = i;
                 i += 1;
                 match &f.attr.with {
                     Some(m) => quote!(__st.value_with_at(__l, #k, #m::load)?),
-                    None => quote!(__st.value_at(__l, #k)?),
+                    None => {
+                        let ty = checked(krate, f);
+                        quote!(__st.value_at::<#ty>(__l, #k)?)
+                    }
                 }
             })
             .collect();
@@ -455,7 +480,7 @@ fn enum_bodies(
                 .zip(&binds)
                 .map(|(f, b)| (f.name.clone(), b.clone()))
                 .collect();
-            save_fields(&struct_name, fields, |f| {
+            save_fields(krate, &struct_name, fields, |f| {
                 let b = &by_local
                     .iter()
                     .find(|(n, _)| *n == f.name)
@@ -470,6 +495,7 @@ fn enum_bodies(
             quote!({ __l.read_unit()?; ::core::result::Result::Ok(Self::#vid) })
         } else {
             let body = load_fields(
+                krate,
                 &struct_name,
                 fields,
                 ignore_unknown,

@@ -98,6 +98,13 @@ pub const DEFAULT_MAX_OWNED_DEPTH: usize = 10_000;
 ///
 /// Implemented for std types here; derive it for your own types, or write
 /// it by hand with [`Saver::save_struct`] and [`Loader::load_struct`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be saved: it does not implement `Stateify`",
+    label = "`{Self}` does not implement `Stateify`",
+    note = "derive it with `#[derive(Stateify)]` if the type is yours",
+    note = "for a field of a foreign type: `#[state(with = \"module\")]` (save/load functions), `#[state(serde)]` (any serde type) or `#[state(nosave)]` (not saved, `Default` on load)",
+    note = "for a trait object `dyn Trait`: `stateify::register_dyn!(dyn Trait {{ \"Name\" => Type, … }})`"
+)]
 pub trait Stateify {
     /// Writes the value.
     fn save(&self, s: &mut Saver) -> Result<(), Error>;
@@ -142,6 +149,40 @@ pub trait Stateify {
         let v = Self::load_seq(l)?;
         let n = v.len();
         v.try_into().map_err(|_| Error::wrong_length(N, n, at))
+    }
+}
+
+/// Used by `#[derive(Stateify)]`: not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    /// Names each field type once, at the field: a field whose type does
+    /// not implement [`Stateify`](crate::Stateify) gets one error there,
+    /// and the uses in `save` and `load` see an error type and say nothing
+    /// more.
+    pub trait FieldType {
+        /// The field type itself.
+        type Is: ?Sized;
+    }
+    impl<T: crate::Stateify + ?Sized> FieldType for T {
+        type Is = T;
+    }
+
+    /// The load value of a `nosave` field without `default = "…"`.
+    #[diagnostic::on_unimplemented(
+        message = "the `nosave` field's type `{Self}` does not implement `Default`",
+        label = "not saved, so loaded as `Default::default()`, which `{Self}` lacks",
+        note = "implement `Default` for it, or name a function that makes the value: `#[state(nosave, default = \"path::to::fn\")]`",
+        note = "an `after_load` hook runs after the value is made: it can replace it, not stand in for it"
+    )]
+    pub trait NosaveDefault {
+        /// `Default::default()`.
+        fn value() -> Self;
+    }
+    #[diagnostic::do_not_recommend]
+    impl<T: Default> NosaveDefault for T {
+        fn value() -> Self {
+            T::default()
+        }
     }
 }
 

@@ -108,6 +108,8 @@ pub struct Loader<'de, 'r> {
     max_pending: usize,
     /// Stacks of suspended constructions, for reuse.
     stacks: Stacks,
+    /// What this load calls now (see [`Loader::now`]), fixed at first use.
+    now: Option<std::time::Instant>,
 }
 
 /// The struct type most recently matched, to skip the checks on repeats.
@@ -437,7 +439,15 @@ impl<'de, 'r> Loader<'de, 'r> {
             pending: 0,
             max_pending: (256 + payload.len() / 16).min(MAX_PENDING),
             stacks: Stacks::default(),
+            now: None,
         }
+    }
+
+    /// The moment this load calls now: read from the clock at the first
+    /// call, the same for the rest of the load. An `Instant` loads as this
+    /// plus its saved distance from [`Saver::now`](crate::Saver::now).
+    pub fn now(&mut self) -> std::time::Instant {
+        *self.now.get_or_insert_with(std::time::Instant::now)
     }
 
     /// The hook context: resources and deferred closures.

@@ -57,6 +57,7 @@ pub fn render_graph(payload: &[u8], out: &mut String) -> Result<(), Error> {
         indent: 0,
         objects: 0,
         trailer: false,
+        pending: None,
     };
     walk_graph(payload, &mut p, crate::DEFAULT_MAX_DEPTH)
 }
@@ -87,14 +88,36 @@ const PREVIEW: usize = 16;
 
 struct Printer<'o> {
     out: &'o mut String,
-    /// Children printed so far, per open composite.
-    stack: Vec<usize>,
+    /// The open composites, innermost last.
+    stack: Vec<Frame>,
     /// Open composites that indent their children (wrappers such as `Some`
     /// or an object definition print their one child inline).
     indent: usize,
     objects: u64,
     /// Past the root: values of announced objects, one a line.
     trailer: bool,
+    /// A variant or trait object whose payload is next: its name is
+    /// printed, the payload decides what follows (see `Printer::payload`).
+    pending: Option<Pending>,
+}
+
+struct Frame {
+    /// Children printed so far.
+    n: usize,
+    /// Printed at the close.
+    closer: &'static str,
+    /// Children go on their own indented lines.
+    indents: bool,
+    /// Struct fields print without their names (a tuple variant's payload).
+    unnamed: bool,
+}
+
+#[derive(Clone, Copy)]
+enum Pending {
+    /// `Enum::Variant` printed; its payload, if a struct, is `Enum::Variant`.
+    Variant(u32, u32),
+    /// `dyn Name` printed; its payload, if a struct, is `Name`.
+    Dyn(u32),
 }
 
 impl Printer<'_> {
@@ -105,6 +128,90 @@ impl Printer<'_> {
         for _ in 0..self.indent.min(MAX_INDENT) {
             self.out.push_str("  ");
         }
+    }
+
+    fn push(&mut self, closer: &'static str, indents: bool, unnamed: bool) {
+        self.stack.push(Frame {
+            n: 0,
+            closer,
+            indents,
+            unnamed,
+        });
+        if indents {
+            self.indent += 1;
+        }
+    }
+
+    /// Starts the payload of a pending variant or trait object, before the
+    /// payload itself prints. A payload that is the variant's own struct
+    /// (`Enum::Variant`, what derived enums write) loses its repeated name:
+    /// `Event::Join { id: 1 }`, `Bound::Included(1)`, `Pair::Two(1, 2)`; a
+    /// unit payload prints as nothing (`Enum::Variant`); anything else goes
+    /// in parentheses. A trait object's struct prints as `dyn Name { … }`.
+    /// Returns what the payload opens with in place of its own opening, if
+    /// it is such a struct.
+    fn payload(&mut self, open: Option<Open>, types: &TypeTable<'_>) -> Option<Frame> {
+        let pending = self.pending.take()?;
+        let own = match (pending, open) {
+            (Pending::Variant(ty, i), Some(Open::Struct(st))) => {
+                let (e, s) = (&types.defs[ty as usize], &types.defs[st as usize]);
+                let v = e.members.get(i as usize).copied().unwrap_or("");
+                s.name.len() == e.name.len() + 2 + v.len()
+                    && s.name.starts_with(e.name)
+                    && s.name[e.name.len()..].starts_with("::")
+                    && s.name.ends_with(v)
+            }
+            (Pending::Dyn(ty), Some(Open::Struct(st))) => {
+                types.defs[ty as usize].name == types.defs[st as usize].name
+            }
+            _ => false,
+        };
+        let frame = self.stack.last_mut()?;
+        if !own {
+            if let Pending::Variant(..) = pending {
+                self.out.push('(');
+                frame.closer = ")";
+            }
+            return None;
+        }
+        let Some(Open::Struct(st)) = open else {
+            return None;
+        };
+        let members = &types.defs[st as usize].members;
+        let tuple = matches!(pending, Pending::Variant(..))
+            && members.iter().enumerate().all(|(k, m)| m.parse() == Ok(k));
+        Some(match (tuple, members.len()) {
+            (true, 1) => {
+                self.out.push('(');
+                Frame {
+                    n: 0,
+                    closer: ")",
+                    indents: false,
+                    unnamed: true,
+                }
+            }
+            (true, _) => {
+                self.out.push('(');
+                Frame {
+                    n: 0,
+                    closer: ")",
+                    indents: true,
+                    unnamed: true,
+                }
+            }
+            (false, _) => {
+                if let Pending::Variant(..) = pending {
+                    self.out.push(' ');
+                }
+                self.out.push('{');
+                Frame {
+                    n: 0,
+                    closer: "}",
+                    indents: true,
+                    unnamed: false,
+                }
+            }
+        })
     }
 }
 
@@ -167,15 +274,16 @@ pub(crate) fn packed(kind: Packed, bytes: &[u8], out: &mut String) {
     out.push(']');
 }
 
-fn indents(open: Open) -> bool {
-    matches!(
-        open,
-        Open::Seq(_) | Open::Tuple(_) | Open::Map(_) | Open::Struct(_)
-    )
-}
-
 impl<'de> Visitor<'de> for Printer<'_> {
-    fn leaf(&mut self, leaf: Leaf<'de>, _: &TypeTable<'de>) -> Result<()> {
+    fn leaf(&mut self, leaf: Leaf<'de>, types: &TypeTable<'de>) -> Result<()> {
+        if self.pending.is_some() {
+            if let Leaf::Unit = leaf {
+                // A unit variant prints as `Enum::Variant`, not `Enum::Variant(())`.
+                self.pending = None;
+                return Ok(());
+            }
+            self.payload(None, types);
+        }
         let o = &mut *self.out;
         let _ = match leaf {
             Leaf::Unit => write!(o, "()"),
@@ -215,6 +323,15 @@ impl<'de> Visitor<'de> for Printer<'_> {
         if self.trailer && self.stack.is_empty() {
             self.out.push_str("\n  ");
         }
+        if self.pending.is_some() {
+            if let Some(frame) = self.payload(Some(open), types) {
+                if frame.indents {
+                    self.indent += 1;
+                }
+                self.stack.push(frame);
+                return Ok(());
+            }
+        }
         let o = &mut *self.out;
         let _ = match open {
             Open::Seq(_) => write!(o, "["),
@@ -224,7 +341,7 @@ impl<'de> Visitor<'de> for Printer<'_> {
             Open::Some => write!(o, "Some("),
             Open::Variant(ty, i) => {
                 let def = &types.defs[ty as usize];
-                write!(o, "{}::{}(", name(def.name), name(def.members[i as usize]))
+                write!(o, "{}::{}", name(def.name), name(def.members[i as usize]))
             }
             Open::Object { id, cyclic } => {
                 write!(o, "#{id}{} = ", if cyclic { " (cyclic)" } else { "" })
@@ -232,9 +349,20 @@ impl<'de> Visitor<'de> for Printer<'_> {
             Open::Weak => write!(o, "weak "),
             Open::Dyn(ty) => write!(o, "dyn {} ", name(types.defs[ty as usize].name)),
         };
-        self.stack.push(0);
-        if indents(open) {
-            self.indent += 1;
+        match open {
+            Open::Seq(_) => self.push("]", true, false),
+            Open::Tuple(_) => self.push(")", true, false),
+            Open::Map(_) | Open::Struct(_) => self.push("}", true, false),
+            Open::Some => self.push(")", false, false),
+            Open::Variant(ty, i) => {
+                self.push("", false, false);
+                self.pending = Some(Pending::Variant(ty, i));
+            }
+            Open::Dyn(ty) => {
+                self.push("", false, false);
+                self.pending = Some(Pending::Dyn(ty));
+            }
+            Open::Object { .. } | Open::Weak => self.push("", false, false),
         }
         Ok(())
     }
@@ -244,43 +372,43 @@ impl<'de> Visitor<'de> for Printer<'_> {
             self.out.push_str(" => ");
             return Ok(());
         }
-        if let Some(n) = self.stack.last_mut() {
-            if *n > 0 {
-                self.out.push(',');
+        let (indents, unnamed) = match self.stack.last_mut() {
+            Some(f) => {
+                if f.n > 0 {
+                    self.out.push(',');
+                    if !f.indents {
+                        self.out.push(' ');
+                    }
+                }
+                f.n += 1;
+                (f.indents, f.unnamed)
             }
-            *n += 1;
+            None => (true, false),
+        };
+        if indents {
+            self.newline();
         }
-        self.newline();
-        if let Slot::Field(ty, i) = slot {
+        if let (Slot::Field(ty, i), false) = (slot, unnamed) {
             let _ = write!(self.out, "{}: ", name(types.defs[ty as usize].members[i]));
         }
         Ok(())
     }
 
-    fn close(&mut self, open: Open) -> Result<()> {
-        let n = self.stack.pop().unwrap_or(0);
-        if indents(open) {
+    fn close(&mut self, _open: Open) -> Result<()> {
+        // A variant or trait object closed with its payload unprinted (a
+        // malformed stream ends early) leaves nothing pending.
+        self.pending = None;
+        let Some(f) = self.stack.pop() else {
+            return Ok(());
+        };
+        if f.indents {
             self.indent -= 1;
-        }
-        if let Open::Variant(..) = open {
-            // A unit variant prints as `Enum::Variant`, not `Enum::Variant(())`.
-            if self.out.ends_with("(()") {
-                self.out.truncate(self.out.len() - 3);
-                return Ok(());
+            if f.n > 0 {
+                self.out.push(',');
+                self.newline();
             }
         }
-        let closer = match open {
-            Open::Seq(_) => "]",
-            Open::Tuple(_) => ")",
-            Open::Map(_) | Open::Struct(_) => "}",
-            Open::Some | Open::Variant(..) => ")",
-            Open::Object { .. } | Open::Weak | Open::Dyn(_) => "",
-        };
-        if n > 0 {
-            self.out.push(',');
-            self.newline();
-        }
-        self.out.push_str(closer);
+        self.out.push_str(f.closer);
         Ok(())
     }
 

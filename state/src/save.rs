@@ -114,6 +114,8 @@ pub struct Saver {
     /// types forgotten by a rewind): what caches of ids outside the
     /// tables check.
     pub(crate) type_gen: u64,
+    /// What this save calls now (see [`Saver::now`]), fixed at first use.
+    now: Option<std::time::Instant>,
 }
 
 const TYPE_CACHE: usize = 64;
@@ -202,6 +204,7 @@ impl Saver {
             #[cfg(feature = "serde")]
             serde: Default::default(),
             type_gen: 1,
+            now: None,
         }
     }
 
@@ -233,6 +236,17 @@ impl Saver {
         self.depth = 0;
         self.fields_written = 0;
         self.counters = Counters::new(false);
+        self.now = None;
+    }
+
+    /// The moment this save calls now: read from the clock at the first
+    /// call, the same for the rest of the save. `Instant`s are saved as
+    /// their distance from it (and load relative to [`Loader::now`]); use
+    /// it for hand-written clocks too, so that they agree.
+    ///
+    /// [`Loader::now`]: crate::Loader::now
+    pub fn now(&mut self) -> std::time::Instant {
+        *self.now.get_or_insert_with(std::time::Instant::now)
     }
 
     /// Encodes `root` as one graph record (header included) into `buf`
@@ -1225,10 +1239,15 @@ impl Saver {
             .take()
             .unwrap_or_else(|| Box::new(Saver::new(&SaveOptions::default())));
         scratch.reset();
+        // Keys that hold an `Instant` sort by the same "now" they are written with.
+        scratch.now = self.now;
         scratch
     }
 
     pub(crate) fn put_scratch(&mut self, scratch: Box<Saver>) {
+        if self.now.is_none() {
+            self.now = scratch.now;
+        }
         self.scratch = Some(scratch);
     }
 

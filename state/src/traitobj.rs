@@ -31,11 +31,17 @@ use std::any::Any;
 
 /// Lets a trait object reveal its concrete type: make it a supertrait of
 /// every trait used with [`register_dyn!`](crate::register_dyn).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` needs `stateify::AsAny` as a supertrait of its trait to be saved as a trait object",
+    label = "the trait lacks the `AsAny` supertrait",
+    note = "declare the trait as `trait Name: stateify::AsAny {{ … }}`"
+)]
 pub trait AsAny: Any {
     /// `self` as `&dyn Any`.
     fn as_any(&self) -> &dyn Any;
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: Any> AsAny for T {
     fn as_any(&self) -> &dyn Any {
         self

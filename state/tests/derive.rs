@@ -65,7 +65,13 @@ fn shapes_round_trip() {
     });
     let text = stateify::pretty::to_string(&stateify::to_vec(&Shape::Rect { w: 3, h: 4 }).unwrap())
         .unwrap();
-    assert!(text.contains("Shape::Rect(Shape::Rect {"), "{text}");
+    // The variant's payload struct does not repeat the variant's name.
+    assert!(text.contains("Shape::Rect {\n  w: 3,"), "{text}");
+    let text = stateify::pretty::to_string(&stateify::to_vec(&Shape::Pair(1, 2)).unwrap()).unwrap();
+    assert!(text.contains("Shape::Pair(\n  1,\n  2,\n)"), "{text}");
+    let text =
+        stateify::pretty::to_string(&stateify::to_vec(&Shape::Circle(1.5)).unwrap()).unwrap();
+    assert!(text.contains(": Shape::Circle(1.5)\n"), "{text}");
     let text = stateify::pretty::to_string(
         &stateify::to_vec(&Named {
             a: 1,

@@ -2,7 +2,7 @@
 //! key so the bytes do not depend on the hash seed; loads preallocate only
 //! what the input can hold and reject duplicate keys.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, LinkedList, VecDeque};
 use std::hash::{BuildHasher, Hash};
 
 use crate::error::{Error, Result};
@@ -21,12 +21,11 @@ impl<T: Stateify> Stateify for Vec<T> {
     }
 }
 
-impl<T: Stateify> Stateify for Box<[T]> {
+/// A slice saves as a sequence; it loads behind a pointer (`Box<[T]>`,
+/// `Rc<[T]>`, `Arc<[T]>`, through `DynLoad`) or as a `Vec`.
+impl<T: Stateify> Stateify for [T] {
     fn save(&self, s: &mut Saver) -> Result<()> {
         T::save_seq([self, &[]], s)
-    }
-    fn load(l: &mut Loader) -> Result<Self> {
-        T::load_seq(l).map(Vec::into_boxed_slice)
     }
 }
 
@@ -37,6 +36,26 @@ impl<T: Stateify> Stateify for VecDeque<T> {
     }
     fn load(l: &mut Loader) -> Result<Self> {
         T::load_seq(l).map(VecDeque::from)
+    }
+}
+
+/// A heap saves its array as it is (already a valid heap, so the load's
+/// heapify moves nothing): the same pops in the same order after a load.
+impl<T: Stateify + Ord> Stateify for BinaryHeap<T> {
+    fn save(&self, s: &mut Saver) -> Result<()> {
+        T::save_seq([self.as_slice(), &[]], s)
+    }
+    fn load(l: &mut Loader) -> Result<Self> {
+        T::load_seq(l).map(BinaryHeap::from)
+    }
+}
+
+impl<T: Stateify> Stateify for LinkedList<T> {
+    fn save(&self, s: &mut Saver) -> Result<()> {
+        s.write_seq(self.len(), self)
+    }
+    fn load(l: &mut Loader) -> Result<Self> {
+        T::load_seq(l).map(LinkedList::from_iter)
     }
 }
 

@@ -4,6 +4,7 @@
 //! shared pointers also hold trait objects registered with
 //! [`register_dyn!`](crate::register_dyn), through [`DynLoad`].
 
+use std::borrow::Cow;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -13,6 +14,12 @@ use crate::{Loader, Saver, Stateify};
 /// How a pointee is rebuilt behind `Box`, `Rc` and `Arc`: sized types
 /// through their own `load`, trait objects through the registry that
 /// [`register_dyn!`](crate::register_dyn) generates.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be saved behind a pointer: it does not implement `Stateify`",
+    label = "`{Self}` does not implement `Stateify`",
+    note = "for a trait object `dyn Trait`: list its types with `stateify::register_dyn!(dyn Trait {{ \"Name\" => Type, … }})`, and give the trait `stateify::AsAny` as a supertrait",
+    note = "for any other type: `#[derive(Stateify)]`, or on the field `#[state(with = \"module\")]` or `#[state(serde)]`"
+)]
 pub trait DynLoad: Stateify + 'static {
     /// Loads a boxed value.
     fn load_box(l: &mut Loader) -> Result<Box<Self>>;
@@ -22,6 +29,7 @@ pub trait DynLoad: Stateify + 'static {
     fn load_arc(l: &mut Loader) -> Result<Arc<Self>>;
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: Stateify + 'static> DynLoad for T {
     fn load_box(l: &mut Loader) -> Result<Box<Self>> {
         l.nest(T::load).map(Box::new)
@@ -31,6 +39,46 @@ impl<T: Stateify + 'static> DynLoad for T {
     }
     fn load_arc(l: &mut Loader) -> Result<Arc<Self>> {
         l.load_shared::<Arc<T>>()
+    }
+}
+
+// Strings and slices behind pointers: `Box<str>`, `Rc<[T]>`, … The
+// sharing of an `Rc<str>` is kept like any other's.
+impl DynLoad for str {
+    fn load_box(l: &mut Loader) -> Result<Box<Self>> {
+        l.nest(|l| l.read_str().map(Box::from))
+    }
+    fn load_rc(l: &mut Loader) -> Result<Rc<Self>> {
+        l.load_shared_with(|l| l.read_str().map(Rc::from))
+    }
+    fn load_arc(l: &mut Loader) -> Result<Arc<Self>> {
+        l.load_shared_with(|l| l.read_str().map(Arc::from))
+    }
+}
+
+impl<T: Stateify + 'static> DynLoad for [T] {
+    fn load_box(l: &mut Loader) -> Result<Box<Self>> {
+        l.nest(T::load_seq).map(Vec::into_boxed_slice)
+    }
+    fn load_rc(l: &mut Loader) -> Result<Rc<Self>> {
+        l.load_shared_with(|l| T::load_seq(l).map(Rc::from))
+    }
+    fn load_arc(l: &mut Loader) -> Result<Arc<Self>> {
+        l.load_shared_with(|l| T::load_seq(l).map(Arc::from))
+    }
+}
+
+/// A `Cow` saves what it points at and loads owned.
+impl<B> Stateify for Cow<'_, B>
+where
+    B: ToOwned + Stateify + ?Sized,
+    B::Owned: Stateify,
+{
+    fn save(&self, s: &mut Saver) -> Result<()> {
+        (**self).save(s)
+    }
+    fn load(l: &mut Loader) -> Result<Self> {
+        B::Owned::load(l).map(Cow::Owned)
     }
 }
 

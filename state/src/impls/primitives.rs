@@ -301,16 +301,6 @@ impl Stateify for String {
     }
 }
 
-impl Stateify for Box<str> {
-    fn save(&self, s: &mut Saver) -> Result<()> {
-        s.write_str(self);
-        Ok(())
-    }
-    fn load(l: &mut Loader) -> Result<Self> {
-        l.read_str().map(Into::into)
-    }
-}
-
 impl<T: Stateify> Stateify for Option<T> {
     #[inline]
     fn save(&self, s: &mut Saver) -> Result<()> {

@@ -2,9 +2,9 @@
 //! `RefCell` borrowed mutably or a poisoned lock at save time is an error,
 //! never a silent skip or a deadlock-prone wait.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::sync::atomic::{self, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Mutex, OnceLock, RwLock};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::{Loader, Saver, Stateify};
@@ -51,6 +51,39 @@ impl<T: Stateify> Stateify for RwLock<T> {
     }
     fn load(l: &mut Loader) -> Result<Self> {
         T::load(l).map(RwLock::new)
+    }
+}
+
+// A once-cell is an `Option`: empty or set.
+fn save_once<T: Stateify>(v: Option<&T>, s: &mut Saver) -> Result<()> {
+    match v {
+        None => {
+            s.write_none();
+            Ok(())
+        }
+        Some(v) => s.write_some(v),
+    }
+}
+
+impl<T: Stateify> Stateify for OnceCell<T> {
+    fn save(&self, s: &mut Saver) -> Result<()> {
+        save_once(self.get(), s)
+    }
+    fn load(l: &mut Loader) -> Result<Self> {
+        Ok(Option::<T>::load(l)?
+            .map(OnceCell::from)
+            .unwrap_or_default())
+    }
+}
+
+impl<T: Stateify> Stateify for OnceLock<T> {
+    fn save(&self, s: &mut Saver) -> Result<()> {
+        save_once(self.get(), s)
+    }
+    fn load(l: &mut Loader) -> Result<Self> {
+        Ok(Option::<T>::load(l)?
+            .map(OnceLock::from)
+            .unwrap_or_default())
     }
 }
 
