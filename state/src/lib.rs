@@ -37,6 +37,42 @@
 //! | `crate = "path"` | type | where `stateify` is when renamed |
 //! | `plain` | struct | numbers only, no padding: sequences are one packed array ([`plain`]) |
 //!
+//! # Types from other crates
+//!
+//! The orphan rule keeps you from deriving `Stateify` for a type of another
+//! crate. A field of such a type takes `#[state(serde)]` if it implements
+//! serde, or a `with` module of two functions. Here a `uuid::Uuid` is
+//! kept as its `u128`:
+//!
+//! ```
+//! mod as_u128 {
+//!     use stateify::{Error, Loader, Saver, Stateify};
+//!     pub fn save(v: &uuid::Uuid, s: &mut Saver) -> Result<(), Error> {
+//!         v.as_u128().save(s)
+//!     }
+//!     pub fn load(l: &mut Loader) -> Result<uuid::Uuid, Error> {
+//!         u128::load(l).map(uuid::Uuid::from_u128)
+//!     }
+//! }
+//!
+//! #[derive(stateify::Stateify)]
+//! struct Session {
+//!     #[state(with = "as_u128")]
+//!     id: uuid::Uuid,
+//!     // `Instant`s are saved relative to the save's `Saver::now` and load
+//!     // relative to `Loader::now`: a deadline 5 s away stays 5 s away.
+//!     deadline: std::time::Instant,
+//! }
+//!
+//! let s = Session { id: uuid::Uuid::from_u128(7), deadline: std::time::Instant::now() };
+//! let back: Session = stateify::from_slice(&stateify::to_vec(&s).unwrap()).unwrap();
+//! assert_eq!(back.id, s.id);
+//! ```
+//!
+//! `docs/FORMAT.md` lists how each std type is written: `SystemTime` as the
+//! wall-clock time, `Instant` relative to the checkpoint, `NonZero*`,
+//! ranges, `BinaryHeap`, `Cow`, `Rc<str>`, `Arc<[T]>` and the rest.
+//!
 //! A stream is a sequence of records (see [`write_header`]): each [`save`]
 //! writes one graph record, each [`load`] reads exactly one, and raw records
 //! may sit in between. `docs/FORMAT.md` specifies every byte.
