@@ -39,7 +39,10 @@ pub enum ErrorKind {
     )]
     OwnedDepthLimit(usize),
     /// A field the type needs is not in the stream.
-    #[error("type `{ty}` has no field `{field}` in the stream")]
+    #[error(
+        "type `{ty}` has no field `{field}` in the stream (added since the stream was \
+         written: give it #[state(default)]; renamed: #[state(alias = \"old name\")])"
+    )]
     MissingField {
         /// The type's name.
         ty: String,
@@ -47,7 +50,11 @@ pub enum ErrorKind {
         field: String,
     },
     /// The stream has a field the type does not know.
-    #[error("type `{ty}` has no field named `{field}` (found in the stream)")]
+    #[error(
+        "the stream's `{ty}` has a field `{field}` the type lacks (removed since: \
+         #[state(ignore_unknown)] on the type skips it; renamed: \
+         #[state(alias = \"{field}\")] on the new field)"
+    )]
     UnknownField {
         /// The type's name.
         ty: String,
@@ -216,6 +223,20 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let ErrorKind::Io(e) = &self.0.kind {
+            // The reader failed, not the stream: a container's own error (a
+            // statefile's MAC, its truncation…) says where in its file, and
+            // an offset in the record would only confuse. The path says how
+            // far the load had come.
+            match e.get_ref() {
+                Some(inner) => write!(f, "{inner}")?,
+                None => write!(f, "I/O error: {e}")?,
+            }
+            if !self.0.rev_path.is_empty() {
+                write!(f, " (while loading {})", self.path_string())?;
+            }
+            return Ok(());
+        }
         write!(f, "{}: {}", self.path_string(), self.0.kind)?;
         if let Some(off) = self.0.offset {
             write!(f, " at byte {off}")?;

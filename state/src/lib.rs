@@ -265,6 +265,9 @@ pub fn from_slice_with_options<T: Stateify>(
     resources: &mut Resources,
     opts: &LoadOptions,
 ) -> Result<(T, LoadStats), Error> {
+    if let Some(e) = record::container_file(bytes) {
+        return Err(e);
+    }
     let (len, object, hlen) = decode_header(bytes)?;
     if !object {
         return Err(
@@ -306,7 +309,11 @@ pub fn load_with_options<T: Stateify, R: BufRead>(
     opts: &LoadOptions,
 ) -> Result<(T, LoadStats), Error> {
     // Peek the header so that a raw record can be refused without consuming it.
-    let peeked = decode_header(r.fill_buf()?).ok();
+    let start = r.fill_buf()?;
+    if let Some(e) = record::container_file(start) {
+        return Err(e);
+    }
+    let peeked = decode_header(start).ok();
     let (len, object) = match peeked {
         Some((len, true, hlen)) => {
             r.consume(hlen);

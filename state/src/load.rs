@@ -957,9 +957,11 @@ impl<'de, 'r> Loader<'de, 'r> {
             .as_ref()
             .map_or(u32::MAX, |l| l.map[j as usize]);
         if idx == u32::MAX {
-            return Err(
-                Error::invalid(format!("enum `{name}` has no variant `{vname}`")).at(idx_at),
-            );
+            return Err(Error::invalid(format!(
+                "enum `{name}` has no variant `{vname}` (removed or renamed since the \
+                     stream was written: variants match by name, so keep `{vname}` to load it)"
+            ))
+            .at(idx_at));
         }
         self.counted(ty, |l| l.nest(|l| f(idx as usize, l)))
             .map_err(|e| e.in_field(vname))
@@ -1049,7 +1051,14 @@ impl<'de, 'r> Loader<'de, 'r> {
         self.sync_counters();
         let found = self.types.defs[ty as usize].name;
         if found != name {
-            return Err(Error::mismatch(format!("`{name}`"), format!("`{found}`")).at(at));
+            return Err(Error::mismatch(
+                format!("`{name}`"),
+                format!(
+                    "`{found}` (if the type was renamed, #[state(type_name = \"{found}\")] \
+                     keeps reading streams that use the old name)"
+                ),
+            )
+            .at(at));
         }
         Ok(ty)
     }

@@ -84,6 +84,30 @@ pub fn decode_header(input: &[u8]) -> Result<(u64, bool, usize)> {
     }
 }
 
+/// The magic numbers of the files that hold record streams without being
+/// one (they are `statefile::MAGIC` and `pgalloc::PAGES_MAGIC`; a test in
+/// `tests/` checks they agree). A record header never starts this way by
+/// chance that matters: `0x89` begins a two-byte length or longer.
+const CONTAINERS: [(&[u8; 8], &str); 2] = [
+    (
+        b"\x89SFILE\r\n",
+        "a statefile (a checkpoint container): read it through `statefile::Reader`, then load from the reader",
+    ),
+    (
+        b"\x89SPAGE\r\n",
+        "a pgalloc pages file: restore it with `pgalloc::MemoryFile::load_from`",
+    ),
+];
+
+/// An error for input that is one of our container files rather than a
+/// record stream, read from its first bytes.
+pub(crate) fn container_file(start: &[u8]) -> Option<Error> {
+    CONTAINERS
+        .iter()
+        .find(|(magic, _)| start.starts_with(&magic[..]))
+        .map(|(_, what)| Error::mismatch("a graph record", what))
+}
+
 /// Skips the body of a record whose header was just read, without decoding it.
 pub fn skip_record<R: BufRead>(mut r: R, length: u64) -> Result<()> {
     let copied = io::copy(&mut (&mut r).take(length), &mut io::sink())?;

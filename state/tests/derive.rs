@@ -197,7 +197,7 @@ fn unknown_fields_error_or_are_ignored() {
     let err = stateify::from_slice::<Strict>(&bytes).unwrap_err();
     assert!(
         err.to_string()
-            .contains("type `Conn` has no field named `peer`"),
+            .contains("the stream's `Conn` has a field `peer` the type lacks"),
         "{err}"
     );
 }

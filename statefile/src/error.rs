@@ -46,7 +46,7 @@ pub enum Error {
     #[error("header tampered: checksum mismatch")]
     HeaderTampered,
     /// A chunk's MAC does not match its bytes.
-    #[error("chunk {index} at byte {offset} tampered: MAC mismatch")]
+    #[error("statefile chunk {index} at file byte {offset} tampered: MAC mismatch")]
     ChunkTampered {
         /// Sequence number of the chunk.
         index: u64,
@@ -55,7 +55,7 @@ pub enum Error {
     },
     /// A chunk carries another sequence number than its position.
     #[error(
-        "chunks reordered or spliced: expected chunk {expected}, found {found} at byte {offset}"
+        "statefile chunks reordered or spliced: expected chunk {expected}, found {found} at file byte {offset}"
     )]
     Reordered {
         /// The expected sequence number.
@@ -66,7 +66,7 @@ pub enum Error {
         offset: u64,
     },
     /// A chunk length above [`crate::MAX_CHUNK_SIZE`] or an unknown chunk kind.
-    #[error("invalid chunk at byte {offset}: {what}")]
+    #[error("invalid statefile chunk at file byte {offset}: {what}")]
     InvalidChunk {
         /// Offset of the chunk in the file.
         offset: u64,
@@ -75,7 +75,7 @@ pub enum Error {
     },
     /// The file ends early (including exactly at a chunk boundary, before
     /// the end chunk).
-    #[error("truncated at byte {0}")]
+    #[error("statefile truncated: the file ends before its end chunk (reading file byte {0})")]
     Truncated(u64),
     /// The end chunk's total disagrees with the data read.
     #[error("end chunk says {expected} bytes, the chunks hold {found}")]
@@ -86,7 +86,7 @@ pub enum Error {
         found: u64,
     },
     /// A compressed chunk does not decompress to what it announces.
-    #[error("chunk at byte {offset} does not decompress: {what}")]
+    #[error("statefile chunk at file byte {offset} does not decompress: {what}")]
     Decompress {
         /// Offset of the chunk in the file.
         offset: u64,
@@ -97,7 +97,7 @@ pub enum Error {
     #[error("{0} bytes of data left unread at the end")]
     UnreadData(u64),
     /// Bytes after the end chunk.
-    #[error("trailing bytes after the end chunk at byte {0}")]
+    #[error("trailing bytes after the statefile's end chunk, at file byte {0}")]
     TrailingBytes(u64),
 }
 
