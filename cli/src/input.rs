@@ -141,21 +141,33 @@ pub fn read_key(path: Option<&Path>) -> Result<Option<Vec<u8>>> {
         None => Ok(None),
         Some(p) => std::fs::read(p)
             .map(Some)
-            .map_err(|e| Failure(format!("{}: {e}", p.display()))),
+            .map_err(|e| Failure(format!("key file {}: {e}", p.display()))),
     }
 }
 
+/// What the file at `path` is, from its first bytes (and, for a record
+/// stream, from its headers chaining to its end). Anything else is refused.
 pub fn kind_of(path: &Path) -> Result<Kind> {
     let mut magic = [0u8; 8];
-    let mut f = File::open(path).map_err(|e| Failure(format!("{}: {e}", path.display())))?;
+    let mut f = File::open(path)?;
+    let size = f.metadata()?.len();
     let n = f.read(&mut magic)?;
     if n == 8 && magic == statefile::MAGIC {
         return Ok(Kind::Statefile);
     }
+    if n == 8 && magic == pgalloc::PAGES_MAGIC {
+        return Ok(Kind::Pages);
+    }
     if is_record_stream(path)? {
         return Ok(Kind::Stream);
     }
-    Ok(Kind::Pages)
+    // Pages files from before checkpoint ids have no header: whole pages.
+    if size > 0 && size % 4096 == 0 {
+        return Ok(Kind::Pages);
+    }
+    Err(Failure(format!(
+        "not a checkpoint: neither a statefile, a record stream nor a pages file ({size} bytes)"
+    )))
 }
 
 impl Input {
@@ -175,6 +187,12 @@ impl Input {
                     return Err(Failure(
                         "the file is protected by a key; pass --key-file".into(),
                     ))
+                }
+                Err(e @ statefile::Error::WrongKey) if key.is_some_and(|k| k.ends_with(b"\n")) => {
+                    return Err(Failure(format!(
+                        "{e} (the key file ends in a newline, which is part of the key: \
+                         was the key written without one, as with `printf` or `echo -n`?)"
+                    )))
                 }
                 Err(e) => return Err(e.into()),
             },

@@ -582,11 +582,12 @@ fn ref_id(v: &Value<'_>) -> Option<u64> {
     }
 }
 
+/// The value at `parts` under the root of record `index`.
 fn walk<'a, 'de>(
     root: &'a Value<'de>,
     objs: &Objects<'a, 'de>,
+    index: usize,
     parts: &[&str],
-    path: &str,
 ) -> Result<&'a Value<'de>> {
     let mut v = root;
     for (depth, part) in parts.iter().enumerate() {
@@ -596,10 +597,8 @@ fn walk<'a, 'de>(
             .find(|(n, _)| n == part)
             .map(|(_, c)| c)
             .ok_or_else(|| {
-                Failure(format!(
-                    "path {path:?}: no {part:?} under /{}",
-                    parts[..depth].join("/")
-                ))
+                let under: String = parts[..depth].iter().map(|p| format!("/{p}")).collect();
+                Failure(format!("path /{index}{under}: it has no {part:?}"))
             })?;
     }
     Ok(v)
@@ -611,6 +610,7 @@ fn size_of(v: &Value<'_>) -> String {
         Value::Packed(_, b) => format!("{} bytes", b.len()),
         other => match other.children().len() {
             0 => String::new(),
+            1 => "1 entry".into(),
             n => format!("{n} entries"),
         },
     }
@@ -643,7 +643,7 @@ fn ls(cli: &Cli, file: &Path, path: &str, long: bool) -> Result<u8> {
     let r = record_at(&mut inp, index)?;
     let g = decode_record(&r)?;
     let objs = Objects::of(&g, Some(format!("/{index}")));
-    let node = objs.follow(walk(&g.root, &objs, &parts, path)?);
+    let node = objs.follow(walk(&g.root, &objs, index, &parts)?);
     let base = format!(
         "/{index}{}",
         parts.iter().map(|p| format!("/{p}")).collect::<String>()
@@ -671,7 +671,7 @@ fn cat(cli: &Cli, file: &Path, path: &str) -> Result<u8> {
     let index = record.ok_or_else(|| Failure("cat needs a path such as /0/field".into()))?;
     let r = record_at(&mut inp, index)?;
     let g = decode_record(&r)?;
-    let v = walk(&g.root, &Objects::of(&g, None), &parts, path)?;
+    let v = walk(&g.root, &Objects::of(&g, None), index, &parts)?;
     let mut text = String::new();
     render::text(v, &mut text, 0);
     text.push('\n');
@@ -760,9 +760,71 @@ fn diff_values(a: &Value<'_>, b: &Value<'_>, path: &str, out: &mut Vec<(char, St
     }
 }
 
+/// Every path at which each shared object of a graph is reached: where its
+/// value is written and every reference to it, strong or weak.
+fn reach_paths(g: &stateify::value::Graph<'_>, prefix: &str) -> HashMap<u64, Vec<String>> {
+    fn add(v: &Value<'_>, path: String, out: &mut HashMap<u64, Vec<String>>) {
+        let mut cur = v;
+        loop {
+            match cur {
+                Value::Object { id, value, .. } => {
+                    out.entry(*id).or_default().push(path.clone());
+                    cur = value;
+                }
+                Value::Ref(id) => {
+                    out.entry(*id).or_default().push(path.clone());
+                    break;
+                }
+                Value::Some(x) | Value::Weak(x) => cur = x,
+                Value::Dyn { value, .. } | Value::Variant { value, .. } => cur = value,
+                _ => break,
+            }
+        }
+        for (name, child) in v.children() {
+            add(child, format!("{path}/{name}"), out);
+        }
+    }
+    let mut out = HashMap::new();
+    add(&g.root, prefix.to_string(), &mut out);
+    out
+}
+
+/// A change found at `path` (under the path where a shared object's value
+/// happens to be written) as the user would look for it: at the shortest
+/// path that reaches the same place, with the others listed.
+fn reached_as(
+    path: &str,
+    objs: &Objects<'_, '_>,
+    reach: &HashMap<u64, Vec<String>>,
+) -> (String, Vec<String>) {
+    // The innermost object whose value holds the change.
+    let inner = objs
+        .paths
+        .iter()
+        .filter(|(_, def)| path == def.as_str() || path.starts_with(&format!("{def}/")))
+        .max_by_key(|(_, def)| def.len());
+    let Some((id, def)) = inner else {
+        return (path.to_string(), Vec::new());
+    };
+    let rest = &path[def.len()..];
+    let mut all: Vec<String> = reach
+        .get(id)
+        .into_iter()
+        .flatten()
+        .map(|p| format!("{p}{rest}"))
+        .collect();
+    all.sort_by_key(|p| (p.matches('/').count(), p.len(), p.clone()));
+    all.dedup();
+    if all.is_empty() {
+        return (path.to_string(), Vec::new());
+    }
+    let first = all.remove(0);
+    (first, all)
+}
+
 fn diff(cli: &Cli, a: &Path, b: &Path) -> Result<u8> {
-    let mut ia = open(cli, a)?;
-    let mut ib = open(cli, b)?;
+    let mut ia = open(cli, a).map_err(at(a))?;
+    let mut ib = open(cli, b).map_err(at(b))?;
     ia.hash_raw = true;
     ib.hash_raw = true;
     let mut out = Vec::new();
@@ -781,7 +843,28 @@ fn diff(cli: &Cli, a: &Path, b: &Path) -> Result<u8> {
                     let gb = decode(y, MAX_DEPTH)
                         .map_err(|e| graph_error(&rb, e))
                         .map_err(at(b))?;
-                    diff_values(&ga.root, &gb.root, &format!("/{}", ra.index), &mut out);
+                    let prefix = format!("/{}", ra.index);
+                    let mut found = Vec::new();
+                    diff_values(&ga.root, &gb.root, &prefix, &mut found);
+                    // A change inside a shared object shows at the shortest
+                    // path that reaches it, in the graph that has it.
+                    let (oa, ob) = (
+                        Objects::of(&ga, Some(prefix.clone())),
+                        Objects::of(&gb, Some(prefix.clone())),
+                    );
+                    let (pa, pb) = (reach_paths(&ga, &prefix), reach_paths(&gb, &prefix));
+                    for (k, p, d) in found {
+                        let (objs, reach) = if k == '+' { (&ob, &pb) } else { (&oa, &pa) };
+                        let (shown, also) = reached_as(&p, objs, reach);
+                        let d = match also.len() {
+                            0 => d,
+                            1..=3 => format!("{d} (also at {})", also.join(", ")),
+                            n => {
+                                format!("{d} (also at {} and {} more)", also[..3].join(", "), n - 3)
+                            }
+                        };
+                        out.push((k, shown, d));
+                    }
                 }
                 (None, None) if ra.raw_hash == rb.raw_hash => {}
                 _ => out.push((

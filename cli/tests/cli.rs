@@ -193,7 +193,7 @@ fn damaged_and_wrongly_keyed_files_exit_2_with_a_message() {
             vec!["--key-file", k, "cat"],
             "no \"nope\"",
         ),
-        ("empty", Vec::new(), vec!["print"], "not a statefile"),
+        ("empty", Vec::new(), vec!["print"], "not a checkpoint"),
     ];
     for (what, bytes, mut args, expect) in cases {
         std::fs::write(&bad, &bytes).unwrap();
@@ -209,4 +209,97 @@ fn damaged_and_wrongly_keyed_files_exit_2_with_a_message() {
         );
         assert!(!err.contains("panicked"), "{what}: {err}");
     }
+}
+
+/// A game whose shared room is written first under a player, then reached
+/// again from the room list, where a user would look for it.
+fn game(motd: &str) -> Vec<u8> {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    #[derive(stateify::Stateify)]
+    struct Room {
+        motd: String,
+    }
+    #[derive(stateify::Stateify)]
+    struct Player {
+        name: String,
+        room: Rc<RefCell<Room>>,
+    }
+    #[derive(stateify::Stateify)]
+    struct Game {
+        players: Vec<Player>,
+        rooms: Vec<Rc<RefCell<Room>>>,
+    }
+    let lobby = Rc::new(RefCell::new(Room { motd: motd.into() }));
+    let g = Game {
+        players: vec![
+            Player {
+                name: "ann".into(),
+                room: lobby.clone(),
+            },
+            Player {
+                name: "bob".into(),
+                room: lobby.clone(),
+            },
+        ],
+        rooms: vec![lobby],
+    };
+    stateify::to_vec(&g).unwrap()
+}
+
+#[test]
+fn first_hour_rough_edges() {
+    let f = files();
+    let d = f._dir.path();
+    let p = |n: &str| d.join(n);
+    std::fs::write(p("notes.txt"), b"just some text 18\n").unwrap();
+    std::fs::write(p("key-nl"), b"secret\n").unwrap();
+    std::fs::write(p("game-a"), game("welcome")).unwrap();
+    std::fs::write(p("game-b"), game("closed tonight")).unwrap();
+    let mut messages = String::new();
+    for (what, args, code) in [
+        // An unknown file is refused, not called a pages file.
+        ("unknown file", vec!["info", s(&p("notes.txt"))], 2),
+        // A key file with a newline gets a hint.
+        (
+            "key with a newline",
+            vec!["--key-file", s(&p("key-nl")), "print", s(&f.state)],
+            2,
+        ),
+        // A missing key file is named as the key file.
+        (
+            "missing key file",
+            vec!["--key-file", s(&p("nokey")), "print", s(&f.state)],
+            2,
+        ),
+        // A bad path keeps its record number.
+        ("bad path", vec!["ls", s(&f.stream), "/0/endpoints/7"], 2),
+        // diff says which file needs the key, and names a missing file once.
+        (
+            "diff without key",
+            vec!["diff", s(&f.stream), s(&f.state)],
+            2,
+        ),
+        (
+            "diff missing file",
+            vec!["diff", s(&f.stream), s(&p("nofile.state"))],
+            2,
+        ),
+        // A change inside a shared object shows where the user reaches it.
+        (
+            "diff of a shared object",
+            vec!["diff", s(&p("game-a")), s(&p("game-b"))],
+            1,
+        ),
+        (
+            "ls of one entry",
+            vec!["ls", "-l", s(&p("game-a")), "/0"],
+            0,
+        ),
+    ] {
+        let (got, out, err) = run(&args, d);
+        assert_eq!(got, code, "{what}: {out} {err}");
+        messages.push_str(&format!("{what} (exit {got}):\n{out}{err}\n"));
+    }
+    insta::assert_snapshot!("first_hour", messages);
 }

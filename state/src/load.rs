@@ -1065,8 +1065,8 @@ impl<'de, 'r> Loader<'de, 'r> {
 
     fn sync_counters(&mut self) {
         while self.counters.names.len() < self.types.defs.len() {
-            let name = self.types.defs[self.counters.names.len()].name;
-            self.counters.add_type(name);
+            let def = &self.types.defs[self.counters.names.len()];
+            self.counters.add_type(def.name, def.kind == DefKind::Dyn);
         }
     }
 

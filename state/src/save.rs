@@ -648,7 +648,7 @@ impl Saver {
             for m in members {
                 self.name(m);
             }
-            self.counters.add_type(name);
+            self.counters.add_type(name, kind == DefKind::Dyn);
         }
         id
     }
@@ -1346,7 +1346,7 @@ impl Saver {
                     self.tag(f.kind as u8);
                     self.varint(f.shape());
                 }
-                self.counters.add_type(T::NAME);
+                self.counters.add_type(T::NAME, false);
                 id
             }
         };

@@ -26,7 +26,8 @@ pub struct Stats {
     pub bytes: u64,
     /// Wall time of the whole operation.
     pub elapsed: Duration,
-    /// One row per struct or enum type, in type-table order.
+    /// One row per struct or enum type, in type-table order (a trait
+    /// object's value counts under its concrete type).
     pub types: Vec<TypeStat>,
 }
 
@@ -69,6 +70,9 @@ pub(crate) struct Counters {
     pub names: Vec<String>,
     pub counts: Vec<u64>,
     pub times: Option<Vec<Duration>>,
+    /// By type id: a trait object's name (`DefKind::Dyn`), left out of the
+    /// rows: its value is counted under its own, often equal, type name.
+    pub dyn_names: Vec<bool>,
 }
 
 impl Counters {
@@ -79,8 +83,9 @@ impl Counters {
         }
     }
 
-    pub fn add_type(&mut self, name: &str) {
+    pub fn add_type(&mut self, name: &str, dyn_name: bool) {
         self.names.push(name.to_owned());
+        self.dyn_names.push(dyn_name);
         self.counts.push(0);
         if let Some(t) = &mut self.times {
             t.push(Duration::ZERO);
@@ -90,6 +95,7 @@ impl Counters {
     /// Drops the types from index `n` on (a save that rewinds).
     pub fn forget_types(&mut self, n: usize) {
         self.names.truncate(n);
+        self.dyn_names.truncate(n);
         self.counts.truncate(n);
         if let Some(t) = &mut self.times {
             t.truncate(n);
@@ -98,11 +104,13 @@ impl Counters {
 
     pub fn finish(self, objects: u64, bytes: u64, elapsed: Duration) -> Stats {
         let times = self.times;
+        let dyn_names = self.dyn_names;
         let types = self
             .names
             .into_iter()
             .zip(self.counts)
             .enumerate()
+            .filter(|(i, _)| !dyn_names[*i])
             .map(|(i, (name, count))| TypeStat {
                 name,
                 count,
