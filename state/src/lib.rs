@@ -27,8 +27,8 @@
 //! | `rename = "x"` | field | the name in the stream |
 //! | `alias = "old"` | field | another accepted name on load |
 //! | `with = "m"` | field | `m::save(&T, &mut Saver) -> Result<(), Error>` / `m::load(&mut Loader) -> Result<T, Error>` |
-//! | `serde` | field | a serde type, self-described in the stream ([`serde`](crate::serde)) |
-//! | `postcard` | field | a serde type as one opaque postcard byte string ([`postcard`](crate::postcard)) |
+//! | `serde` | field | a serde type, self-described in the stream ([`serde`]) |
+//! | `postcard` | field | a serde type as one opaque postcard byte string ([`postcard`]) |
 //! | `after_load` / `after_load = "f"` | type | [`AfterLoad::after_load`] (or `f(&mut Self, &mut LoadContext)`) after the fields load |
 //! | `before_save` | type | [`BeforeSave::before_save`] before the fields are written |
 //! | `type_name = "T"` | type | the name in the stream (default: the Rust name) |

@@ -163,7 +163,7 @@ fn split(data: &[u8]) -> Option<(&[u8], &[u8])> {
     Some(rest.split_at(n))
 }
 
-/// Joins two files the way [`split`] takes them apart (for seeds).
+/// Joins two files the way `split` takes them apart (for seeds).
 pub fn join(a: &[u8], b: &[u8]) -> Vec<u8> {
     let mut v = (a.len() as u32).to_le_bytes().to_vec();
     v.extend_from_slice(a);
