@@ -92,8 +92,9 @@ pub enum Error {
     BadPages {
         /// The block's index in the metadata.
         block: usize,
-        /// The memory range of the bad piece.
+        /// Where the bad piece starts in memory.
         start: u64,
+        /// Where it ends in memory.
         end: u64,
         /// Where the piece starts in the pages file.
         offset: u64,

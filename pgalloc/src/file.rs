@@ -176,6 +176,28 @@ fn read<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     m.read().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Shared access to the mapped bytes of one file: while it lives, no safe
+/// writer (`write_at`, `with_slice_mut`, allocation…) runs, so its bytes
+/// can be read in place. Made only by [`MemoryFile::shared_access`].
+pub(crate) struct SharedAccess<'a> {
+    _guard: RwLockReadGuard<'a, ()>,
+    file: &'a MemoryFile,
+}
+
+impl SharedAccess<'_> {
+    /// The bytes of `r`, which must lie inside one chunk's mapping, for as
+    /// long as the access is held.
+    pub(crate) fn bytes(&self, r: FileRange) -> Result<&[u8]> {
+        // SAFETY: `raw_ptr`'s contract: the pointer is valid for `r.len()`
+        // bytes while the file lives, which outlasts `self`; the slice
+        // below borrows `self`, whose guard keeps every safe writer out.
+        let ptr = unsafe { self.file.raw_ptr(r)? };
+        // SAFETY: inside one live mapping (`raw_ptr` checked the chunk),
+        // not written while the guard, and so the slice, lives.
+        Ok(unsafe { std::slice::from_raw_parts(ptr, r.len() as usize) })
+    }
+}
+
 fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     m.write().unwrap_or_else(|e| e.into_inner())
 }
@@ -701,9 +723,13 @@ impl MemoryFile {
     }
 
     /// Holds off every safe access while `f` runs with shared access to
-    /// all mapped bytes (used by `save_to`, which reads them in place).
-    pub(crate) fn shared_access<T>(&self, f: impl FnOnce() -> T) -> T {
-        let _shared = read(&self.access);
-        f()
+    /// all mapped bytes (used by `save_to`, which reads them in place
+    /// through [`SharedAccess::bytes`]).
+    pub(crate) fn shared_access<T>(&self, f: impl FnOnce(&SharedAccess<'_>) -> T) -> T {
+        let access = SharedAccess {
+            _guard: read(&self.access),
+            file: self,
+        };
+        f(&access)
     }
 }

@@ -33,6 +33,8 @@
 //! # Ok::<(), pgalloc::Error>(())
 //! ```
 
+#![deny(missing_docs)]
+
 mod error;
 mod file;
 mod load;

@@ -163,8 +163,9 @@ pub struct PagesReport {
     /// The checkpoint id of the metadata and the pages file's header (0:
     /// saved before ids, no header to check).
     pub checkpoint_id: u128,
-    /// Page blocks and digested pieces read.
+    /// Page blocks read.
     pub blocks: u64,
+    /// Digested pieces read.
     pub pieces: u64,
     /// Page bytes read.
     pub bytes: u64,

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use nix::unistd::Whence;
 
 use crate::error::{sys, Error, Result};
-use crate::file::{FileRange, MemoryFile, MemoryKind, Usage, HUGE_PAGE_SIZE, PAGE_SIZE};
+use crate::file::{
+    FileRange, MemoryFile, MemoryKind, SharedAccess, Usage, HUGE_PAGE_SIZE, PAGE_SIZE,
+};
 
 /// Options of [`MemoryFile::save_to`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -301,15 +303,18 @@ impl MemoryFile {
     /// Scans one job's pages for zeros: page blocks to save (each at most
     /// `MAX_BLOCK` bytes) and zero pages to decommit (those not known
     /// committed; batched, never across a huge page).
-    fn scan_job(&self, job: &ScanJob, opts: &SaveOpts) -> Result<Scanned> {
+    fn scan_job(
+        &self,
+        access: &SharedAccess<'_>,
+        job: &ScanJob,
+        opts: &SaveOpts,
+    ) -> Result<Scanned> {
         let mut out = Scanned {
             bytes_scanned: job.range.len(),
             ..Scanned::default()
         };
-        // SAFETY: a job lies inside one chunk's mapping, which lives as long
-        // as `self`; `save_to` holds the shared access guard throughout,
-        // which keeps every safe writer out.
-        let bytes = unsafe { self.block_bytes(job.range)? };
+        // A job lies inside one chunk's mapping.
+        let bytes = access.bytes(job.range)?;
         for (i, page) in bytes.chunks_exact(PAGE_SIZE as usize).enumerate() {
             let start = job.range.start + i as u64 * PAGE_SIZE;
             let p = FileRange {
@@ -345,12 +350,8 @@ impl MemoryFile {
     /// pages between zero runs is often one 64 KiB piece: a syscall each
     /// would cost more than the copy), each preceded by its raw record
     /// header if `records`.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds the shared access guard.
-    unsafe fn write_blocks(
-        &self,
+    fn write_blocks(
+        access: &SharedAccess<'_>,
         out: &mut dyn Write,
         blocks: &[FileRange],
         records: bool,
@@ -368,8 +369,7 @@ impl MemoryFile {
             if let Some(h) = headers.get(i) {
                 iov.push(IoSlice::new(h));
             }
-            // SAFETY: the caller holds the shared access guard.
-            iov.push(IoSlice::new(unsafe { self.block_bytes(*b)? }));
+            iov.push(IoSlice::new(access.bytes(*b)?));
         }
         let mut rest = &mut iov[..];
         while !rest.is_empty() {
@@ -387,6 +387,7 @@ impl MemoryFile {
     /// Runs every job on `threads` threads; results in job order.
     fn scan_parallel(
         &self,
+        access: &SharedAccess<'_>,
         jobs: &[ScanJob],
         opts: &SaveOpts,
         threads: usize,
@@ -399,7 +400,7 @@ impl MemoryFile {
                 let Some(job) = jobs.get(i) else {
                     return Ok(done);
                 };
-                done.push((i, self.scan_job(job, opts)?));
+                done.push((i, self.scan_job(access, job, opts)?));
             }
         };
         let threads = threads.clamp(1, jobs.len().max(1));
@@ -421,19 +422,6 @@ impl MemoryFile {
         }
         all.sort_unstable_by_key(|(i, _)| *i);
         Ok(all.into_iter().map(|(_, s)| s).collect())
-    }
-
-    /// The bytes of a block (inside one chunk).
-    ///
-    /// # Safety
-    ///
-    /// The caller holds the shared access guard for as long as it uses the
-    /// slice.
-    unsafe fn block_bytes(&self, b: FileRange) -> Result<&[u8]> {
-        let ptr = self.raw_ptr(b)?;
-        // SAFETY: inside one live mapping (raw_ptr checked the chunk); no
-        // safe writer runs while the caller holds the shared guard.
-        Ok(unsafe { std::slice::from_raw_parts(ptr, b.len() as usize) })
     }
 
     /// Saves the memory file: the metadata graph on `meta`, then the page
@@ -468,7 +456,7 @@ impl MemoryFile {
             .collect();
         let inline = pages.is_none();
         let checkpoint_id = if inline { 0 } else { new_checkpoint_id()? };
-        self.shared_access(|| {
+        self.shared_access(|access| {
             let mut stats = SaveStats::default();
             let mut decommit = Vec::new();
             let mut blocks = Vec::new();
@@ -485,7 +473,7 @@ impl MemoryFile {
                 None => {
                     // Nothing can be written before the graph, which lists
                     // every block: scan on every core first.
-                    for sc in self.scan_parallel(&jobs, opts, opts_threads(opts))? {
+                    for sc in self.scan_parallel(access, &jobs, opts, opts_threads(opts))? {
                         tally(&sc, &mut stats, &mut decommit);
                         blocks.extend_from_slice(&sc.blocks);
                         digests.extend_from_slice(&sc.digests);
@@ -500,7 +488,7 @@ impl MemoryFile {
                         let scanner = s.spawn(|| {
                             let t = Instant::now();
                             for job in &jobs {
-                                let sc = self.scan_job(job, opts)?;
+                                let sc = self.scan_job(access, job, opts)?;
                                 // The writer hung up: it has the error.
                                 if tx.send(sc).is_err() {
                                     break;
@@ -511,9 +499,7 @@ impl MemoryFile {
                         });
                         let written = (|| -> Result<()> {
                             for sc in rx {
-                                // SAFETY: the shared access guard is held
-                                // for the whole closure.
-                                unsafe { self.write_blocks(&mut *out, &sc.blocks, false)? };
+                                Self::write_blocks(access, &mut *out, &sc.blocks, false)?;
                                 tally(&sc, &mut stats, &mut decommit);
                                 blocks.extend_from_slice(&sc.blocks);
                                 digests.extend_from_slice(&sc.digests);
@@ -578,8 +564,7 @@ impl MemoryFile {
             if inline {
                 let t = Instant::now();
                 for group in blocks.chunks(IOV_BLOCKS / 2) {
-                    // SAFETY: the shared access guard is held here.
-                    unsafe { self.write_blocks(&mut meta, group, true)? };
+                    Self::write_blocks(access, &mut meta, group, true)?;
                 }
                 stats.pages_time = t.elapsed();
             }

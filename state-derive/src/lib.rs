@@ -6,6 +6,8 @@
 //! `crate = "..."`. Field attributes: `nosave`, `default` / `default = "path"`,
 //! `rename = "..."`, `alias = "..."`, `with = "module"`.
 
+#![deny(missing_docs)]
+
 mod attr;
 mod expand;
 

@@ -34,6 +34,8 @@
 //!
 //! See `docs/FORMAT.md` for the byte layout.
 
+#![deny(missing_docs)]
+
 mod atomic;
 mod chunk;
 mod compress;
