@@ -235,17 +235,6 @@ pub fn field(attrs: &[Attribute], errs: &mut Errors) -> Field {
             errs.push(e);
         }
     });
-    if f.bridge.is_some() && f.with.is_some() {
-        errs.push(syn::Error::new(
-            f.span.unwrap_or_else(proc_macro2::Span::call_site),
-            "`with` and `serde`/`postcard` each say how a field is saved: use one",
-        ));
-    }
-    if f.nosave && (f.with.is_some() || f.bridge.is_some()) {
-        errs.push(syn::Error::new(
-            f.span.unwrap_or_else(proc_macro2::Span::call_site),
-            "`nosave` cannot be combined with `with`, `serde` or `postcard`: a field that is not saved has nothing to save with",
-        ));
-    }
+    crate::check::field(&f, errs);
     f
 }

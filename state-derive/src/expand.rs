@@ -8,6 +8,7 @@ use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Fields, Ident, Member, Path, Type};
 
 use crate::attr::{self, Errors, Hook};
+use crate::check;
 
 struct Field {
     member: Member,
@@ -17,10 +18,12 @@ struct Field {
     attr: attr::Field,
     /// The local that holds the loaded value.
     local: Ident,
+    /// The field's name, or its type when it has none: where errors point.
+    span: proc_macro2::Span,
 }
 
 fn model(fields: &Fields, krate: &Path, errs: &mut Errors) -> Vec<Field> {
-    fields
+    let model: Vec<Field> = fields
         .iter()
         .enumerate()
         .map(|(i, f)| {
@@ -45,9 +48,19 @@ fn model(fields: &Fields, krate: &Path, errs: &mut Errors) -> Vec<Field> {
                 name,
                 attr,
                 local: format_ident!("__f{}", i),
+                span: f.ident.as_ref().map_or_else(|| f.ty.span(), |id| id.span()),
             }
         })
-        .collect()
+        .collect();
+    let named: Vec<check::Named> = saved(&model)
+        .map(|f| check::Named {
+            name: &f.name,
+            aliases: f.attr.alias.iter().map(|a| a.value()).collect(),
+            span: f.span,
+        })
+        .collect();
+    check::names(&named, errs);
+    model
 }
 
 /// The whole derive.

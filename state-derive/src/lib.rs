@@ -1,14 +1,17 @@
 //! `#[derive(Stateify)]`, re-exported by the `stateify` crate.
 //!
-//! Parsing (`attr`) → model and expansion (`expand`). Container attributes:
-//! `after_load` (calls `AfterLoad::after_load`) or `after_load = "path"`,
-//! `before_save`, `type_name = "..."`, `ignore_unknown`, `bound = "..."`,
-//! `crate = "..."`. Field attributes: `nosave`, `default` / `default = "path"`,
-//! `rename = "..."`, `alias = "..."`, `with = "module"`.
+//! Parsing (`attr`) → rules across attributes and fields (`check`) → model
+//! and expansion (`expand`). Container attributes: `after_load` (calls
+//! `AfterLoad::after_load`) or `after_load = "path"`, `before_save`,
+//! `type_name = "..."`, `ignore_unknown`, `bound = "..."`, `crate = "..."`,
+//! `plain`. Field attributes: `nosave`, `default` / `default = "path"`,
+//! `rename = "..."`, `alias = "..."`, `with = "module"`, `serde`,
+//! `postcard`.
 
 #![deny(missing_docs)]
 
 mod attr;
+mod check;
 mod expand;
 
 use proc_macro::TokenStream;
