@@ -6,18 +6,18 @@ use std::io;
 pub enum Error {
     /// A system call or the save/load stream failed.
     #[error("I/O error: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
     /// A system call failed.
-    #[error("{call} failed: {source}")]
+    #[error("{call} failed: {errno}")]
     Sys {
         /// The call.
         call: &'static str,
         /// Its errno.
-        source: nix::Error,
+        errno: nix::Error,
     },
     /// The metadata graph could not be written or read.
     #[error("page metadata: {0}")]
-    Meta(#[from] stateify::Error),
+    Meta(stateify::Error),
     /// An allocation that cannot be satisfied.
     #[error("cannot allocate {len} bytes: {why}")]
     NoSpace {
@@ -65,17 +65,22 @@ pub enum Error {
     },
     /// Pages of a background restore could not be loaded: every access to
     /// them gets this error, with the I/O error's kind.
-    #[error("pages at {start:#x} are unavailable: {source}")]
+    #[error("pages at {start:#x} are unavailable: {error}")]
     PagesUnavailable {
         /// The memory offset of the first unavailable unit touched (0 for
         /// the restore as a whole).
         start: u64,
-        /// The I/O error that failed them.
-        source: std::io::Error,
+        /// The I/O error that failed them (in the message, so not a
+        /// `source()` too).
+        error: std::io::Error,
     },
     /// The metadata describes an impossible memory file.
     #[error("corrupt page metadata: {0}")]
     Corrupt(String),
+    /// The caller asked for something that cannot be: bad options, a
+    /// range outside the file… (the input is fine; the call is not).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
     /// The pages file is not the one this metadata was saved with: its
     /// header names another checkpoint (a mixed-up copy, or a crash
     /// between writing the two files).
@@ -109,5 +114,18 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 pub(crate) fn sys(call: &'static str) -> impl FnOnce(nix::Error) -> Error {
-    move |source| Error::Sys { call, source }
+    move |errno| Error::Sys { call, errno }
+}
+
+/// The message includes the I/O error's, so it is not a `source()` too.
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::Io(e)
+    }
+}
+
+impl From<stateify::Error> for Error {
+    fn from(e: stateify::Error) -> Self {
+        Error::Meta(e)
+    }
 }

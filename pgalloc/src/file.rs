@@ -226,7 +226,7 @@ impl MemoryFile {
     pub fn new(opts: MemoryFileOpts) -> Result<MemoryFile> {
         let c = opts.chunk_size;
         if !valid_chunk_size(c) {
-            return Err(Error::Corrupt(format!(
+            return Err(Error::InvalidArgument(format!(
                 "chunk size {c} is not a power of two between a page and 64 GiB"
             )));
         }
@@ -364,8 +364,8 @@ impl MemoryFile {
         Self::check_allocated(&st, r)?;
         if st
             .usage
-            .iter()
-            .any(|(s, u)| s.end > r.start && s.start < r.end && u.refs >= MAX_REFS)
+            .overlapping(r.as_range())
+            .any(|(_, u)| u.refs >= MAX_REFS)
         {
             return Err(bad(r, "reference count at its limit"));
         }

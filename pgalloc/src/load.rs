@@ -305,7 +305,7 @@ impl MemoryFile {
         opts: &LoadOpts,
     ) -> Result<(MemoryFile, LoadStats)> {
         if opts.background && pages.is_none() {
-            return Err(Error::Corrupt(
+            return Err(Error::InvalidArgument(
                 "a background load needs a pages file (inline pages are read eagerly)".into(),
             ));
         }
@@ -383,7 +383,7 @@ impl MemoryFile {
                             let start = b.start + k as u64 * piece;
                             return Err(Error::PagesUnavailable {
                                 start,
-                                source: std::io::Error::new(
+                                error: std::io::Error::new(
                                     std::io::ErrorKind::InvalidData,
                                     digest_mismatch(start, piece.min(b.start + b.len - start)),
                                 ),

@@ -196,7 +196,7 @@ fn lock(m: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
 fn unavailable(start: u64, kind: io::ErrorKind, msg: &str) -> Error {
     Error::PagesUnavailable {
         start,
-        source: io::Error::new(kind, msg.to_string()),
+        error: io::Error::new(kind, msg.to_string()),
     }
 }
 

@@ -227,7 +227,7 @@ fn a_failing_read_fails_the_pages_it_covers_and_nothing_else() {
         let (mf, _) = MemoryFile::load_from(&meta[..], Some(src), &background(2)).unwrap();
         let err = check_page(&mf, r.start + 700 * PAGE_SIZE).unwrap_err();
         assert!(
-            matches!(&err, Error::PagesUnavailable { source, .. } if source.kind() == io::ErrorKind::PermissionDenied),
+            matches!(&err, Error::PagesUnavailable { error, .. } if error.kind() == io::ErrorKind::PermissionDenied),
             "{err}"
         );
         // The same error kind for every later access to those pages.
@@ -269,7 +269,7 @@ fn a_pages_file_truncated_underneath_fails_the_pages_past_the_cut() {
         let (mf, _) = MemoryFile::load_from(&meta[..], Some(src), &background(2)).unwrap();
         let err = check_page(&mf, r.start + 400 * PAGE_SIZE).unwrap_err();
         assert!(
-            matches!(&err, Error::PagesUnavailable { source, .. } if source.kind() == io::ErrorKind::UnexpectedEof),
+            matches!(&err, Error::PagesUnavailable { error, .. } if error.kind() == io::ErrorKind::UnexpectedEof),
             "{err}"
         );
         check_page(&mf, r.start + 10 * PAGE_SIZE).unwrap();

@@ -12,9 +12,11 @@ use std::fmt;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// The underlying reader or writer failed.
+    /// The underlying reader or writer failed. The message includes the
+    /// I/O error's, so it is not also given as `source()` (an error-chain
+    /// printer would show it twice).
     #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     /// The input ended in the middle of a value or record.
     #[error("unexpected end of input")]
     Truncated,
@@ -251,14 +253,9 @@ impl fmt::Debug for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.0.kind {
-            ErrorKind::Io(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+/// No `source()`: every message already says what its cause said (the
+/// I/O error is in the text; [`ErrorKind::Io`] holds it for matching).
+impl std::error::Error for Error {}
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
@@ -266,6 +263,12 @@ impl From<std::io::Error> for Error {
             return Self::new(ErrorKind::Truncated);
         }
         Self::new(ErrorKind::Io(e))
+    }
+}
+
+impl From<std::io::Error> for ErrorKind {
+    fn from(e: std::io::Error) -> Self {
+        ErrorKind::Io(e)
     }
 }
 

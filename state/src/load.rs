@@ -400,17 +400,10 @@ impl StructLoad {
     }
 }
 
-struct SkipObjects<'a>(&'a mut Vec<ObjSlot>);
+/// A skip sees values only to pass over them.
+struct Skip;
 
-impl<'de> Visitor<'de> for SkipObjects<'_> {
-    fn new_object(&mut self) -> u64 {
-        self.0.push(ObjSlot::Skipped);
-        self.0.len() as u64 - 1
-    }
-    fn object_count(&self) -> u64 {
-        self.0.len() as u64
-    }
-}
+impl Visitor<'_> for Skip {}
 
 impl<'de, 'r> Loader<'de, 'r> {
     fn new(
@@ -477,15 +470,21 @@ impl<'de, 'r> Loader<'de, 'r> {
 
     /// Skips one value of any kind (objects inside it cannot be referenced later).
     pub fn skip_value(&mut self) -> Result<()> {
-        let mut v = SkipObjects(&mut self.objects);
-        Walk {
+        let mut w = Walk {
             r: &mut self.r,
             types: &mut self.types,
-            v: &mut v,
+            v: &mut Skip,
             depth: self.depth,
             max_depth: self.max_depth,
+            objects: self.objects.len() as u64,
+        };
+        let r = w.value();
+        // The objects the skipped value defined keep their ids, unusable.
+        let n = w.objects as usize;
+        while self.objects.len() < n {
+            self.objects.push(ObjSlot::Skipped);
         }
-        .value()
+        r
     }
 
     /// Runs `f` one nesting level deeper (depth limit, stack growth).
@@ -569,7 +568,7 @@ impl<'de, 'r> Loader<'de, 'r> {
             t @ wire::SMALL..=0xff => Ok((t - wire::SMALL) as u64),
             wire::UINT => self.r.varint(),
             wire::U64 => Ok(u64::from_le_bytes(self.r.array()?)),
-            t => Err(self.int_mismatch(what, t, at)),
+            t => Err(self.mismatch(what, t, at)),
         }
     }
 
@@ -593,7 +592,7 @@ impl<'de, 'r> Loader<'de, 'r> {
                     .map(|n| -1 - n)
                     .map_err(|_| out_of_range(what, format!("-1-{n}"), at))
             }
-            t => Err(self.int_mismatch(what, t, at)),
+            t => Err(self.mismatch(what, t, at)),
         }
     }
 
@@ -619,13 +618,8 @@ impl<'de, 'r> Loader<'de, 'r> {
                 let _ = t;
                 Ok((false, self.read_u64(what)? as u128))
             }
-            t => Err(self.int_mismatch(what, t, at)),
+            t => Err(self.mismatch(what, t, at)),
         }
-    }
-
-    #[cold]
-    fn int_mismatch(&self, what: &str, t: u8, at: u64) -> Error {
-        self.mismatch(what, t, at)
     }
 
     /// Reads an f32.

@@ -55,11 +55,10 @@ pub fn render_graph(payload: &[u8], out: &mut String) -> Result<(), Error> {
         out,
         stack: Vec::new(),
         indent: 0,
-        objects: 0,
         trailer: false,
         pending: None,
     };
-    walk_graph(payload, &mut p, crate::DEFAULT_MAX_DEPTH)
+    walk_graph(payload, &mut p, crate::DEFAULT_MAX_DEPTH).map(|_| ())
 }
 
 /// Deepest indentation, in levels.
@@ -93,7 +92,6 @@ struct Printer<'o> {
     /// Open composites that indent their children (wrappers such as `Some`
     /// or an object definition print their one child inline).
     indent: usize,
-    objects: u64,
     /// Past the root: values of announced objects, one a line.
     trailer: bool,
     /// A variant or trait object whose payload is next: its name is
@@ -233,6 +231,33 @@ pub(crate) fn float64(bits: u64) -> String {
     }
 }
 
+/// The text of one leaf value, as `pretty` and the CLI show it.
+pub(crate) fn leaf_text(leaf: Leaf<'_>, o: &mut String) {
+    let _ = match leaf {
+        Leaf::Unit => write!(o, "()"),
+        Leaf::Bool(b) => write!(o, "{b}"),
+        Leaf::UInt(v) => write!(o, "{v}"),
+        Leaf::NInt(n) => write!(o, "{}", -1 - n as i128),
+        Leaf::U128(v) => write!(o, "{v}"),
+        Leaf::I128(v) => write!(o, "{v}"),
+        Leaf::F32(b) => write!(o, "{}", float32(b)),
+        Leaf::F64(b) => write!(o, "{}", float64(b)),
+        Leaf::Char(c) => match char::from_u32(c) {
+            Some(c) => write!(o, "{c:?}"),
+            None => write!(o, "<invalid char {c:#x}>"),
+        },
+        Leaf::Str(s) => write!(o, "{s:?}"),
+        Leaf::Packed(kind, bytes) => {
+            packed(kind, bytes, o);
+            Ok(())
+        }
+        Leaf::None => write!(o, "None"),
+        Leaf::Ref(id) => write!(o, "&#{id}"),
+        Leaf::WeakDead => write!(o, "weak (dead)"),
+        Leaf::Announced(id) => write!(o, "#{id} (value below)"),
+    };
+}
+
 pub(crate) fn packed(kind: Packed, bytes: &[u8], out: &mut String) {
     let n = bytes.len() / kind.size();
     let _ = write!(out, "[{}; {n}] ", kind.name());
@@ -251,22 +276,7 @@ pub(crate) fn packed(kind: Packed, bytes: &[u8], out: &mut String) {
         if i > 0 {
             out.push_str(", ");
         }
-        let mut b = [0u8; 16];
-        b[..c.len()].copy_from_slice(c);
-        let u = u128::from_le_bytes(b);
-        let sign = |bits: u32| -> i128 { ((u << (128 - bits)) as i128) >> (128 - bits) };
-        let _ = match kind {
-            Packed::U8 | Packed::U16 | Packed::U32 | Packed::U64 | Packed::U128 => {
-                write!(out, "{u}")
-            }
-            Packed::I8 => write!(out, "{}", sign(8)),
-            Packed::I16 => write!(out, "{}", sign(16)),
-            Packed::I32 => write!(out, "{}", sign(32)),
-            Packed::I64 => write!(out, "{}", sign(64)),
-            Packed::I128 => write!(out, "{}", u as i128),
-            Packed::F32 => write!(out, "{}", float32(u as u32)),
-            Packed::F64 => write!(out, "{}", float64(u as u64)),
-        };
+        leaf_text(crate::walk::number(kind, c), out);
     }
     if n > PREVIEW {
         out.push_str(", …");
@@ -284,30 +294,7 @@ impl<'de> Visitor<'de> for Printer<'_> {
             }
             self.payload(None, types);
         }
-        let o = &mut *self.out;
-        let _ = match leaf {
-            Leaf::Unit => write!(o, "()"),
-            Leaf::Bool(b) => write!(o, "{b}"),
-            Leaf::UInt(v) => write!(o, "{v}"),
-            Leaf::NInt(n) => write!(o, "{}", -1 - n as i128),
-            Leaf::U128(v) => write!(o, "{v}"),
-            Leaf::I128(v) => write!(o, "{v}"),
-            Leaf::F32(b) => write!(o, "{}", float32(b)),
-            Leaf::F64(b) => write!(o, "{}", float64(b)),
-            Leaf::Char(c) => match char::from_u32(c) {
-                Some(c) => write!(o, "{c:?}"),
-                None => write!(o, "<invalid char {c:#x}>"),
-            },
-            Leaf::Str(s) => write!(o, "{s:?}"),
-            Leaf::Packed(kind, bytes) => {
-                packed(kind, bytes, o);
-                Ok(())
-            }
-            Leaf::None => write!(o, "None"),
-            Leaf::Ref(id) => write!(o, "&#{id}"),
-            Leaf::WeakDead => write!(o, "weak (dead)"),
-            Leaf::Announced(id) => write!(o, "#{id} (value below)"),
-        };
+        leaf_text(leaf, self.out);
         Ok(())
     }
 
@@ -410,14 +397,5 @@ impl<'de> Visitor<'de> for Printer<'_> {
         }
         self.out.push_str(f.closer);
         Ok(())
-    }
-
-    fn new_object(&mut self) -> u64 {
-        self.objects += 1;
-        self.objects - 1
-    }
-
-    fn object_count(&self) -> u64 {
-        self.objects
     }
 }

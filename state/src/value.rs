@@ -146,28 +146,25 @@ impl Value<'_> {
 
     /// The text of a scalar (or a short summary of a composite).
     pub fn scalar_text(&self) -> String {
-        match self {
-            Value::Unit => "()".into(),
-            Value::Bool(b) => b.to_string(),
-            Value::Int(i) => i.to_string(),
-            Value::BigUInt(u) => u.to_string(),
-            Value::F32(b) => crate::pretty::float32(*b),
-            Value::F64(b) => crate::pretty::float64(*b),
-            Value::Char(c) => match char::from_u32(*c) {
-                Some(c) => format!("{c:?}"),
-                None => format!("<invalid char {c:#x}>"),
-            },
-            Value::Str(s) => format!("{s:?}"),
-            Value::Packed(k, b) => {
-                let mut out = String::new();
-                crate::pretty::packed(*k, b, &mut out);
-                out
-            }
-            Value::None => "None".into(),
-            Value::Ref(id) => format!("-> #{id}"),
-            Value::WeakDead => "weak (dead)".into(),
-            other => other.type_name(),
-        }
+        let leaf = match self {
+            Value::Unit => Leaf::Unit,
+            Value::Bool(b) => Leaf::Bool(*b),
+            Value::Int(i) => Leaf::I128(*i),
+            Value::BigUInt(u) => Leaf::U128(*u),
+            Value::F32(b) => Leaf::F32(*b),
+            Value::F64(b) => Leaf::F64(*b),
+            Value::Char(c) => Leaf::Char(*c),
+            Value::Str(s) => Leaf::Str(s),
+            Value::Packed(k, b) => Leaf::Packed(*k, b),
+            Value::None => Leaf::None,
+            Value::WeakDead => Leaf::WeakDead,
+            // The CLI shows a reference as the link it is.
+            Value::Ref(id) => return format!("-> #{id}"),
+            other => return other.type_name(),
+        };
+        let mut out = String::new();
+        crate::pretty::leaf_text(leaf, &mut out);
+        out
     }
 
     /// The value behind wrappers that do not add a level of path (`Some`,
@@ -229,7 +226,6 @@ struct Builder<'de> {
     stack: Vec<Frame<'de>>,
     root: Option<Value<'de>>,
     deferred: Vec<Value<'de>>,
-    objects: u64,
     names: Vec<&'de str>,
     types: BTreeMap<&'de str, TypeUse>,
 }
@@ -352,15 +348,6 @@ impl<'de> Visitor<'de> for Builder<'de> {
         self.attach(v);
         Ok(())
     }
-
-    fn new_object(&mut self) -> u64 {
-        self.objects += 1;
-        self.objects - 1
-    }
-
-    fn object_count(&self) -> u64 {
-        self.objects
-    }
 }
 
 /// Decodes one graph record body (after its header) into a tree, nesting
@@ -370,11 +357,10 @@ pub fn decode(payload: &[u8], max_depth: usize) -> Result<Graph<'_>> {
         stack: Vec::new(),
         root: None,
         deferred: Vec::new(),
-        objects: 0,
         names: Vec::new(),
         types: BTreeMap::new(),
     };
-    walk_graph(payload, &mut b, max_depth)?;
+    let objects = walk_graph(payload, &mut b, max_depth)?;
     let root = b
         .root
         .ok_or_else(|| Error::invalid("a graph without a root value"))?;
@@ -382,7 +368,7 @@ pub fn decode(payload: &[u8], max_depth: usize) -> Result<Graph<'_>> {
         root,
         deferred: b.deferred,
         types: b.types,
-        objects: b.objects,
+        objects,
     })
 }
 

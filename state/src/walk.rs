@@ -74,10 +74,6 @@ pub trait Visitor<'de> {
     }
     /// A composite value spanned bytes `start..end` of the record body.
     fn span(&mut self, _open: Open, _start: u64, _end: u64) {}
-    /// A new shared object is defined; returns its id.
-    fn new_object(&mut self) -> u64;
-    /// How many objects are defined so far (a `REF` must point below it).
-    fn object_count(&self) -> u64;
     /// The root value is done; the values of announced objects that no
     /// strong reference reached follow, each an [`Open::Object`].
     fn after_root(&mut self) -> Result<()> {
@@ -92,9 +88,18 @@ pub(crate) struct Walk<'a, 'de, V> {
     pub v: &'a mut V,
     pub depth: usize,
     pub max_depth: usize,
+    /// Shared objects defined so far, counting those before the walk: the
+    /// next object's id (a `REF` must point below it).
+    pub objects: u64,
 }
 
 impl<'de, V: Visitor<'de>> Walk<'_, 'de, V> {
+    /// Defines a new shared object: its id.
+    fn new_object(&mut self) -> u64 {
+        self.objects += 1;
+        self.objects - 1
+    }
+
     fn nested(&mut self, open: Open, at: u64) -> Result<()> {
         if self.depth >= self.max_depth {
             return Err(self
@@ -140,7 +145,7 @@ impl<'de, V: Visitor<'de>> Walk<'_, 'de, V> {
                     wire::OBJ | wire::OBJ_CYCLIC | wire::REF | wire::DEF => self.value()?,
                     wire::FWD => {
                         self.r.u8()?;
-                        let id = self.v.new_object();
+                        let id = self.new_object();
                         self.v.leaf(Leaf::Announced(id), self.types)?;
                     }
                     t => {
@@ -217,7 +222,7 @@ impl<'de, V: Visitor<'de>> Walk<'_, 'de, V> {
             }
             wire::REF => {
                 let id = self.r.varint()?;
-                if id >= self.v.object_count() {
+                if id >= self.objects {
                     return Err(
                         Error::invalid(format!("reference to undefined object #{id}")).at(at),
                     );
@@ -240,7 +245,7 @@ impl<'de, V: Visitor<'de>> Walk<'_, 'de, V> {
             wire::WEAK => return self.nested(Open::Weak, at),
             wire::DEF => {
                 let id = self.r.varint()?;
-                if id >= self.v.object_count() {
+                if id >= self.objects {
                     return Err(Error::invalid(format!(
                         "value for object #{id}, which was not announced"
                     ))
@@ -275,7 +280,7 @@ impl<'de, V: Visitor<'de>> Walk<'_, 'de, V> {
                 return self.packed_structs(ty, n, at);
             }
             wire::OBJ | wire::OBJ_CYCLIC => {
-                let id = self.v.new_object();
+                let id = self.new_object();
                 return self.nested(
                     Open::Object {
                         id,
@@ -291,7 +296,7 @@ impl<'de, V: Visitor<'de>> Walk<'_, 'de, V> {
 }
 
 /// One little-endian number of `kind` as the leaf its own tag would give.
-fn number(kind: Packed, b: &[u8]) -> Leaf<'_> {
+pub(crate) fn number(kind: Packed, b: &[u8]) -> Leaf<'static> {
     let mut w = [0u8; 16];
     w[..b.len()].copy_from_slice(b);
     let u = u128::from_le_bytes(w);
@@ -326,12 +331,13 @@ fn number(kind: Packed, b: &[u8]) -> Leaf<'_> {
 }
 
 /// Walks a whole graph record body (after its header): the format version,
-/// the root value, and nothing after it.
+/// the root value, and nothing after it. Returns how many shared objects
+/// the record defines.
 pub(crate) fn walk_graph<'de, V: Visitor<'de>>(
     payload: &'de [u8],
     v: &mut V,
     max_depth: usize,
-) -> Result<()> {
+) -> Result<u64> {
     let mut r = Reader::new(payload, 0);
     let version = r.u8()?;
     if !(wire::GRAPH_VERSION_1..=wire::GRAPH_VERSION).contains(&version) {
@@ -346,6 +352,7 @@ pub(crate) fn walk_graph<'de, V: Visitor<'de>>(
         v,
         depth: 0,
         max_depth,
+        objects: 0,
     };
     w.value()?;
     if version >= 2 && w.r.remaining() != 0 {
@@ -360,8 +367,9 @@ pub(crate) fn walk_graph<'de, V: Visitor<'de>>(
             w.value()?;
         }
     }
+    let objects = w.objects;
     if r.remaining() != 0 {
         return Err(r.error(Error::invalid("bytes left after the root value")));
     }
-    Ok(())
+    Ok(objects)
 }

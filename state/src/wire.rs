@@ -72,10 +72,6 @@ pub const DEF: u8 = 0x1c;
 /// First of the small-integer tags.
 pub const SMALL: u8 = 0x80;
 
-/// The kind of a type definition.
-pub const DEF_STRUCT: u8 = 0;
-pub const DEF_ENUM: u8 = 1;
-
 /// Element kinds of packed arrays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]

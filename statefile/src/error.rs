@@ -9,7 +9,7 @@ use std::io;
 pub enum Error {
     /// The underlying reader or writer failed (ENOSPC included).
     #[error("I/O error: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
     /// The file does not start with the statefile magic.
     #[error("not a statefile: bad magic")]
     BadMagic,
@@ -110,5 +110,12 @@ impl From<Error> for io::Error {
             Error::Io(e) => e,
             other => io::Error::new(io::ErrorKind::InvalidData, other),
         }
+    }
+}
+
+/// The message includes the I/O error's, so it is not a `source()` too.
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::Io(e)
     }
 }
