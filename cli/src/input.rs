@@ -24,7 +24,7 @@ impl Kind {
     }
 }
 
-/// A failure, with the exit code it maps to.
+/// A failure: its message; `main` prints it and exits with code 2.
 #[derive(Debug)]
 pub struct Failure(pub String);
 

@@ -491,7 +491,7 @@ fn decode_record(r: &input::Record) -> Result<stateify::value::Graph<'_>> {
     decode(body, MAX_DEPTH).map_err(|e| graph_error(r, e))
 }
 
-/// Finds record `index` of the file and decodes it if it is a graph.
+/// Finds record `index` of the file (its body read in, not decoded).
 fn record_at(inp: &mut Input, index: usize) -> Result<input::Record> {
     while let Some(r) = inp.next_record()? {
         if r.index == index {

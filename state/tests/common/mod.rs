@@ -1,5 +1,6 @@
-//! Test helpers: a hand-written stand-in for `#[derive(Stateify)]` (the
-//! derive crate comes later) and the truncation check every case runs.
+//! Test helpers: `stateify_struct!`, a hand-written `Stateify` impl of the
+//! kind a user writes without the derive (so these tests exercise the
+//! runtime API directly), and the truncation check every case runs.
 #![allow(dead_code, unused_macros)]
 
 use std::fmt::Debug;
