@@ -94,7 +94,6 @@ mod table;
 mod traitobj;
 mod varint;
 mod walk;
-mod weakslot;
 #[doc(hidden)]
 pub mod wire;
 
