@@ -1,0 +1,261 @@
+//! The output buffer: tags, varints, scalars and strings appended to the
+//! record being written (the twin of `reader.rs`).
+
+use super::*;
+
+/// Strings up to this long are copied by `write_short_str` (their length
+/// is one varint byte).
+pub(super) const SHORT_STR: usize = 32;
+
+impl Saver {
+    #[inline]
+    pub(super) fn reserve(&mut self, n: usize) {
+        if self.buf.capacity() - self.buf.len() < n {
+            self.grow(n);
+        }
+    }
+
+    #[cold]
+    pub(super) fn grow(&mut self, n: usize) {
+        let want = (self.buf.capacity() * 2).max(self.buf.len() + n).max(256);
+        self.buf.reserve(want - self.buf.len());
+        mem::advise_spare(&mut self.buf);
+    }
+
+    #[inline]
+    pub(crate) fn tag(&mut self, t: u8) {
+        self.reserve(1);
+        self.buf.push(t);
+    }
+
+    /// A varint: the one-byte form inline, longer ones out of line.
+    #[inline(always)]
+    pub(crate) fn varint(&mut self, v: u64) {
+        if v < 1 << 7 {
+            self.reserve(1);
+            self.buf.push(v as u8);
+        } else {
+            self.varint_long(v);
+        }
+    }
+
+    /// Two bytes and more (lengths, type and object ids), out of line.
+    #[inline(never)]
+    pub(super) fn varint_long(&mut self, v: u64) {
+        if v < varint::SHORT_LIMIT {
+            let (word, n) = varint::short_word(v);
+            self.put_word(word, n);
+        } else {
+            self.reserve(varint::MAX_LEN);
+            varint::write(&mut self.buf, v);
+        }
+    }
+
+    /// A tag and an object id, as one word for ids with a short encoding.
+    #[inline(always)]
+    pub(super) fn tag_id(&mut self, tag: u8, id: u32) {
+        let v = id as u64;
+        if v < varint::SHORT_LIMIT {
+            let (word, n) = varint::short_word(v);
+            self.put_word(tag as u64 | word << 8, 1 + n);
+        } else {
+            self.tag(tag);
+            self.varint_long(v);
+        }
+    }
+
+    /// Appends the low `n` (at most 4) bytes of `word`: all four written,
+    /// then the vector cut back, so the length takes no branch.
+    #[inline(always)]
+    pub(super) fn put_word(&mut self, word: u64, n: usize) {
+        debug_assert!(n <= 4);
+        let len = self.buf.len();
+        self.reserve(4);
+        self.buf.extend_from_slice(&(word as u32).to_le_bytes());
+        self.buf.truncate(len + n);
+    }
+
+    /// Raw bytes with no tag (the payload of a tag written just before).
+    #[inline]
+    pub(crate) fn raw(&mut self, b: &[u8]) {
+        if b.len() <= SHORT_STR {
+            self.put_short(b);
+        } else if b.len() >= mem::HUGE_THRESHOLD {
+            mem::extend_large(&mut self.buf, b);
+        } else {
+            self.reserve(b.len());
+            self.buf.extend_from_slice(b);
+        }
+    }
+
+    /// Writes `()`.
+    #[inline]
+    pub fn write_unit(&mut self) {
+        self.tag(wire::UNIT);
+    }
+
+    /// Writes a bool.
+    #[inline]
+    pub fn write_bool(&mut self, v: bool) {
+        self.tag(if v { wire::TRUE } else { wire::FALSE });
+    }
+
+    /// Writes an unsigned integer in its shortest form.
+    #[inline(always)]
+    pub fn write_u64(&mut self, v: u64) {
+        self.reserve(varint::MAX_LEN + 1);
+        if v < 0x80 {
+            self.buf.push(wire::SMALL | v as u8);
+        } else if v < 1 << 56 {
+            self.buf.push(wire::UINT);
+            self.varint_long(v);
+        } else {
+            self.buf.push(wire::U64);
+            self.buf.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    /// Writes a signed integer.
+    #[inline]
+    pub fn write_i64(&mut self, v: i64) {
+        if v >= 0 {
+            self.write_u64(v as u64);
+        } else {
+            self.tag(wire::NINT);
+            self.varint(!(v as u64));
+        }
+    }
+
+    /// Writes a u128 (as a u64 when it fits).
+    pub fn write_u128(&mut self, v: u128) {
+        match u64::try_from(v) {
+            Ok(v) => self.write_u64(v),
+            Err(_) => {
+                self.tag(wire::U128);
+                self.raw(&v.to_le_bytes());
+            }
+        }
+    }
+
+    /// Writes an i128 (as an i64 when it fits).
+    pub fn write_i128(&mut self, v: i128) {
+        match i64::try_from(v) {
+            Ok(v) => self.write_i64(v),
+            Err(_) => {
+                self.tag(wire::I128);
+                self.raw(&v.to_le_bytes());
+            }
+        }
+    }
+
+    /// Writes an f32, bit for bit.
+    #[inline]
+    pub fn write_f32(&mut self, v: f32) {
+        self.tag(wire::F32);
+        self.raw(&v.to_bits().to_le_bytes());
+    }
+
+    /// Writes an f64, bit for bit.
+    #[inline]
+    pub fn write_f64(&mut self, v: f64) {
+        self.tag(wire::F64);
+        self.raw(&v.to_bits().to_le_bytes());
+    }
+
+    /// Writes a char.
+    #[inline]
+    pub fn write_char(&mut self, v: char) {
+        self.tag(wire::CHAR);
+        self.varint(v as u64);
+    }
+
+    /// Writes a string.
+    #[inline(always)]
+    pub fn write_str(&mut self, s: &str) {
+        if s.len() <= SHORT_STR {
+            return self.write_short_str(s.as_bytes());
+        }
+        self.reserve(1 + varint::MAX_LEN + s.len());
+        self.buf.push(wire::STR);
+        varint::write(&mut self.buf, s.len() as u64);
+        self.raw(s.as_bytes());
+    }
+
+    /// Tag, one-byte length and bytes of a string of at most `SHORT_STR`
+    /// bytes: most strings in a graph are names and ids that short.
+    #[inline(always)]
+    pub(super) fn write_short_str(&mut self, b: &[u8]) {
+        debug_assert!(b.len() <= SHORT_STR);
+        self.reserve(2 + SHORT_STR);
+        self.buf.extend_from_slice(&[wire::STR, b.len() as u8]);
+        self.put_short(b);
+    }
+
+    /// Appends at most `SHORT_STR` bytes with two (overlapping) fixed-size
+    /// moves instead of a `memcpy` call.
+    #[inline(always)]
+    pub(super) fn put_short(&mut self, b: &[u8]) {
+        let n = b.len();
+        debug_assert!(n <= SHORT_STR);
+        self.reserve(SHORT_STR);
+        let at = self.buf.len();
+        let src = b.as_ptr();
+        // SAFETY: `reserve` left at least SHORT_STR spare bytes after `at`,
+        // so every write below (offsets < n <= SHORT_STR) is inside the
+        // allocation; every read is inside `b` (the two reads of each pair
+        // start at 0 and at n - size, with size <= n); source and
+        // destination cannot overlap (`b` is borrowed immutably while
+        // `self.buf` is borrowed mutably). The first n spare bytes are all
+        // written before `set_len` makes them part of the vector.
+        unsafe {
+            let dst = self.buf.as_mut_ptr().add(at);
+            if n >= 16 {
+                let head = src.cast::<u128>().read_unaligned();
+                let tail = src.add(n - 16).cast::<u128>().read_unaligned();
+                dst.cast::<u128>().write_unaligned(head);
+                dst.add(n - 16).cast::<u128>().write_unaligned(tail);
+            } else if n >= 8 {
+                let head = src.cast::<u64>().read_unaligned();
+                let tail = src.add(n - 8).cast::<u64>().read_unaligned();
+                dst.cast::<u64>().write_unaligned(head);
+                dst.add(n - 8).cast::<u64>().write_unaligned(tail);
+            } else if n >= 4 {
+                let head = src.cast::<u32>().read_unaligned();
+                let tail = src.add(n - 4).cast::<u32>().read_unaligned();
+                dst.cast::<u32>().write_unaligned(head);
+                dst.add(n - 4).cast::<u32>().write_unaligned(tail);
+            } else if n > 0 {
+                dst.write(*src);
+                dst.add(n / 2).write(*src.add(n / 2));
+                dst.add(n - 1).write(*src.add(n - 1));
+            }
+            self.buf.set_len(at + n);
+        }
+    }
+
+    /// Writes a packed array of `kind` elements whose little-endian bytes
+    /// are `parts` concatenated.
+    pub fn write_packed(&mut self, kind: Packed, parts: [&[u8]; 2]) {
+        let len = parts[0].len() + parts[1].len();
+        debug_assert_eq!(len % kind.size(), 0);
+        self.reserve(2 + varint::MAX_LEN);
+        self.buf.push(wire::PACKED);
+        self.buf.push(kind as u8);
+        self.varint((len / kind.size()) as u64);
+        self.raw(parts[0]);
+        self.raw(parts[1]);
+    }
+
+    /// Writes `None`.
+    #[inline]
+    pub fn write_none(&mut self) {
+        self.tag(wire::NONE);
+    }
+
+    /// Writes `Some(v)`.
+    #[inline]
+    pub fn write_some<T: Stateify + ?Sized>(&mut self, v: &T) -> Result<()> {
+        self.tag(wire::SOME);
+        v.save(self)
+    }
+}
