@@ -38,6 +38,7 @@
 mod error;
 mod file;
 mod load;
+mod range;
 mod restore;
 mod save;
 mod segment;

@@ -26,7 +26,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::file::FileRange;
+use crate::range::FileRange;
 
 /// Where saved pages are read from: a pages file, or anything that can
 /// read at an offset (tests inject faults through this).

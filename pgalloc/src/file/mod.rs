@@ -1,5 +1,6 @@
 //! `MemoryFile`: a memfd grown in chunks, each chunk mapped once and never
-//! remapped, with a usage segment set recording what is allocated.
+//! remapped, with a usage segment set recording what is allocated
+//! (accounting in `usage`).
 
 use std::fs::File;
 use std::ops::Range;
@@ -10,7 +11,13 @@ use memmap2::{MmapOptions, MmapRaw};
 use nix::fcntl::FallocateFlags;
 
 use crate::error::{sys, Error, Result};
+pub use crate::range::FileRange;
 use crate::segment::SegmentSet;
+
+mod usage;
+
+pub(crate) use usage::Usage;
+pub use usage::{MemoryKind, UsageTotals};
 
 /// The page size every range is aligned to.
 pub const PAGE_SIZE: u64 = 4096;
@@ -23,58 +30,6 @@ pub const MAX_FILE_SIZE: u64 = 1 << 44;
 /// The most chunks (mappings) a `MemoryFile` has; the kernel's default
 /// limit is 65,530 mappings per process.
 pub const MAX_CHUNKS: u64 = 16 << 10;
-
-/// What the memory is used for, for accounting (gVisor's usage kinds).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, stateify::Stateify)]
-pub enum MemoryKind {
-    /// Used by the sandbox itself.
-    System,
-    /// Application anonymous memory.
-    Anonymous,
-    /// File contents cached for the application.
-    PageCache,
-    /// tmpfs file contents.
-    Tmpfs,
-}
-
-impl MemoryKind {
-    /// Every kind, in accounting order.
-    pub const ALL: [MemoryKind; 4] = [
-        MemoryKind::System,
-        MemoryKind::Anonymous,
-        MemoryKind::PageCache,
-        MemoryKind::Tmpfs,
-    ];
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
-/// A page-aligned range of the file: `start..end`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FileRange {
-    /// First byte.
-    pub start: u64,
-    /// One past the last byte.
-    pub end: u64,
-}
-
-impl FileRange {
-    /// The range's length in bytes.
-    pub fn len(&self) -> u64 {
-        self.end - self.start
-    }
-
-    /// Whether the range is empty.
-    pub fn is_empty(&self) -> bool {
-        self.start >= self.end
-    }
-
-    pub(crate) fn as_range(&self) -> Range<u64> {
-        self.start..self.end
-    }
-}
 
 /// How a [`MemoryFile`] grows.
 #[derive(Clone, Copy, Debug)]
@@ -110,37 +65,6 @@ impl Default for AllocOpts {
             kind: MemoryKind::Anonymous,
             memcg: 0,
         }
-    }
-}
-
-/// What the segment set records per allocated range.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Usage {
-    pub kind: MemoryKind,
-    pub memcg: u32,
-    pub refs: u64,
-    /// Seen committed (resident) by `update_usage`, or restored committed.
-    pub committed: bool,
-}
-
-/// Bytes per kind: allocated, and known committed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct UsageTotals {
-    /// Allocated bytes per kind, indexed like [`MemoryKind::ALL`].
-    pub allocated: [u64; 4],
-    /// Bytes known committed per kind.
-    pub committed: [u64; 4],
-}
-
-impl UsageTotals {
-    /// Allocated bytes of one kind.
-    pub fn allocated(&self, kind: MemoryKind) -> u64 {
-        self.allocated[kind.index()]
-    }
-
-    /// Known committed bytes of one kind.
-    pub fn committed(&self, kind: MemoryKind) -> u64 {
-        self.committed[kind.index()]
     }
 }
 
@@ -217,9 +141,6 @@ pub(crate) const MAX_REFS: u64 = 1 << 32;
 pub(crate) fn valid_chunk_size(c: u64) -> bool {
     c.is_power_of_two() && (PAGE_SIZE..=64 << 30).contains(&c)
 }
-
-/// The minimum throttle between two `update_usage` scans.
-const SCAN_INTERVAL: Duration = Duration::from_millis(10);
 
 impl MemoryFile {
     /// Creates an empty memory file.
@@ -439,118 +360,6 @@ impl MemoryFile {
             Err(nix::Error::EOPNOTSUPP) => Ok(false),
             Err(e) => Err(sys("fallocate(PUNCH_HOLE)")(e)),
         }
-    }
-
-    /// Totals per kind: allocated and known committed bytes.
-    pub fn usage(&self) -> UsageTotals {
-        let st = lock(&self.state);
-        let mut t = UsageTotals::default();
-        for (r, u) in st.usage.iter() {
-            let len = r.end - r.start;
-            t.allocated[u.kind.index()] += len;
-            if u.committed {
-                t.committed[u.kind.index()] += len;
-            }
-        }
-        t
-    }
-
-    /// The allocated ranges with their kind, memcg and reference count.
-    pub fn segments(&self) -> Vec<(FileRange, MemoryKind, u32, u64)> {
-        let st = lock(&self.state);
-        st.usage
-            .iter()
-            .map(|(r, u)| {
-                (
-                    FileRange {
-                        start: r.start,
-                        end: r.end,
-                    },
-                    u.kind,
-                    u.memcg,
-                    u.refs,
-                )
-            })
-            .collect()
-    }
-
-    /// Finds pages that became committed since the last scan (with
-    /// `mincore`) and accounts them. Scans at most once per 10 ms unless
-    /// `force`; the state lock is not held during the scan. Returns the
-    /// bytes newly found committed.
-    pub fn update_usage(&self, force: bool) -> Result<u64> {
-        let candidates: Vec<Range<u64>> = {
-            let mut st = lock(&self.state);
-            if !force && st.last_scan.is_some_and(|t| t.elapsed() < SCAN_INTERVAL) {
-                return Ok(0);
-            }
-            st.last_scan = Some(Instant::now());
-            st.usage
-                .iter()
-                .filter(|(_, u)| !u.committed)
-                .map(|(r, _)| r)
-                .collect()
-        };
-        let mut found = Vec::new();
-        for r in candidates {
-            self.resident_runs(r, &mut found)?;
-        }
-        let mut st = lock(&self.state);
-        let mut newly = 0;
-        for r in found {
-            // Ranges freed meanwhile are gaps and stay untouched.
-            for (piece, u) in st.usage.update(r.clone(), |u| {
-                Some(Usage {
-                    committed: true,
-                    ..*u
-                })
-            }) {
-                if !u.committed {
-                    newly += piece.end - piece.start;
-                }
-            }
-        }
-        Ok(newly)
-    }
-
-    /// Appends the runs of resident pages within `r` (which lies inside the
-    /// file) to `out`, using `mincore` one chunk piece at a time.
-    fn resident_runs(&self, r: Range<u64>, out: &mut Vec<Range<u64>>) -> Result<()> {
-        let mut vec = Vec::new();
-        let mut at = r.start;
-        while at < r.end {
-            let (ptr, avail) = self.chunk_ptr(at)?;
-            let len = avail.min(r.end - at);
-            let pages = (len / PAGE_SIZE) as usize;
-            vec.clear();
-            vec.resize(pages, 0u8);
-            // SAFETY: `ptr..ptr + len` lies inside one live mapping of ours
-            // (chunk_ptr checks the chunk; mappings live as long as `self`),
-            // page-aligned; `vec` has one byte per page of it.
-            let rc = unsafe { libc::mincore(ptr.cast(), len as usize, vec.as_mut_ptr()) };
-            if rc != 0 {
-                return Err(Error::Io(std::io::Error::last_os_error()));
-            }
-            let mut i = 0;
-            while i < pages {
-                if vec[i] & 1 == 0 {
-                    i += 1;
-                    continue;
-                }
-                let s = i;
-                while i < pages && vec[i] & 1 == 1 {
-                    i += 1;
-                }
-                let start = at + s as u64 * PAGE_SIZE;
-                let end = at + i as u64 * PAGE_SIZE;
-                match out.last_mut() {
-                    Some(last) if last.end == start => last.end = end,
-                    _ => out.push(start..end),
-                }
-            }
-            at += len;
-        }
-        Ok(())
     }
 
     /// The mapped address of file offset `at` and the bytes of its chunk
