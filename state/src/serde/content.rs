@@ -172,6 +172,16 @@ fn capture<T: Serialize + ?Sized>(v: &T) -> Result<Content, Error> {
     crate::mem::grow_stack(|| v.serialize(Capture))
 }
 
+/// `fn serialize_x(self, v: X) -> Result<Content, Error>` arms that
+/// capture `v` (widened with `into`) as one `Content` variant.
+macro_rules! captures {
+    ($($f:ident($t:ty) => $c:ident),* $(,)?) => {$(
+        fn $f(self, v: $t) -> Result<Content, Error> {
+            Ok(Content::$c(v.into()))
+        }
+    )*};
+}
+
 impl ser::Serializer for Capture {
     type Ok = Content;
     type Error = Error;
@@ -186,47 +196,22 @@ impl ser::Serializer for Capture {
     fn is_human_readable(&self) -> bool {
         super::HUMAN_READABLE
     }
-    fn serialize_bool(self, v: bool) -> Result<Content, Error> {
-        Ok(Content::Bool(v))
-    }
-    fn serialize_i8(self, v: i8) -> Result<Content, Error> {
-        Ok(Content::I64(v.into()))
-    }
-    fn serialize_i16(self, v: i16) -> Result<Content, Error> {
-        Ok(Content::I64(v.into()))
-    }
-    fn serialize_i32(self, v: i32) -> Result<Content, Error> {
-        Ok(Content::I64(v.into()))
-    }
-    fn serialize_i64(self, v: i64) -> Result<Content, Error> {
-        Ok(Content::I64(v))
-    }
-    fn serialize_i128(self, v: i128) -> Result<Content, Error> {
-        Ok(Content::I128(v))
-    }
-    fn serialize_u8(self, v: u8) -> Result<Content, Error> {
-        Ok(Content::U64(v.into()))
-    }
-    fn serialize_u16(self, v: u16) -> Result<Content, Error> {
-        Ok(Content::U64(v.into()))
-    }
-    fn serialize_u32(self, v: u32) -> Result<Content, Error> {
-        Ok(Content::U64(v.into()))
-    }
-    fn serialize_u64(self, v: u64) -> Result<Content, Error> {
-        Ok(Content::U64(v))
-    }
-    fn serialize_u128(self, v: u128) -> Result<Content, Error> {
-        Ok(Content::U128(v))
-    }
-    fn serialize_f32(self, v: f32) -> Result<Content, Error> {
-        Ok(Content::F32(v))
-    }
-    fn serialize_f64(self, v: f64) -> Result<Content, Error> {
-        Ok(Content::F64(v))
-    }
-    fn serialize_char(self, v: char) -> Result<Content, Error> {
-        Ok(Content::Char(v))
+    // Each scalar is captured as its widest kind.
+    captures! {
+        serialize_bool(bool) => Bool,
+        serialize_i8(i8) => I64,
+        serialize_i16(i16) => I64,
+        serialize_i32(i32) => I64,
+        serialize_i64(i64) => I64,
+        serialize_i128(i128) => I128,
+        serialize_u8(u8) => U64,
+        serialize_u16(u16) => U64,
+        serialize_u32(u32) => U64,
+        serialize_u64(u64) => U64,
+        serialize_u128(u128) => U128,
+        serialize_f32(f32) => F32,
+        serialize_f64(f64) => F64,
+        serialize_char(char) => Char,
     }
     fn serialize_str(self, v: &str) -> Result<Content, Error> {
         Ok(Content::Str(v.to_owned()))

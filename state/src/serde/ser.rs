@@ -427,6 +427,18 @@ impl Entries<'_> {
     }
 }
 
+/// `fn serialize_x(self, v: X) -> Result<()>` arms that write `v` (widened
+/// with `into`) through one `Saver` method.
+macro_rules! scalars {
+    ($($f:ident($t:ty) => $w:ident),* $(,)?) => {$(
+        #[inline]
+        fn $f(self, v: $t) -> Result<()> {
+            self.s.$w(v.into());
+            Ok(())
+        }
+    )*};
+}
+
 impl<'a, 'b> ser::Serializer for &'b mut Ser<'a> {
     type Ok = ();
     type Error = Error;
@@ -441,80 +453,23 @@ impl<'a, 'b> ser::Serializer for &'b mut Ser<'a> {
     fn is_human_readable(&self) -> bool {
         super::HUMAN_READABLE
     }
-    #[inline]
-    fn serialize_bool(self, v: bool) -> Result<()> {
-        self.s.write_bool(v);
-        Ok(())
-    }
-    #[inline]
-    fn serialize_i8(self, v: i8) -> Result<()> {
-        self.s.write_i64(v.into());
-        Ok(())
-    }
-    #[inline]
-    fn serialize_i16(self, v: i16) -> Result<()> {
-        self.s.write_i64(v.into());
-        Ok(())
-    }
-    #[inline]
-    fn serialize_i32(self, v: i32) -> Result<()> {
-        self.s.write_i64(v.into());
-        Ok(())
-    }
-    #[inline]
-    fn serialize_i64(self, v: i64) -> Result<()> {
-        self.s.write_i64(v);
-        Ok(())
-    }
-    #[inline]
-    fn serialize_i128(self, v: i128) -> Result<()> {
-        self.s.write_i128(v);
-        Ok(())
-    }
-    #[inline]
-    fn serialize_u8(self, v: u8) -> Result<()> {
-        self.s.write_u64(v.into());
-        Ok(())
-    }
-    #[inline]
-    fn serialize_u16(self, v: u16) -> Result<()> {
-        self.s.write_u64(v.into());
-        Ok(())
-    }
-    #[inline]
-    fn serialize_u32(self, v: u32) -> Result<()> {
-        self.s.write_u64(v.into());
-        Ok(())
-    }
-    #[inline]
-    fn serialize_u64(self, v: u64) -> Result<()> {
-        self.s.write_u64(v);
-        Ok(())
-    }
-    #[inline]
-    fn serialize_u128(self, v: u128) -> Result<()> {
-        self.s.write_u128(v);
-        Ok(())
-    }
-    #[inline]
-    fn serialize_f32(self, v: f32) -> Result<()> {
-        self.s.write_f32(v);
-        Ok(())
-    }
-    #[inline]
-    fn serialize_f64(self, v: f64) -> Result<()> {
-        self.s.write_f64(v);
-        Ok(())
-    }
-    #[inline]
-    fn serialize_char(self, v: char) -> Result<()> {
-        self.s.write_char(v);
-        Ok(())
-    }
-    #[inline]
-    fn serialize_str(self, v: &str) -> Result<()> {
-        self.s.write_str(v);
-        Ok(())
+    // Each scalar is the saver's own write of its widest kind.
+    scalars! {
+        serialize_bool(bool) => write_bool,
+        serialize_i8(i8) => write_i64,
+        serialize_i16(i16) => write_i64,
+        serialize_i32(i32) => write_i64,
+        serialize_i64(i64) => write_i64,
+        serialize_i128(i128) => write_i128,
+        serialize_u8(u8) => write_u64,
+        serialize_u16(u16) => write_u64,
+        serialize_u32(u32) => write_u64,
+        serialize_u64(u64) => write_u64,
+        serialize_u128(u128) => write_u128,
+        serialize_f32(f32) => write_f32,
+        serialize_f64(f64) => write_f64,
+        serialize_char(char) => write_char,
+        serialize_str(&str) => write_str,
     }
     #[inline]
     fn serialize_bytes(self, v: &[u8]) -> Result<()> {
