@@ -5,6 +5,10 @@
 //! its definition inline (name, member count, member names), so the table is
 //! built in a single pass by writer and reader alike. Field (or variant)
 //! names are what loading matches on, so reordered fields still load.
+//!
+//! The definition format belongs to this module: [`DefKind`] and its tag
+//! both ways, [`TypeDef`], and the reader ([`TypeTable`]). The writer is the
+//! saver's `save/types.rs`, which emits exactly what `read_ref` reads.
 
 use crate::error::{Error, Result};
 use crate::reader::Reader;
@@ -25,6 +29,18 @@ pub enum DefKind {
 }
 
 impl DefKind {
+    /// The tag that refers to a type of this kind.
+    #[inline(always)]
+    pub fn tag(self) -> u8 {
+        match self {
+            DefKind::Struct => wire::STRUCT,
+            DefKind::Enum => wire::VARIANT,
+            DefKind::Dyn => wire::DYN,
+            DefKind::Plain => wire::PACKED_STRUCTS,
+        }
+    }
+
+    /// The kind of type a tag refers to (`tag` is one of the four).
     pub fn from_tag(tag: u8) -> DefKind {
         match tag {
             wire::VARIANT => DefKind::Enum,
@@ -117,5 +133,17 @@ impl<'de> TypeTable<'de> {
             record: record as usize,
         });
         Ok(id as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_tags_map_both_ways() {
+        for k in [DefKind::Struct, DefKind::Enum, DefKind::Dyn, DefKind::Plain] {
+            assert_eq!(DefKind::from_tag(k.tag()), k);
+        }
     }
 }

@@ -363,7 +363,7 @@ impl Saver {
         fields: &'static [&'static str],
         f: impl FnOnce(&mut Self) -> Result<()>,
     ) -> Result<()> {
-        let ty = self.type_ref(wire::STRUCT, DefKind::Struct, name, fields);
+        let ty = self.type_ref(DefKind::Struct, name, fields);
         let outer = std::mem::replace(&mut self.fields_written, 0);
         let r = self.counted(ty, f);
         // Restored on error too: a save that rewinds goes on with the outer struct.
@@ -405,7 +405,7 @@ impl Saver {
         index: usize,
         f: impl FnOnce(&mut Self) -> Result<()>,
     ) -> Result<()> {
-        let ty = self.type_ref(wire::VARIANT, DefKind::Enum, name, variants);
+        let ty = self.type_ref(DefKind::Enum, name, variants);
         self.varint(index as u64);
         self.counted(ty, |s| s.nest(f))
             .map_err(|e| e.in_field(variants.get(index).copied().unwrap_or("?")))
@@ -417,7 +417,7 @@ impl Saver {
         type_name: &'static str,
         f: impl FnOnce(&mut Self) -> Result<()>,
     ) -> Result<()> {
-        self.type_ref(wire::DYN, DefKind::Dyn, type_name, &[]);
+        self.type_ref(DefKind::Dyn, type_name, &[]);
         self.nest(f)
     }
 
@@ -486,35 +486,7 @@ impl Saver {
     /// `#[state(plain)]` generates.
     #[doc(hidden)]
     pub fn write_plain_seq<T: crate::plain::Plain>(&mut self, parts: [&[T]; 2]) -> Result<()> {
-        self.tag(wire::PACKED_STRUCTS);
-        let ptrs = (
-            DefKind::Plain,
-            T::NAME.as_ptr() as usize,
-            T::FIELDS.as_ptr() as usize,
-        );
-        let id = match self.def_ptrs.get(&ptrs) {
-            Some(&id) => {
-                self.varint(id as u64);
-                id
-            }
-            None => {
-                // Keyed by address only: two Rust types that happen to share
-                // a name and layout get two ids, which readers accept.
-                let id = self.next_type_id();
-                self.plain_defs += 1;
-                self.def_ptrs.insert(ptrs, id);
-                self.varint(id as u64);
-                self.name(T::NAME);
-                self.varint(T::FIELDS.len() as u64);
-                for f in T::FIELDS {
-                    self.name(f.name);
-                    self.tag(f.kind as u8);
-                    self.varint(f.shape());
-                }
-                self.counters.add_type(T::NAME, false);
-                id
-            }
-        };
+        let id = self.plain_type_ref::<T>();
         let n = parts[0].len() + parts[1].len();
         self.counters.counts[id as usize] += n as u64;
         self.varint(n as u64);

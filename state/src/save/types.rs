@@ -30,7 +30,6 @@ impl Saver {
     #[inline(always)]
     pub(crate) fn type_ref(
         &mut self,
-        tag: u8,
         kind: DefKind,
         name: &'static str,
         members: &'static [&'static str],
@@ -40,7 +39,7 @@ impl Saver {
         // 8-aligned and the kind fits in the low bits.
         let key = m | kind as usize;
         let at = ((m >> 3) ^ (n >> 4)) % TYPE_CACHE;
-        self.tag(tag);
+        self.tag(kind.tag());
         let slot = self.type_cache[at];
         if slot.name == n && slot.members == key {
             self.varint(slot.id as u64);
@@ -108,5 +107,36 @@ impl Saver {
             self.type_cache.fill(TypeSlot::EMPTY);
             self.counters.forget_types(types as usize);
         }
+    }
+
+    /// Writes the tag and type id of plain struct `T` (its definition on
+    /// first use: names, and each field's number kind and shape).
+    #[inline]
+    pub(super) fn plain_type_ref<T: crate::plain::Plain>(&mut self) -> u32 {
+        self.tag(DefKind::Plain.tag());
+        let ptrs = (
+            DefKind::Plain,
+            T::NAME.as_ptr() as usize,
+            T::FIELDS.as_ptr() as usize,
+        );
+        if let Some(&id) = self.def_ptrs.get(&ptrs) {
+            self.varint(id as u64);
+            return id;
+        }
+        // Keyed by address only: two Rust types that happen to share a name
+        // and layout get two ids, which readers accept.
+        let id = self.next_type_id();
+        self.plain_defs += 1;
+        self.def_ptrs.insert(ptrs, id);
+        self.varint(id as u64);
+        self.name(T::NAME);
+        self.varint(T::FIELDS.len() as u64);
+        for f in T::FIELDS {
+            self.name(f.name);
+            self.tag(f.kind as u8);
+            self.varint(f.shape());
+        }
+        self.counters.add_type(T::NAME, false);
+        id
     }
 }

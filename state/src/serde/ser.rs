@@ -210,7 +210,7 @@ impl<'a> Ser<'a> {
                 intern::name(&format!("{name}::{variant}")),
             )
         });
-        let ty = self.s.type_ref(wire::VARIANT, DefKind::Enum, name, members);
+        let ty = self.s.type_ref(DefKind::Enum, name, members);
         self.s.count_type(ty);
         self.s.varint(0);
         payload
@@ -218,9 +218,7 @@ impl<'a> Ser<'a> {
 
     /// A STRUCT with a fixed member list (tuple structs and variants).
     fn fixed(&mut self, name: Name, members: &'static [Name]) {
-        let ty = self
-            .s
-            .type_ref(wire::STRUCT, DefKind::Struct, name, members);
+        let ty = self.s.type_ref(DefKind::Struct, name, members);
         self.s.count_type(ty);
     }
 
@@ -242,7 +240,7 @@ impl<'a> Ser<'a> {
                     ty
                 }
                 None => {
-                    let ty = self.s.type_ref(wire::STRUCT, DefKind::Struct, name, m);
+                    let ty = self.s.type_ref(DefKind::Struct, name, m);
                     if let Some(r) = self.s.serde.fields(key) {
                         (r.ty, r.gen) = (ty, gen);
                     }
