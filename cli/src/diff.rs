@@ -8,7 +8,7 @@ use serde_json::json;
 use stateify::value::{decode, Value};
 
 use crate::input::Result;
-use crate::paths::{reach_paths, reached_as, Objects};
+use crate::paths::Reach;
 use crate::{at, emit, graph_error, open, render, Cli, MAX_DEPTH};
 
 pub(crate) fn diff_values(
@@ -72,15 +72,16 @@ pub(crate) fn diff(cli: &Cli, a: &Path, b: &Path) -> Result<u8> {
                     let mut found = Vec::new();
                     diff_values(&ga.root, &gb.root, &prefix, &mut found);
                     // A change inside a shared object shows at the shortest
-                    // path that reaches it, in the graph that has it.
-                    let (oa, ob) = (
-                        Objects::of(&ga, Some(prefix.clone())),
-                        Objects::of(&gb, Some(prefix.clone())),
-                    );
-                    let (pa, pb) = (reach_paths(&ga, &prefix), reach_paths(&gb, &prefix));
+                    // path that reaches it, in the graph that has it (each
+                    // graph indexed only if a change needs it).
+                    let (mut reach_a, mut reach_b) = (None, None);
                     for (k, p, d) in found {
-                        let (objs, reach) = if k == '+' { (&ob, &pb) } else { (&oa, &pa) };
-                        let (shown, also) = reached_as(&p, objs, reach);
+                        let reach = if k == '+' {
+                            reach_b.get_or_insert_with(|| Reach::of(&gb, &prefix))
+                        } else {
+                            reach_a.get_or_insert_with(|| Reach::of(&ga, &prefix))
+                        };
+                        let (shown, also) = reach.shown(&p);
                         let d = match also.len() {
                             0 => d,
                             1..=3 => format!("{d} (also at {})", also.join(", ")),

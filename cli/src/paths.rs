@@ -27,7 +27,7 @@ pub(crate) fn split_path(path: &str) -> Result<(Option<usize>, Vec<&str>)> {
 #[derive(Default)]
 pub(crate) struct Objects<'a, 'de> {
     values: HashMap<u64, &'a Value<'de>>,
-    pub(crate) paths: HashMap<u64, String>,
+    paths: HashMap<u64, String>,
 }
 
 impl<'a, 'de> Objects<'a, 'de> {
@@ -122,67 +122,64 @@ pub(crate) fn size_of(v: &Value<'_>) -> String {
     }
 }
 
-/// Every path at which each shared object of a graph is reached: where its
-/// value is written and every reference to it, strong or weak.
-pub(crate) fn reach_paths(
-    g: &stateify::value::Graph<'_>,
-    prefix: &str,
-) -> HashMap<u64, Vec<String>> {
-    fn add(v: &Value<'_>, path: String, out: &mut HashMap<u64, Vec<String>>) {
-        let mut cur = v;
-        loop {
-            match cur {
-                Value::Object { id, value, .. } => {
-                    out.entry(*id).or_default().push(path.clone());
-                    cur = value;
-                }
-                Value::Ref(id) => {
-                    out.entry(*id).or_default().push(path.clone());
-                    break;
-                }
-                Value::Some(x) | Value::Weak(x) => cur = x,
-                Value::Dyn { value, .. } | Value::Variant { value, .. } => cur = value,
-                _ => break,
-            }
-        }
-        for (name, child) in v.children() {
-            add(child, format!("{path}/{name}"), out);
-        }
-    }
-    let mut out = HashMap::new();
-    add(&g.root, prefix.to_string(), &mut out);
-    out
+/// Where each shared object of a graph is reached: the path where its value
+/// is written, and every path that reaches it (that one and each reference,
+/// strong or weak). Built in one walk of the root.
+pub(crate) struct Reach {
+    by_def: HashMap<String, u64>,
+    all: HashMap<u64, Vec<String>>,
 }
 
-/// A change found at `path` (under the path where a shared object's value
-/// happens to be written) as the user would look for it: at the shortest
-/// path that reaches the same place, with the others listed.
-pub(crate) fn reached_as(
-    path: &str,
-    objs: &Objects<'_, '_>,
-    reach: &HashMap<u64, Vec<String>>,
-) -> (String, Vec<String>) {
-    // The innermost object whose value holds the change.
-    let inner = objs
-        .paths
-        .iter()
-        .filter(|(_, def)| path == def.as_str() || path.starts_with(&format!("{def}/")))
-        .max_by_key(|(_, def)| def.len());
-    let Some((id, def)) = inner else {
-        return (path.to_string(), Vec::new());
-    };
-    let rest = &path[def.len()..];
-    let mut all: Vec<String> = reach
-        .get(id)
-        .into_iter()
-        .flatten()
-        .map(|p| format!("{p}{rest}"))
-        .collect();
-    all.sort_by_key(|p| (p.matches('/').count(), p.len(), p.clone()));
-    all.dedup();
-    if all.is_empty() {
-        return (path.to_string(), Vec::new());
+impl Reach {
+    pub(crate) fn of(g: &stateify::value::Graph<'_>, prefix: &str) -> Reach {
+        fn add(v: &Value<'_>, path: String, r: &mut Reach) {
+            let mut cur = v;
+            loop {
+                match cur {
+                    Value::Object { id, value, .. } => {
+                        r.by_def.entry(path.clone()).or_insert(*id);
+                        r.all.entry(*id).or_default().push(path.clone());
+                        cur = value;
+                    }
+                    Value::Ref(id) => {
+                        r.all.entry(*id).or_default().push(path.clone());
+                        break;
+                    }
+                    Value::Some(x) | Value::Weak(x) => cur = x,
+                    Value::Dyn { value, .. } | Value::Variant { value, .. } => cur = value,
+                    _ => break,
+                }
+            }
+            for (name, child) in v.children() {
+                add(child, format!("{path}/{name}"), r);
+            }
+        }
+        let mut r = Reach {
+            by_def: HashMap::new(),
+            all: HashMap::new(),
+        };
+        add(&g.root, prefix.to_string(), &mut r);
+        r
     }
-    let first = all.remove(0);
-    (first, all)
+
+    /// A change found at `path` (under the path where a shared object's
+    /// value happens to be written) as the user would look for it: at the
+    /// shortest path that reaches the same place, with the others listed.
+    pub(crate) fn shown(&self, path: &str) -> (String, Vec<String>) {
+        // The innermost object whose value holds the change: the longest
+        // prefix of `path`, cut at a `/`, where an object's value is written.
+        let cuts = std::iter::once(path.len()).chain(path.rmatch_indices('/').map(|(i, _)| i));
+        let inner = cuts
+            .filter_map(|end| self.by_def.get(&path[..end]).map(|id| (id, end)))
+            .next();
+        let Some((id, end)) = inner else {
+            return (path.to_string(), Vec::new());
+        };
+        let rest = &path[end..];
+        let mut all: Vec<String> = self.all[id].iter().map(|p| format!("{p}{rest}")).collect();
+        all.sort_by_key(|p| (p.matches('/').count(), p.len(), p.clone()));
+        all.dedup();
+        let first = all.remove(0);
+        (first, all)
+    }
 }

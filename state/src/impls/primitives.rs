@@ -301,16 +301,23 @@ impl Stateify for String {
     }
 }
 
+/// Writes an optional value: `NONE`, or `SOME` and the value (`Option`
+/// and the once-cells).
+#[inline]
+pub(super) fn save_option<T: Stateify + ?Sized>(v: Option<&T>, s: &mut Saver) -> Result<()> {
+    match v {
+        None => {
+            s.write_none();
+            Ok(())
+        }
+        Some(v) => s.write_some(v),
+    }
+}
+
 impl<T: Stateify> Stateify for Option<T> {
     #[inline]
     fn save(&self, s: &mut Saver) -> Result<()> {
-        match self {
-            None => {
-                s.write_none();
-                Ok(())
-            }
-            Some(v) => s.write_some(v),
-        }
+        save_option(self.as_ref(), s)
     }
     #[inline]
     fn load(l: &mut Loader) -> Result<Self> {

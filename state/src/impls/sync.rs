@@ -55,37 +55,20 @@ impl<T: Stateify> Stateify for RwLock<T> {
 }
 
 // A once-cell is an `Option`: empty or set.
-fn save_once<T: Stateify>(v: Option<&T>, s: &mut Saver) -> Result<()> {
-    match v {
-        None => {
-            s.write_none();
-            Ok(())
+macro_rules! once_cells {
+    ($($c:ident),*) => {$(
+        impl<T: Stateify> Stateify for $c<T> {
+            fn save(&self, s: &mut Saver) -> Result<()> {
+                super::primitives::save_option(self.get(), s)
+            }
+            fn load(l: &mut Loader) -> Result<Self> {
+                Ok(Option::<T>::load(l)?.map($c::from).unwrap_or_default())
+            }
         }
-        Some(v) => s.write_some(v),
-    }
+    )*};
 }
 
-impl<T: Stateify> Stateify for OnceCell<T> {
-    fn save(&self, s: &mut Saver) -> Result<()> {
-        save_once(self.get(), s)
-    }
-    fn load(l: &mut Loader) -> Result<Self> {
-        Ok(Option::<T>::load(l)?
-            .map(OnceCell::from)
-            .unwrap_or_default())
-    }
-}
-
-impl<T: Stateify> Stateify for OnceLock<T> {
-    fn save(&self, s: &mut Saver) -> Result<()> {
-        save_once(self.get(), s)
-    }
-    fn load(l: &mut Loader) -> Result<Self> {
-        Ok(Option::<T>::load(l)?
-            .map(OnceLock::from)
-            .unwrap_or_default())
-    }
-}
+once_cells!(OnceCell, OnceLock);
 
 macro_rules! atomics {
     ($($a:ident => $t:ty),*) => {$(

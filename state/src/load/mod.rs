@@ -180,10 +180,8 @@ impl<'de, 'r> Loader<'de, 'r> {
         };
         let r = w.value();
         // The objects the skipped value defined keep their ids, unusable.
-        let n = w.objects as usize;
-        while self.objects.len() < n {
-            self.objects.push(ObjSlot::Skipped);
-        }
+        self.objects
+            .resize_with(w.objects as usize, || ObjSlot::Skipped);
         r
     }
 
