@@ -185,7 +185,7 @@ pub fn verify_pages<R: BufRead>(mut meta: R, pages: &dyn PageSource) -> Result<P
     let data_offset = check_pages_file(&saved, pages)?;
     let mut report = PagesReport {
         checkpoint_id: saved.checkpoint_id,
-        verified: !saved.digests.is_empty(),
+        verified: saved.has_digests(),
         ..PagesReport::default()
     };
     let piece_size = saved.piece();
@@ -313,7 +313,7 @@ impl MemoryFile {
         let t = Instant::now();
         let saved: SavedFile = stateify::load(&mut meta)?;
         validate(&saved)?;
-        let verify = !opts.skip_verify && !saved.digests.is_empty();
+        let verify = !opts.skip_verify && saved.has_digests();
         stats.verified = verify;
         let piece = saved.piece();
         // The pages file is checked to be this checkpoint's before anything

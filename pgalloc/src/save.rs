@@ -91,6 +91,13 @@ pub(crate) const PIECE: u64 = 64 << 10;
 pub(crate) const LEGACY_PIECE: u64 = 256 << 10;
 
 impl SavedFile {
+    /// Whether every page block can be checked against a digest: the save
+    /// recorded them (checkpoints from before digests did not), or there
+    /// is no block to check (all memory zero or never touched).
+    pub(crate) fn has_digests(&self) -> bool {
+        !self.digests.is_empty() || self.blocks.is_empty()
+    }
+
     /// The bytes each digest covers.
     pub(crate) fn piece(&self) -> u64 {
         if self.piece_size == 0 {
