@@ -98,6 +98,8 @@ pub struct Input {
     pub kind: Kind,
     /// Hash raw records as they stream past (for `diff`).
     pub hash_raw: bool,
+    /// Copy raw records' bodies here as they stream past (for `mount`).
+    pub raw_to: Option<Box<dyn io::Write>>,
     source: Source,
     offset: u64,
     index: usize,
@@ -201,6 +203,7 @@ impl Input {
         Ok(Input {
             kind,
             hash_raw: false,
+            raw_to: None,
             source,
             offset: 0,
             index: 0,
@@ -235,7 +238,11 @@ impl Input {
             Some(body)
         } else {
             let mut hasher = blake3::Hasher::new();
-            let got = if self.hash_raw {
+            let got = if let Some(mut to) = self.raw_to.take() {
+                let got = io::copy(&mut (&mut *self.stream()).take(len), &mut to);
+                self.raw_to = Some(to);
+                got?
+            } else if self.hash_raw {
                 io::copy(&mut (&mut *self.stream()).take(len), &mut hasher)?
             } else {
                 io::copy(&mut (&mut *self.stream()).take(len), &mut io::sink())?
@@ -259,6 +266,14 @@ impl Input {
         };
         self.index += 1;
         Ok(Some(r))
+    }
+
+    /// A statefile's metadata (empty for a record stream).
+    pub fn metadata(&self) -> std::collections::BTreeMap<String, String> {
+        match &self.source {
+            Source::Statefile(r) => r.metadata().clone(),
+            Source::Plain(_) => Default::default(),
+        }
     }
 
     /// After the last record: a statefile's end chunk must verify.

@@ -4,12 +4,13 @@
 //!
 //! This file holds the arguments and what every command shares; the
 //! commands are in `inspect` (info, verify), `browse` (print, ls, cat,
-//! stats) and `diff`, over the path model of `paths` and the reading of
+//! stats), `diff` and `mount`, over the path model of `paths` and the reading of
 //! `stateify_cli::input`.
 
 mod browse;
 mod diff;
 mod inspect;
+mod mount;
 mod paths;
 
 use stateify_cli::input;
@@ -67,6 +68,15 @@ enum Cmd {
     },
     /// Structural differences by path; exit code 1 when they differ.
     Diff { a: PathBuf, b: PathBuf },
+    /// Mount the checkpoint read-only at MOUNTPOINT (FUSE) until
+    /// interrupted or unmounted: records, objects, metadata, pages as files.
+    Mount {
+        file: PathBuf,
+        mountpoint: PathBuf,
+        /// The pages file, when the statefile does not name it.
+        #[arg(long, value_name = "FILE")]
+        pages: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -101,6 +111,11 @@ fn run(cli: &Cli) -> Result<u8> {
         Cmd::Cat { file, path } => browse::cat(cli, file, path).map_err(at(file)),
         Cmd::Stats { file, top } => browse::stats(cli, file, *top).map_err(at(file)),
         Cmd::Diff { a, b } => diff::diff(cli, a, b),
+        Cmd::Mount {
+            file,
+            mountpoint,
+            pages,
+        } => mount::mount(cli, file, mountpoint, pages.as_deref()),
     }
 }
 

@@ -41,6 +41,7 @@ mod load;
 mod range;
 mod restore;
 mod save;
+mod saved;
 mod segment;
 
 pub use error::{Error, Result};
@@ -51,3 +52,4 @@ pub use file::{
 pub use load::{verify_pages, LoadOpts, LoadStats, PagesReport};
 pub use restore::{Completion, PageSource, RestoreProgress};
 pub use save::{read_pages_header, SaveOpts, SaveStats, PAGES_HEADER, PAGES_MAGIC};
+pub use saved::{SavedPages, SavedSegment};

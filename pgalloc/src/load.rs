@@ -74,7 +74,7 @@ fn corrupt(msg: String) -> Error {
 }
 
 /// Checks everything the metadata claims before anything is allocated.
-fn validate(s: &SavedFile) -> Result<()> {
+pub(crate) fn validate(s: &SavedFile) -> Result<()> {
     let c = s.chunk_size;
     if !valid_chunk_size(c) {
         return Err(corrupt(format!("chunk size {c}")));
@@ -230,7 +230,7 @@ pub fn verify_pages<R: BufRead>(mut meta: R, pages: &dyn PageSource) -> Result<P
 /// header's checkpoint id and its length — or, for a save from before
 /// checkpoint ids, that it holds every block. Returns where the page data
 /// starts.
-fn check_pages_file(saved: &SavedFile, source: &dyn PageSource) -> Result<u64> {
+pub(crate) fn check_pages_file(saved: &SavedFile, source: &dyn PageSource) -> Result<u64> {
     if saved.checkpoint_id == 0 {
         let total: u64 = saved.blocks.iter().map(|b| b.len).sum();
         let len = source.size()?;

@@ -52,7 +52,7 @@ impl DefKind {
 }
 
 /// A type as the stream describes it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct TypeDef<'de> {
     pub kind: DefKind,
     pub name: &'de str,

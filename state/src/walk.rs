@@ -72,6 +72,9 @@ pub trait Visitor<'de> {
     fn close(&mut self, _open: Open) -> Result<()> {
         Ok(())
     }
+    /// A value starts at `offset` of the record body (before its tag is
+    /// read; for a weak reference's announced object, the `WEAK` tag).
+    fn at(&mut self, _offset: u64) {}
     /// A composite value spanned bytes `start..end` of the record body.
     fn span(&mut self, _open: Open, _start: u64, _end: u64) {}
     /// The root value is done; the values of announced objects that no
@@ -196,6 +199,7 @@ impl<'de, V: Visitor<'de>> Walk<'_, 'de, V> {
     /// Walks one value.
     pub fn value(&mut self) -> Result<()> {
         let at = self.r.offset();
+        self.v.at(at);
         let tag = self.r.u8()?;
         let leaf = match tag {
             wire::SMALL..=0xff => Leaf::UInt((tag - wire::SMALL) as u64),
@@ -338,6 +342,15 @@ pub(crate) fn walk_graph<'de, V: Visitor<'de>>(
     v: &mut V,
     max_depth: usize,
 ) -> Result<u64> {
+    walk_graph_types(payload, v, max_depth).map(|(objects, _)| objects)
+}
+
+/// As [`walk_graph`], also returning the record's type table.
+pub(crate) fn walk_graph_types<'de, V: Visitor<'de>>(
+    payload: &'de [u8],
+    v: &mut V,
+    max_depth: usize,
+) -> Result<(u64, TypeTable<'de>)> {
     let mut r = Reader::new(payload, 0);
     let version = r.u8()?;
     if !(wire::GRAPH_VERSION_1..=wire::GRAPH_VERSION).contains(&version) {
@@ -371,5 +384,5 @@ pub(crate) fn walk_graph<'de, V: Visitor<'de>>(
     if r.remaining() != 0 {
         return Err(r.error(Error::invalid("bytes left after the root value")));
     }
-    Ok(objects)
+    Ok((objects, types))
 }

@@ -21,6 +21,9 @@ use crate::table::TypeTable;
 use crate::walk::{walk_graph, Leaf, Open, Slot, Visitor};
 use crate::wire::Packed;
 
+mod lazy;
+pub use lazy::{Lazy, Link, Loc, Node};
+
 /// One value of a graph.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value<'de> {
@@ -231,6 +234,16 @@ struct Builder<'de> {
 }
 
 impl<'de> Builder<'de> {
+    fn new() -> Self {
+        Builder {
+            stack: Vec::new(),
+            root: None,
+            deferred: Vec::new(),
+            names: Vec::new(),
+            types: BTreeMap::new(),
+        }
+    }
+
     fn attach(&mut self, v: Value<'de>) {
         match self.stack.last_mut() {
             None if self.root.is_none() => self.root = Some(v),
@@ -353,13 +366,7 @@ impl<'de> Visitor<'de> for Builder<'de> {
 /// Decodes one graph record body (after its header) into a tree, nesting
 /// at most `max_depth` levels.
 pub fn decode(payload: &[u8], max_depth: usize) -> Result<Graph<'_>> {
-    let mut b = Builder {
-        stack: Vec::new(),
-        root: None,
-        deferred: Vec::new(),
-        names: Vec::new(),
-        types: BTreeMap::new(),
-    };
+    let mut b = Builder::new();
     let objects = walk_graph(payload, &mut b, max_depth)?;
     let root = b
         .root

@@ -1,0 +1,512 @@
+//! The filesystem: inodes over the checkpoint's records, values, shared
+//! objects, metadata and page segments, answered from the lazy index.
+//!
+//! Inode numbers are handed out on lookup and taken back when the kernel
+//! forgets them, so the table holds what the kernel caches, not the graph.
+//! A directory's listing is built when it is first read and kept for the
+//! few directories read last.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::ffi::OsStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use fuser::{
+    FileAttr, FileType, Filesystem, ReplyAttr, ReplyData, ReplyDirectory, ReplyEntry, ReplyXattr,
+    Request, FUSE_ROOT_ID,
+};
+use stateify::value::{Link, Loc, Node, Value};
+
+use super::checkpoint::Checkpoint;
+
+/// How long the kernel may cache what we answer: the checkpoint never
+/// changes under the mount.
+const TTL: Duration = Duration::from_secs(3600);
+/// Directory listings kept.
+const LISTINGS: usize = 8;
+/// The extended attribute naming a value's type.
+const TYPE_XATTR: &str = "user.stateify.type";
+
+/// What an inode is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Ino {
+    Root,
+    /// A value of graph record `.0` (`/N` is its root).
+    Val(usize, Loc),
+    /// The `.type` file of a value directory.
+    Type(usize, Loc),
+    /// A raw record's bytes.
+    Raw(usize),
+    Objects,
+    /// `/objects/N`: the shared objects of graph record N.
+    ObjectsOf(usize),
+    Meta,
+    MetaEntry(usize),
+    Pages,
+    Segment(usize),
+}
+
+struct Entry {
+    ino: Ino,
+    /// Path components below the root (`/0/x` is 2): relative links
+    /// climb this many levels less one.
+    depth: usize,
+    /// Lookups the kernel has not forgotten.
+    lookups: u64,
+}
+
+/// A directory's entries: name, inode, file type.
+type Listing = Arc<Vec<(String, Ino, FileType)>>;
+
+pub(crate) struct Fs {
+    ck: Checkpoint,
+    entries: HashMap<u64, Entry>,
+    ids: HashMap<Ino, u64>,
+    next: u64,
+    listings: VecDeque<(Ino, Listing)>,
+    uid: u32,
+    gid: u32,
+}
+
+/// A value's text as a file: a string as itself, a packed array as its
+/// raw little-endian bytes, anything else as its rendering; text ends in a
+/// newline.
+fn leaf_bytes(v: &Value<'static>) -> Cow<'static, [u8]> {
+    match v {
+        Value::Packed(_, b) => Cow::Borrowed(b),
+        Value::Str(s) => Cow::Owned(format!("{s}\n").into_bytes()),
+        v => Cow::Owned(format!("{}\n", v.scalar_text()).into_bytes()),
+    }
+}
+
+/// A name as a path component: `/`, NUL and `%` escaped as `%2F`, `%00`
+/// and `%25`, a leading `.` as `%2E` (so no name is `.`, `..` or
+/// `.type`), and the empty name as `%`.
+pub(crate) fn file_name(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for (i, c) in s.chars().enumerate() {
+        match c {
+            '/' => out.push_str("%2F"),
+            '\0' => out.push_str("%00"),
+            '%' => out.push_str("%25"),
+            '.' if i == 0 => out.push_str("%2E"),
+            c => out.push(c),
+        }
+    }
+    if out.is_empty() {
+        out.push('%');
+    }
+    out
+}
+
+impl Fs {
+    pub(crate) fn new(ck: Checkpoint) -> Fs {
+        let mut fs = Fs {
+            ck,
+            entries: HashMap::new(),
+            ids: HashMap::new(),
+            next: FUSE_ROOT_ID + 1,
+            listings: VecDeque::new(),
+            uid: nix::unistd::getuid().as_raw(),
+            gid: nix::unistd::getgid().as_raw(),
+        };
+        fs.entries.insert(
+            FUSE_ROOT_ID,
+            Entry {
+                ino: Ino::Root,
+                depth: 0,
+                lookups: 1,
+            },
+        );
+        fs.ids.insert(Ino::Root, FUSE_ROOT_ID);
+        fs
+    }
+
+    /// The number of `ino`, made if needed, counting one lookup.
+    fn remember(&mut self, ino: Ino, depth: usize) -> u64 {
+        if let Some(&id) = self.ids.get(&ino) {
+            if let Some(e) = self.entries.get_mut(&id) {
+                e.lookups += 1;
+            }
+            return id;
+        }
+        let id = self.next;
+        self.next += 1;
+        self.ids.insert(ino, id);
+        self.entries.insert(
+            id,
+            Entry {
+                ino,
+                depth,
+                lookups: 1,
+            },
+        );
+        id
+    }
+
+    fn graph(&self, r: usize) -> Option<&stateify::value::Lazy<'static>> {
+        self.ck.records.get(r).and_then(|r| r.graph.as_ref())
+    }
+
+    fn node(&self, r: usize, loc: Loc) -> Result<Node<'static>, String> {
+        let g = self.graph(r).ok_or("not a graph record")?;
+        g.node(loc)
+            .map_err(|e| format!("record {r}, value at {loc:?}: {e}"))
+    }
+
+    fn kind(&self, ino: Ino) -> Result<FileType, String> {
+        Ok(match ino {
+            Ino::Root | Ino::Objects | Ino::ObjectsOf(_) | Ino::Meta | Ino::Pages => {
+                FileType::Directory
+            }
+            Ino::Val(r, loc) => match self.node(r, loc)? {
+                Node::Dir { .. } => FileType::Directory,
+                Node::Leaf(_) => FileType::RegularFile,
+                Node::Link(_) => FileType::Symlink,
+            },
+            Ino::Type(..) | Ino::Raw(_) | Ino::MetaEntry(_) | Ino::Segment(_) => {
+                FileType::RegularFile
+            }
+        })
+    }
+
+    /// The type name of a value, for `.type` and the xattr.
+    fn type_name(&self, r: usize, loc: Loc) -> Result<String, String> {
+        Ok(match self.node(r, loc)? {
+            Node::Dir { ty, .. } => ty,
+            Node::Leaf(v) => v.type_name(),
+            Node::Link(Link::Object { id, weak }) => {
+                format!("{}#{id}", if weak { "weak " } else { "" })
+            }
+            Node::Link(Link::DeadWeak) => "weak (dead)".into(),
+        })
+    }
+
+    /// A file's bytes (not a page segment's, which are read by range).
+    fn content(&self, ino: Ino) -> Result<Cow<'static, [u8]>, String> {
+        match ino {
+            Ino::Val(r, loc) => match self.node(r, loc)? {
+                Node::Leaf(v) => Ok(leaf_bytes(&v)),
+                _ => Err("not a file".into()),
+            },
+            Ino::Type(r, loc) => Ok(Cow::Owned(
+                format!("{}\n", self.type_name(r, loc)?).into_bytes(),
+            )),
+            Ino::Raw(r) => Ok(Cow::Borrowed(self.ck.records[r].body)),
+            Ino::MetaEntry(i) => Ok(Cow::Owned(
+                format!("{}\n", self.ck.metadata[i].1).into_bytes(),
+            )),
+            _ => Err("not a file".into()),
+        }
+    }
+
+    /// A symlink's target: the object under `/objects`, relative to the
+    /// link's directory.
+    fn target(&self, ino: Ino, depth: usize) -> Result<String, String> {
+        let Ino::Val(r, loc) = ino else {
+            return Err("not a link".into());
+        };
+        match self.node(r, loc)? {
+            Node::Link(Link::Object { id, .. }) => Ok(format!(
+                "{}objects/{r}/{id}",
+                "../".repeat(depth.saturating_sub(1))
+            )),
+            Node::Link(Link::DeadWeak) => Ok("(dead weak)".into()),
+            _ => Err("not a link".into()),
+        }
+    }
+
+    fn attr(&self, id: u64) -> Result<FileAttr, String> {
+        let e = self.entries.get(&id).ok_or("unknown inode")?;
+        let kind = self.kind(e.ino)?;
+        let (size, perm, nlink) = match kind {
+            FileType::Directory => (0, 0o555, 2),
+            FileType::Symlink => (self.target(e.ino, e.depth)?.len() as u64, 0o777, 1),
+            _ => match e.ino {
+                Ino::Segment(i) => {
+                    let s = self.segments()[i];
+                    (s.end - s.start, 0o444, 1)
+                }
+                ino => (self.content(ino)?.len() as u64, 0o444, 1),
+            },
+        };
+        let t = SystemTime::UNIX_EPOCH;
+        Ok(FileAttr {
+            ino: id,
+            size,
+            blocks: size.div_ceil(512),
+            atime: t,
+            mtime: t,
+            ctime: t,
+            crtime: t,
+            kind,
+            perm,
+            nlink,
+            uid: self.uid,
+            gid: self.gid,
+            rdev: 0,
+            blksize: 4096,
+            flags: 0,
+        })
+    }
+
+    fn segments(&self) -> Vec<pgalloc::SavedSegment> {
+        self.ck
+            .pages
+            .as_ref()
+            .map(|p| p.segments())
+            .unwrap_or_default()
+    }
+
+    /// The entries of a directory (without `.` and `..`).
+    fn list(&mut self, dir: Ino) -> Result<Listing, String> {
+        if let Some(i) = self.listings.iter().position(|(d, _)| *d == dir) {
+            let hit = self.listings.remove(i).expect("found above");
+            self.listings.push_front(hit.clone());
+            return Ok(hit.1);
+        }
+        let named: Vec<(String, Ino)> = match dir {
+            Ino::Root => {
+                let mut v: Vec<(String, Ino)> = (0..self.ck.records.len())
+                    .map(|r| {
+                        let ino = match self.graph(r) {
+                            Some(g) => Ino::Val(r, g.root()),
+                            None => Ino::Raw(r),
+                        };
+                        (r.to_string(), ino)
+                    })
+                    .collect();
+                if (0..self.ck.records.len())
+                    .any(|r| self.graph(r).is_some_and(|g| g.objects() > 0))
+                {
+                    v.push(("objects".into(), Ino::Objects));
+                }
+                if !self.ck.metadata.is_empty() {
+                    v.push(("metadata".into(), Ino::Meta));
+                }
+                if self.ck.pages.is_some() {
+                    v.push(("pages".into(), Ino::Pages));
+                }
+                v
+            }
+            Ino::Objects => (0..self.ck.records.len())
+                .filter(|&r| self.graph(r).is_some_and(|g| g.objects() > 0))
+                .map(|r| (r.to_string(), Ino::ObjectsOf(r)))
+                .collect(),
+            Ino::ObjectsOf(r) => {
+                let g = self.graph(r).ok_or("not a graph record")?;
+                (0..g.objects())
+                    .filter_map(|id| g.object(id).map(|loc| (id.to_string(), Ino::Val(r, loc))))
+                    .collect()
+            }
+            Ino::Meta => (0..self.ck.metadata.len())
+                .map(|i| (file_name(&self.ck.metadata[i].0), Ino::MetaEntry(i)))
+                .collect(),
+            Ino::Pages => self
+                .segments()
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (format!("{:x}-{:x}", s.start, s.end), Ino::Segment(i)))
+                .collect(),
+            Ino::Val(r, loc) => {
+                let g = self.graph(r).ok_or("not a graph record")?;
+                let kids = g
+                    .children(loc)
+                    .map_err(|e| format!("record {r}, value at {loc:?}: {e}"))?;
+                let mut seen = HashSet::new();
+                let mut v = vec![(".type".to_string(), Ino::Type(r, loc))];
+                for (i, (name, child)) in kids.into_iter().enumerate() {
+                    let mut name = file_name(&name);
+                    // Hostile or odd keys may render alike: keep both.
+                    if !seen.insert(name.clone()) {
+                        name = format!("{name}~{i}");
+                        seen.insert(name.clone());
+                    }
+                    v.push((name, Ino::Val(r, child)));
+                }
+                v
+            }
+            _ => return Err("not a directory".into()),
+        };
+        let mut listing = Vec::with_capacity(named.len());
+        for (name, ino) in named {
+            let kind = self.kind(ino)?;
+            listing.push((name, ino, kind));
+        }
+        let listing = Arc::new(listing);
+        self.listings.push_front((dir, listing.clone()));
+        self.listings.truncate(LISTINGS);
+        Ok(listing)
+    }
+
+    fn entry(&self, id: u64) -> Option<(Ino, usize)> {
+        self.entries.get(&id).map(|e| (e.ino, e.depth))
+    }
+}
+
+/// Reports a failure to read the checkpoint (the mount stays up).
+fn failed(what: &str, e: &str) -> i32 {
+    eprintln!("stateify mount: {what}: {e}");
+    libc::EIO
+}
+
+impl Filesystem for Fs {
+    fn lookup(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
+        let Some((dir, depth)) = self.entry(parent) else {
+            return reply.error(libc::ENOENT);
+        };
+        let listing = match self.list(dir) {
+            Ok(l) => l,
+            Err(e) if e == "not a directory" => return reply.error(libc::ENOTDIR),
+            Err(e) => return reply.error(failed("lookup", &e)),
+        };
+        let Some(&(_, ino, _)) = listing.iter().find(|(n, _, _)| OsStr::new(n) == name) else {
+            return reply.error(libc::ENOENT);
+        };
+        let id = self.remember(ino, depth + 1);
+        match self.attr(id) {
+            Ok(a) => reply.entry(&TTL, &a, 0),
+            Err(e) => reply.error(failed("lookup", &e)),
+        }
+    }
+
+    fn forget(&mut self, _req: &Request<'_>, ino: u64, nlookup: u64) {
+        if ino == FUSE_ROOT_ID {
+            return;
+        }
+        if let Some(e) = self.entries.get_mut(&ino) {
+            e.lookups = e.lookups.saturating_sub(nlookup);
+            if e.lookups == 0 {
+                let gone = e.ino;
+                self.entries.remove(&ino);
+                self.ids.remove(&gone);
+            }
+        }
+    }
+
+    fn getattr(&mut self, _req: &Request<'_>, ino: u64, _fh: Option<u64>, reply: ReplyAttr) {
+        match self.attr(ino) {
+            Ok(a) => reply.attr(&TTL, &a),
+            Err(e) => reply.error(failed("getattr", &e)),
+        }
+    }
+
+    fn readlink(&mut self, _req: &Request<'_>, ino: u64, reply: ReplyData) {
+        let Some((node, depth)) = self.entry(ino) else {
+            return reply.error(libc::ENOENT);
+        };
+        match self.target(node, depth) {
+            Ok(t) => reply.data(t.as_bytes()),
+            Err(e) => reply.error(failed("readlink", &e)),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)] // the trait's signature
+    fn read(
+        &mut self,
+        _req: &Request<'_>,
+        ino: u64,
+        _fh: u64,
+        offset: i64,
+        size: u32,
+        _flags: i32,
+        _lock: Option<u64>,
+        reply: ReplyData,
+    ) {
+        let Some((node, _)) = self.entry(ino) else {
+            return reply.error(libc::ENOENT);
+        };
+        let offset = offset.max(0) as u64;
+        if let Ino::Segment(i) = node {
+            let s = self.segments()[i];
+            let len = (size as u64).min((s.end - s.start).saturating_sub(offset)) as usize;
+            let mut buf = vec![0u8; len];
+            let pages = self.ck.pages.as_ref().expect("a segment has pages");
+            return match pages.read_at(s.start + offset, &mut buf) {
+                Ok(n) => reply.data(&buf[..n]),
+                Err(e) => reply.error(failed(
+                    &format!("pages {:x}-{:x} at offset {offset}", s.start, s.end),
+                    &e.to_string(),
+                )),
+            };
+        }
+        match self.content(node) {
+            Ok(bytes) => {
+                let start = (offset as usize).min(bytes.len());
+                let end = start.saturating_add(size as usize).min(bytes.len());
+                reply.data(&bytes[start..end]);
+            }
+            Err(e) => reply.error(failed("read", &e)),
+        }
+    }
+
+    fn readdir(
+        &mut self,
+        _req: &Request<'_>,
+        ino: u64,
+        _fh: u64,
+        offset: i64,
+        mut reply: ReplyDirectory,
+    ) {
+        let Some((dir, _)) = self.entry(ino) else {
+            return reply.error(libc::ENOENT);
+        };
+        let listing = match self.list(dir) {
+            Ok(l) => l,
+            Err(e) => return reply.error(failed("readdir", &e)),
+        };
+        let dots = [(".", ino), ("..", ino)];
+        let all = dots
+            .iter()
+            .map(|&(n, i)| (n, i, FileType::Directory))
+            .chain(listing.iter().map(|(n, child, kind)| {
+                // Inode numbers here are only shown (`ls -i`); a lookup
+                // gives the real one. Never 0, which readers skip.
+                let id = self.ids.get(child).copied().unwrap_or(u64::MAX);
+                (n.as_str(), id, *kind)
+            }));
+        for (i, (name, id, kind)) in all.enumerate().skip(offset.max(0) as usize) {
+            if reply.add(id, i as i64 + 1, kind, name) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
+    fn getxattr(
+        &mut self,
+        _req: &Request<'_>,
+        ino: u64,
+        name: &OsStr,
+        size: u32,
+        reply: ReplyXattr,
+    ) {
+        let value = match self.entry(ino) {
+            Some((Ino::Val(r, loc), _)) if name == TYPE_XATTR => self.type_name(r, loc),
+            Some(_) => return reply.error(libc::ENODATA),
+            None => return reply.error(libc::ENOENT),
+        };
+        match value {
+            Ok(v) if size == 0 => reply.size(v.len() as u32),
+            Ok(v) if v.len() <= size as usize => reply.data(v.as_bytes()),
+            Ok(_) => reply.error(libc::ERANGE),
+            Err(e) => reply.error(failed("getxattr", &e)),
+        }
+    }
+
+    fn listxattr(&mut self, _req: &Request<'_>, ino: u64, size: u32, reply: ReplyXattr) {
+        let names: &[u8] = match self.entry(ino) {
+            Some((Ino::Val(..), _)) => b"user.stateify.type\0",
+            Some(_) => b"",
+            None => return reply.error(libc::ENOENT),
+        };
+        if size == 0 {
+            reply.size(names.len() as u32);
+        } else if names.len() <= size as usize {
+            reply.data(names);
+        } else {
+            reply.error(libc::ERANGE);
+        }
+    }
+}

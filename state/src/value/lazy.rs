@@ -1,0 +1,467 @@
+//! Random access to one graph record: an index built by one validating
+//! walk, then any value's children, or its scalar, decoded from its offset
+//! when asked for. For tools that show a large checkpoint a piece at a time
+//! (the `stateify mount` filesystem), where [`decode`](super::decode) would
+//! build the whole tree.
+//!
+//! A stream is written in one pass, so a value in the middle depends on
+//! what came before it: type ids are defined at their first use and object
+//! ids are counted in order (§4, §5 of docs/FORMAT.md). The index keeps,
+//! per type, where it was first used, and per object, where its id was given
+//! and where its value is. A walk that starts at a value's offset takes the
+//! definitions and the object count from before that offset and reads on as
+//! the whole walk did. The index costs the type table plus 16 bytes per
+//! shared object; nothing is kept per value.
+//!
+//! ```
+//! use stateify::value::{Lazy, Node};
+//! let bytes = stateify::to_vec(&vec![(1u8, "a".to_string()), (2, "b".into())]).unwrap();
+//! let (len, _, h) = stateify::decode_header(&bytes).unwrap();
+//! let lazy = Lazy::new(&bytes[h..h + len as usize], 1000).unwrap();
+//! let items = lazy.children(lazy.root()).unwrap();
+//! assert_eq!(items.len(), 2);
+//! let second = lazy.children(items[1].1).unwrap();
+//! assert!(matches!(lazy.node(second[1].1).unwrap(), Node::Leaf(v) if v.scalar_text() == "\"b\""));
+//! ```
+
+use crate::error::{Error, Result};
+use crate::reader::Reader;
+use crate::table::{TypeDef, TypeTable};
+use crate::walk::{number, walk_graph_types, Leaf, Open, Slot, Visitor, Walk};
+use crate::wire;
+
+use super::{map_key, Builder, Value};
+
+/// Where a value of a record is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Loc {
+    /// The value whose tag is at this offset of the record body.
+    Value(u64),
+    /// One struct of a packed struct array (`#[state(plain)]`): its record
+    /// starts at `at`, its definition is type `ty`.
+    Plain {
+        /// Offset of the struct's bytes.
+        at: u64,
+        /// Its type id.
+        ty: u32,
+    },
+    /// Field `field` of the packed struct at `at`.
+    PlainField {
+        /// Offset of the struct's bytes.
+        at: u64,
+        /// Its type id.
+        ty: u32,
+        /// The field's position in the definition.
+        field: u32,
+    },
+}
+
+/// What a value is, without its contents.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Node<'de> {
+    /// A value without children: a number, string, packed array, `None`,
+    /// `()`, or a variant without payload.
+    Leaf(Value<'de>),
+    /// A value with children ([`Lazy::children`]): its type (a struct's or
+    /// variant's name, `seq`, `tuple`, `map`) and how many children.
+    Dir {
+        /// The type.
+        ty: String,
+        /// The number of children.
+        len: usize,
+    },
+    /// A shared object: where it is defined or referred to.
+    Link(Link),
+}
+
+/// What a reference leads to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// Shared object `id` ([`Lazy::object`]), by a strong or weak pointer.
+    Object {
+        /// The object's id.
+        id: u64,
+        /// Reached through a `Weak`.
+        weak: bool,
+    },
+    /// A weak pointer whose object was gone when saved.
+    DeadWeak,
+}
+
+/// An object's value offset before its `DEF` is met.
+const UNSET: u64 = u64::MAX;
+
+/// The index of one graph record; see the module docs.
+pub struct Lazy<'de> {
+    body: &'de [u8],
+    types: Vec<TypeDef<'de>>,
+    /// Per type: the offset of the value whose tag first used it.
+    type_at: Vec<u64>,
+    /// Per object: the offset of the value in which it got its id.
+    obj_at: Vec<u64>,
+    /// Per object: the offset of its value.
+    obj_value: Vec<u64>,
+    max_depth: usize,
+}
+
+/// Records, during the validating walk, where types and objects begin.
+#[derive(Default)]
+struct Index {
+    last: u64,
+    pending: Option<u64>,
+    type_at: Vec<u64>,
+    obj_at: Vec<u64>,
+    obj_value: Vec<u64>,
+}
+
+impl<'de> Visitor<'de> for Index {
+    fn at(&mut self, offset: u64) {
+        if let Some(id) = self.pending.take() {
+            self.obj_value[id as usize] = offset;
+        }
+        self.last = offset;
+    }
+
+    fn open(&mut self, open: Open, types: &TypeTable<'de>) -> Result<()> {
+        // Types are defined only by the tag just read (before `open`).
+        self.type_at.resize(types.defs.len(), self.last);
+        if let Open::Object { id, .. } = open {
+            if id as usize == self.obj_at.len() {
+                self.obj_at.push(self.last);
+                self.obj_value.push(UNSET);
+            }
+            // Its value is the next value to start.
+            self.pending = Some(id);
+        }
+        Ok(())
+    }
+
+    fn leaf(&mut self, leaf: Leaf<'de>, _: &TypeTable<'de>) -> Result<()> {
+        if let Leaf::Announced(_) = leaf {
+            self.obj_at.push(self.last);
+            self.obj_value.push(UNSET);
+        }
+        Ok(())
+    }
+}
+
+/// Skips values, or builds one (a map key) while `on`.
+struct Skim<'de> {
+    on: bool,
+    b: Builder<'de>,
+}
+
+impl<'de> Skim<'de> {
+    fn new() -> Self {
+        Skim {
+            on: false,
+            b: Builder::new(),
+        }
+    }
+
+    fn take(&mut self) -> Result<Value<'de>> {
+        self.b
+            .root
+            .take()
+            .ok_or_else(|| Error::invalid("a value without contents"))
+    }
+}
+
+impl<'de> Visitor<'de> for Skim<'de> {
+    fn leaf(&mut self, leaf: Leaf<'de>, types: &TypeTable<'de>) -> Result<()> {
+        if self.on {
+            self.b.leaf(leaf, types)?;
+        }
+        Ok(())
+    }
+    fn open(&mut self, open: Open, types: &TypeTable<'de>) -> Result<()> {
+        if self.on {
+            self.b.open(open, types)?;
+        }
+        Ok(())
+    }
+    fn slot(&mut self, slot: Slot, types: &TypeTable<'de>) -> Result<()> {
+        if self.on {
+            self.b.slot(slot, types)?;
+        }
+        Ok(())
+    }
+    fn close(&mut self, open: Open) -> Result<()> {
+        if self.on {
+            self.b.close(open)?;
+        }
+        Ok(())
+    }
+}
+
+impl<'de> Lazy<'de> {
+    /// Indexes a graph record body (after its header), checking all of it
+    /// as [`decode`](super::decode) does, nesting at most `max_depth`.
+    pub fn new(body: &'de [u8], max_depth: usize) -> Result<Self> {
+        let mut ix = Index::default();
+        let (_, table) = walk_graph_types(body, &mut ix, max_depth)?;
+        if let Some(id) = ix.obj_value.iter().position(|&v| v == UNSET) {
+            return Err(Error::invalid(format!(
+                "object #{id} was announced and never given a value"
+            )));
+        }
+        Ok(Lazy {
+            body,
+            types: table.defs,
+            type_at: ix.type_at,
+            obj_at: ix.obj_at,
+            obj_value: ix.obj_value,
+            max_depth,
+        })
+    }
+
+    /// The root value.
+    pub fn root(&self) -> Loc {
+        // After the format version byte.
+        Loc::Value(1)
+    }
+
+    /// How many shared objects the record defines.
+    pub fn objects(&self) -> u64 {
+        self.obj_value.len() as u64
+    }
+
+    /// The value of shared object `id`.
+    pub fn object(&self, id: u64) -> Option<Loc> {
+        self.obj_value.get(id as usize).map(|&at| Loc::Value(at))
+    }
+
+    /// Runs `f` on a walk that starts at `at`, with the type definitions
+    /// and the object count from before it.
+    fn walk_at<V: Visitor<'de>, R>(
+        &self,
+        at: u64,
+        v: &mut V,
+        f: impl FnOnce(&mut Walk<'_, 'de, V>) -> Result<R>,
+    ) -> Result<R> {
+        let start = usize::try_from(at)
+            .ok()
+            .filter(|&s| s < self.body.len())
+            .ok_or_else(|| Error::invalid(format!("no value at offset {at}")))?;
+        let mut r = Reader::new(&self.body[start..], at);
+        let known = self.type_at.partition_point(|&t| t < at);
+        let mut types = TypeTable {
+            defs: self.types[..known].to_vec(),
+        };
+        let mut w = Walk {
+            r: &mut r,
+            types: &mut types,
+            v,
+            depth: 0,
+            max_depth: self.max_depth,
+            objects: self.objects_before(at),
+        };
+        f(&mut w)
+    }
+
+    fn objects_before(&self, at: u64) -> u64 {
+        self.obj_at.partition_point(|&t| t < at) as u64
+    }
+
+    /// The value at `at` without the wrappers that add no level of path
+    /// (`Some`, a variant, a trait object): its offset, and the innermost
+    /// variant's enum and variant names.
+    fn unwrap(&self, at: u64) -> Result<(u64, Option<(&'de str, &'de str)>)> {
+        self.walk_at(at, &mut Skim::new(), |w| {
+            let mut variant = None;
+            loop {
+                let pos = w.r.offset();
+                match w.r.u8()? {
+                    wire::SOME => {}
+                    wire::DYN => {
+                        w.types.read_ref(w.r, wire::DYN)?;
+                    }
+                    wire::VARIANT => {
+                        let ty = w.types.read_ref(w.r, wire::VARIANT)? as usize;
+                        let idx = w.r.varint()?;
+                        let def = &w.types.defs[ty];
+                        let name = usize::try_from(idx)
+                            .ok()
+                            .and_then(|i| def.members.get(i))
+                            .ok_or_else(|| {
+                                Error::invalid(format!("variant index {idx} out of range")).at(pos)
+                            })?;
+                        variant = Some((def.name, *name));
+                    }
+                    _ => return Ok((pos, variant)),
+                }
+            }
+        })
+    }
+
+    /// What the value at `loc` is.
+    pub fn node(&self, loc: Loc) -> Result<Node<'de>> {
+        let at = match loc {
+            Loc::Value(at) => at,
+            Loc::Plain { ty, .. } => {
+                let def = self.plain_def(ty)?;
+                return Ok(Node::Dir {
+                    ty: def.name.to_string(),
+                    len: def.plain.len(),
+                });
+            }
+            Loc::PlainField { at, ty, field } => return self.plain_field(at, ty, field),
+        };
+        let (pos, variant) = self.unwrap(at)?;
+        self.walk_at(pos, &mut Skim::new(), |w| {
+            let dir = |ty: &str, len| Ok(Node::Dir { ty: ty.into(), len });
+            let object = |id| Ok(Node::Link(Link::Object { id, weak: false }));
+            let tag = w.r.peek()?;
+            if !matches!(
+                tag,
+                wire::UNIT
+                    | wire::OBJ
+                    | wire::OBJ_CYCLIC
+                    | wire::REF
+                    | wire::DEF
+                    | wire::WEAK
+                    | wire::WEAK_DEAD
+                    | wire::STRUCT
+                    | wire::SEQ
+                    | wire::TUPLE
+                    | wire::MAP
+                    | wire::PACKED_STRUCTS
+            ) {
+                // A scalar: decode it whole.
+                w.v.on = true;
+                w.value()?;
+                return w.v.take().map(Node::Leaf);
+            }
+            match w.r.u8()? {
+                wire::UNIT => match variant {
+                    Some((ty, variant)) => Ok(Node::Leaf(Value::Variant {
+                        ty,
+                        variant,
+                        value: Box::new(Value::Unit),
+                    })),
+                    None => Ok(Node::Leaf(Value::Unit)),
+                },
+                wire::OBJ | wire::OBJ_CYCLIC => object(self.objects_before(pos)),
+                wire::REF | wire::DEF => object(w.r.varint()?),
+                wire::WEAK => {
+                    let id = match w.r.u8()? {
+                        wire::OBJ | wire::OBJ_CYCLIC => self.objects_before(pos + 1),
+                        // An announced object got its id at the `WEAK`.
+                        wire::FWD => self.objects_before(pos),
+                        _ => w.r.varint()?,
+                    };
+                    Ok(Node::Link(Link::Object { id, weak: true }))
+                }
+                wire::WEAK_DEAD => Ok(Node::Link(Link::DeadWeak)),
+                wire::STRUCT => {
+                    let ty = w.types.read_ref(w.r, wire::STRUCT)? as usize;
+                    let def = &w.types.defs[ty];
+                    dir(def.name, def.members.len())
+                }
+                wire::SEQ => dir("seq", w.r.count(1)?),
+                wire::TUPLE => dir("tuple", w.r.count(1)?),
+                wire::MAP => dir("map", w.r.count(2)?),
+                wire::PACKED_STRUCTS => {
+                    let ty = w.types.read_ref(w.r, wire::PACKED_STRUCTS)? as usize;
+                    let n = w.r.count(w.types.defs[ty].record)?;
+                    dir("seq", n)
+                }
+                _ => unreachable!("scalars are decoded above"),
+            }
+        })
+    }
+
+    /// The children of the value at `loc`, with their names in the path
+    /// model of [`Value::children`]: field names, indices, rendered map
+    /// keys. Empty for a leaf or a link.
+    pub fn children(&self, loc: Loc) -> Result<Vec<(String, Loc)>> {
+        let at = match loc {
+            Loc::Value(at) => at,
+            Loc::Plain { at, ty } => {
+                let def = self.plain_def(ty)?;
+                return Ok((0..def.plain.len() as u32)
+                    .map(|field| {
+                        let name = def.members[field as usize].to_string();
+                        (name, Loc::PlainField { at, ty, field })
+                    })
+                    .collect());
+            }
+            Loc::PlainField { .. } => return Ok(Vec::new()),
+        };
+        let (pos, _) = self.unwrap(at)?;
+        let mut skim = Skim::new();
+        self.walk_at(pos, &mut skim, |w| {
+            let mut out = Vec::new();
+            match w.r.u8()? {
+                wire::STRUCT => {
+                    let ty = w.types.read_ref(w.r, wire::STRUCT)? as usize;
+                    let names = w.types.defs[ty].members.clone();
+                    for name in names {
+                        out.push((name.to_string(), Loc::Value(w.r.offset())));
+                        w.value()?;
+                    }
+                }
+                wire::SEQ | wire::TUPLE => {
+                    for i in 0..w.r.count(1)? {
+                        out.push((i.to_string(), Loc::Value(w.r.offset())));
+                        w.value()?;
+                    }
+                }
+                wire::MAP => {
+                    for i in 0..w.r.count(2)? {
+                        w.v.on = true;
+                        w.value()?;
+                        w.v.on = false;
+                        let key = w.v.take()?;
+                        out.push((map_key(i, &key), Loc::Value(w.r.offset())));
+                        w.value()?;
+                    }
+                }
+                wire::PACKED_STRUCTS => {
+                    let ty = w.types.read_ref(w.r, wire::PACKED_STRUCTS)?;
+                    let size = w.types.defs[ty as usize].record as u64;
+                    let n = w.r.count(size as usize)?;
+                    let data = w.r.offset();
+                    out.extend((0..n as u64).map(|i| {
+                        let at = data + i * size;
+                        (i.to_string(), Loc::Plain { at, ty })
+                    }));
+                }
+                _ => {}
+            }
+            Ok(out)
+        })
+    }
+
+    fn plain_def(&self, ty: u32) -> Result<&TypeDef<'de>> {
+        self.types
+            .get(ty as usize)
+            .filter(|d| !d.plain.is_empty())
+            .ok_or_else(|| Error::invalid(format!("type #{ty} is not a plain struct")))
+    }
+
+    fn plain_field(&self, at: u64, ty: u32, field: u32) -> Result<Node<'de>> {
+        let def = self.plain_def(ty)?;
+        let size = |&(kind, shape): &(wire::Packed, u64)| {
+            kind.size() as u64 * if shape == 0 { 1 } else { shape - 1 }
+        };
+        let (kind, shape) = *def
+            .plain
+            .get(field as usize)
+            .ok_or_else(|| Error::invalid(format!("no field {field} in `{}`", def.name)))?;
+        let start = at + def.plain[..field as usize].iter().map(size).sum::<u64>();
+        let end = start + size(&(kind, shape));
+        let bytes = usize::try_from(start)
+            .ok()
+            .zip(usize::try_from(end).ok())
+            .and_then(|(s, e)| self.body.get(s..e))
+            .ok_or_else(|| Error::invalid(format!("no packed struct at offset {at}")))?;
+        let leaf = match shape {
+            0 => number(kind, bytes),
+            _ => Leaf::Packed(kind, bytes),
+        };
+        let mut b = Builder::new();
+        b.leaf(leaf, &TypeTable::default())?;
+        Ok(Node::Leaf(b.root.take().unwrap_or(Value::Unit)))
+    }
+}
