@@ -436,3 +436,56 @@ fn without_fuse_access_the_mount_fails_clearly() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("FUSE is not available: /dev/fuse"), "{err}");
 }
+
+#[test]
+fn long_sequences_and_maps_list_whole_and_look_up_by_name() {
+    if !fuse_usable() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("big");
+    // 5,000 strings (read by window from marks), a map of 700 entries
+    // whose keys need escaping, and a packed array (a raw file).
+    let list: Vec<String> = (0..5000).map(|i| format!("s{i}")).collect();
+    let map: BTreeMap<String, u32> = (0..700).map(|i| (format!("k/{i}"), i)).collect();
+    let packed: Vec<u32> = vec![1, 2, 0xdead_beef];
+    std::fs::write(&file, stateify::to_vec(&(list, map, packed)).unwrap()).unwrap();
+    let m = Mounted::start(&["mount", file.to_str().unwrap()], &tmp.path().join("mnt"));
+    let names = |p: &str| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(m.path(p))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+    let mut want: Vec<String> = (0..5000).map(|i| i.to_string()).collect();
+    want.push(".type".into());
+    want.sort();
+    assert_eq!(names("/0/0"), want);
+    let mut want: Vec<String> = (0..700).map(|i| format!("k%2F{i}")).collect();
+    want.push(".type".into());
+    want.sort();
+    assert_eq!(names("/0/1"), want);
+    let read = |p: &str| std::fs::read_to_string(m.path(p)).unwrap();
+    for i in [0, 63, 64, 255, 256, 4095, 4999] {
+        assert_eq!(read(&format!("/0/0/{i}")), format!("s{i}\n"));
+    }
+    assert_eq!(read("/0/1/k%2F699"), "699\n");
+    assert_eq!(read("/0/0/.type"), "seq\n");
+    // Only canonical indices in range name entries.
+    for bad in ["5000", "007", "-1", "x"] {
+        assert!(
+            std::fs::metadata(m.path(&format!("/0/0/{bad}"))).is_err(),
+            "{bad}"
+        );
+    }
+    let raw = std::fs::read(m.path("/0/2")).unwrap();
+    assert_eq!(
+        raw,
+        [1u32, 2, 0xdead_beef]
+            .iter()
+            .flat_map(|n| n.to_le_bytes())
+            .collect::<Vec<_>>()
+    );
+}

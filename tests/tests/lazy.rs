@@ -3,7 +3,7 @@
 //! version: scalars, structs, maps, packed structs, trait objects, shared
 //! objects with weak back-edges and forward references.
 
-use stateify::value::{decode, Lazy, Link, Loc, Node, Value};
+use stateify::value::{decode, Kind, Lazy, Link, Loc, Node, Value};
 
 /// Checks that `loc` in the lazy view is `v` of the decoded tree; returns
 /// how many values it compared.
@@ -55,9 +55,23 @@ fn same(lazy: &Lazy<'_>, loc: Loc, v: &Value<'_>, at: &str) -> usize {
             let got = lazy.children(loc).unwrap_or_else(|e| panic!("{at}: {e}"));
             assert_eq!(got.len(), want.len(), "{at}");
             let mut n = 1;
-            for ((gn, gl), (wn, wv)) in got.iter().zip(&want) {
-                assert_eq!(gn, wn, "{at}");
-                n += same(lazy, *gl, wv, &format!("{at}/{wn}"));
+            for (c, (wn, wv)) in got.iter().zip(&want) {
+                assert_eq!(c.name.to_string(), *wn, "{at}");
+                let kind = match lazy.node(c.loc).unwrap() {
+                    Node::Leaf(_) => Kind::Leaf,
+                    Node::Dir { .. } => Kind::Dir,
+                    Node::Link(_) => Kind::Link,
+                };
+                assert_eq!(c.kind, kind, "{at}/{wn}");
+                n += same(lazy, c.loc, wv, &format!("{at}/{wn}"));
+            }
+            // Windows of two children, from the mark before them, are the
+            // same children.
+            let marks = lazy.marks(loc, 3).unwrap();
+            for first in 0..=got.len() {
+                let mark = marks.get(first / 3).map(|&off| (first / 3 * 3, off));
+                let window = lazy.children_from(loc, first, 2, mark).unwrap();
+                assert_eq!(window[..], got[first..(first + 2).min(got.len())], "{at}");
             }
             n
         }

@@ -16,7 +16,7 @@ use fuser::{
     FileAttr, FileType, Filesystem, ReplyAttr, ReplyData, ReplyDirectory, ReplyEntry, ReplyXattr,
     Request, FUSE_ROOT_ID,
 };
-use stateify::value::{Link, Loc, Node, Value};
+use stateify::value::{Kind, Link, Loc, Node, Value};
 
 use super::checkpoint::Checkpoint;
 
@@ -56,8 +56,35 @@ struct Entry {
     lookups: u64,
 }
 
-/// A directory's entries: name, inode, file type.
-type Listing = Arc<Vec<(String, Ino, FileType)>>;
+/// A directory's entries.
+#[derive(Clone)]
+enum Listing {
+    /// Every entry, named: name, inode, file type (the fixed directories,
+    /// structs and maps, whose entries are found by name).
+    Named(Arc<Vec<(String, Ino, FileType)>>),
+    /// A sequence or tuple: `.type`, then entries named by index, read a
+    /// window at a time from the nearest mark (the offset of every
+    /// [`MARK`]th child), so a million elements cost 16 KiB of marks.
+    Indexed {
+        r: usize,
+        loc: Loc,
+        len: usize,
+        marks: Arc<Vec<u64>>,
+    },
+}
+
+/// One mark per this many children of a sequence.
+const MARK: usize = 64;
+/// Children decoded per step of a directory read.
+const WINDOW: usize = 256;
+
+fn file_type(k: Kind) -> FileType {
+    match k {
+        Kind::Leaf => FileType::RegularFile,
+        Kind::Dir => FileType::Directory,
+        Kind::Link => FileType::Symlink,
+    }
+}
 
 pub(crate) struct Fs {
     ck: Checkpoint,
@@ -160,11 +187,12 @@ impl Fs {
             Ino::Root | Ino::Objects | Ino::ObjectsOf(_) | Ino::Meta | Ino::Pages => {
                 FileType::Directory
             }
-            Ino::Val(r, loc) => match self.node(r, loc)? {
-                Node::Dir { .. } => FileType::Directory,
-                Node::Leaf(_) => FileType::RegularFile,
-                Node::Link(_) => FileType::Symlink,
-            },
+            Ino::Val(r, loc) => file_type(
+                self.graph(r)
+                    .ok_or("not a graph record")?
+                    .kind(loc)
+                    .map_err(|e| format!("record {r}, value at {loc:?}: {e}"))?,
+            ),
             Ino::Type(..) | Ino::Raw(_) | Ino::MetaEntry(_) | Ino::Segment(_) => {
                 FileType::RegularFile
             }
@@ -311,33 +339,90 @@ impl Fs {
                 .collect(),
             Ino::Val(r, loc) => {
                 let g = self.graph(r).ok_or("not a graph record")?;
-                let kids = g
-                    .children(loc)
-                    .map_err(|e| format!("record {r}, value at {loc:?}: {e}"))?;
+                let fail = |e: stateify::Error| format!("record {r}, value at {loc:?}: {e}");
+                if let Node::Dir {
+                    len, indexed: true, ..
+                } = self.node(r, loc)?
+                {
+                    {
+                        let marks = Arc::new(g.marks(loc, MARK).map_err(fail)?);
+                        let listing = Listing::Indexed { r, loc, len, marks };
+                        self.listings.push_front((dir, listing.clone()));
+                        self.listings.truncate(LISTINGS);
+                        return Ok(listing);
+                    }
+                }
                 let mut seen = HashSet::new();
                 let mut v = vec![(".type".to_string(), Ino::Type(r, loc))];
-                for (i, (name, child)) in kids.into_iter().enumerate() {
-                    let mut name = file_name(&name);
+                for (i, c) in g.children(loc).map_err(fail)?.into_iter().enumerate() {
+                    let mut name = file_name(&c.name.to_string());
                     // Hostile or odd keys may render alike: keep both.
                     if !seen.insert(name.clone()) {
                         name = format!("{name}~{i}");
                         seen.insert(name.clone());
                     }
-                    v.push((name, Ino::Val(r, child)));
+                    v.push((name, Ino::Val(r, c.loc)));
                 }
                 v
             }
             _ => return Err("not a directory".into()),
         };
-        let mut listing = Vec::with_capacity(named.len());
+        let mut entries = Vec::with_capacity(named.len());
         for (name, ino) in named {
             let kind = self.kind(ino)?;
-            listing.push((name, ino, kind));
+            entries.push((name, ino, kind));
         }
-        let listing = Arc::new(listing);
+        let listing = Listing::Named(Arc::new(entries));
         self.listings.push_front((dir, listing.clone()));
         self.listings.truncate(LISTINGS);
         Ok(listing)
+    }
+
+    /// Children `first..first + max` of an indexed listing, as entries.
+    fn window(
+        &self,
+        l: &Listing,
+        first: usize,
+        max: usize,
+    ) -> Result<Vec<(String, Ino, FileType)>, String> {
+        let Listing::Indexed { r, loc, marks, .. } = l else {
+            return Err("not a sequence".into());
+        };
+        let g = self.graph(*r).ok_or("not a graph record")?;
+        let mark = marks
+            .get(first / MARK)
+            .map(|&off| (first / MARK * MARK, off));
+        let kids = g
+            .children_from(*loc, first, max, mark)
+            .map_err(|e| format!("record {r}, value at {loc:?}: {e}"))?;
+        Ok(kids
+            .into_iter()
+            .map(|c| (c.name.to_string(), Ino::Val(*r, c.loc), file_type(c.kind)))
+            .collect())
+    }
+
+    /// The entry named `name` of a directory.
+    fn find(&mut self, dir: Ino, name: &OsStr) -> Result<Option<Ino>, String> {
+        let listing = self.list(dir)?;
+        match &listing {
+            Listing::Named(v) => Ok(v
+                .iter()
+                .find(|(n, _, _)| OsStr::new(n) == name)
+                .map(|e| e.1)),
+            Listing::Indexed { r, loc, len, .. } => {
+                if name == ".type" {
+                    return Ok(Some(Ino::Type(*r, *loc)));
+                }
+                // Only the canonical spelling of an index in range.
+                let i = name
+                    .to_str()
+                    .and_then(|n| n.parse::<usize>().ok().filter(|i| i.to_string() == n));
+                match i {
+                    Some(i) if i < *len => Ok(self.window(&listing, i, 1)?.pop().map(|e| e.1)),
+                    _ => Ok(None),
+                }
+            }
+        }
     }
 
     fn entry(&self, id: u64) -> Option<(Ino, usize)> {
@@ -356,13 +441,11 @@ impl Filesystem for Fs {
         let Some((dir, depth)) = self.entry(parent) else {
             return reply.error(libc::ENOENT);
         };
-        let listing = match self.list(dir) {
-            Ok(l) => l,
+        let ino = match self.find(dir, name) {
+            Ok(Some(ino)) => ino,
+            Ok(None) => return reply.error(libc::ENOENT),
             Err(e) if e == "not a directory" => return reply.error(libc::ENOTDIR),
             Err(e) => return reply.error(failed("lookup", &e)),
-        };
-        let Some(&(_, ino, _)) = listing.iter().find(|(n, _, _)| OsStr::new(n) == name) else {
-            return reply.error(libc::ENOENT);
         };
         let id = self.remember(ino, depth + 1);
         match self.attr(id) {
@@ -456,19 +539,50 @@ impl Filesystem for Fs {
             Ok(l) => l,
             Err(e) => return reply.error(failed("readdir", &e)),
         };
-        let dots = [(".", ino), ("..", ino)];
-        let all = dots
-            .iter()
-            .map(|&(n, i)| (n, i, FileType::Directory))
-            .chain(listing.iter().map(|(n, child, kind)| {
-                // Inode numbers here are only shown (`ls -i`); a lookup
-                // gives the real one. Never 0, which readers skip.
-                let id = self.ids.get(child).copied().unwrap_or(u64::MAX);
-                (n.as_str(), id, *kind)
-            }));
-        for (i, (name, id, kind)) in all.enumerate().skip(offset.max(0) as usize) {
-            if reply.add(id, i as i64 + 1, kind, name) {
-                break;
+        // Entry i (from 0: `.`, `..`, then the listing) has offset i + 1.
+        let mut next = offset.max(0) as usize;
+        let shown = |ids: &HashMap<Ino, u64>, child: &Ino| {
+            // Inode numbers here are only shown (`ls -i`); a lookup gives
+            // the real one. Never 0, which readers skip.
+            ids.get(child).copied().unwrap_or(u64::MAX)
+        };
+        while next < 2 {
+            let name = if next == 0 { "." } else { ".." };
+            if reply.add(ino, next as i64 + 1, FileType::Directory, name) {
+                return reply.ok();
+            }
+            next += 1;
+        }
+        match &listing {
+            Listing::Named(v) => {
+                for (i, (name, child, kind)) in v.iter().enumerate().skip(next - 2) {
+                    if reply.add(shown(&self.ids, child), i as i64 + 3, *kind, name) {
+                        break;
+                    }
+                }
+            }
+            Listing::Indexed { r, loc, len, .. } => {
+                if next == 2 {
+                    let t = shown(&self.ids, &Ino::Type(*r, *loc));
+                    if reply.add(t, 3, FileType::RegularFile, ".type") {
+                        return reply.ok();
+                    }
+                    next += 1;
+                }
+                // Child k is entry k + 3.
+                let mut k = next - 3;
+                'fill: while k < *len {
+                    let window = match self.window(&listing, k, WINDOW) {
+                        Ok(w) => w,
+                        Err(e) => return reply.error(failed("readdir", &e)),
+                    };
+                    for (name, child, kind) in &window {
+                        if reply.add(shown(&self.ids, child), k as i64 + 4, *kind, name) {
+                            break 'fill;
+                        }
+                        k += 1;
+                    }
+                }
             }
         }
         reply.ok();

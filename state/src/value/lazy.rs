@@ -20,8 +20,9 @@
 //! let lazy = Lazy::new(&bytes[h..h + len as usize], 1000).unwrap();
 //! let items = lazy.children(lazy.root()).unwrap();
 //! assert_eq!(items.len(), 2);
-//! let second = lazy.children(items[1].1).unwrap();
-//! assert!(matches!(lazy.node(second[1].1).unwrap(), Node::Leaf(v) if v.scalar_text() == "\"b\""));
+//! let second = lazy.children(items[1].loc).unwrap();
+//! assert_eq!(second[1].name.to_string(), "1");
+//! assert!(matches!(lazy.node(second[1].loc).unwrap(), Node::Leaf(v) if v.scalar_text() == "\"b\""));
 //! ```
 
 use crate::error::{Error, Result};
@@ -69,6 +70,9 @@ pub enum Node<'de> {
         ty: String,
         /// The number of children.
         len: usize,
+        /// Children are named by index (a sequence, tuple or packed
+        /// struct array), not by field or key.
+        indexed: bool,
     },
     /// A shared object: where it is defined or referred to.
     Link(Link),
@@ -86,6 +90,58 @@ pub enum Link {
     },
     /// A weak pointer whose object was gone when saved.
     DeadWeak,
+}
+
+/// What a child is, without decoding it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// [`Node::Leaf`].
+    Leaf,
+    /// [`Node::Dir`].
+    Dir,
+    /// [`Node::Link`].
+    Link,
+}
+
+/// A child's name in the path model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Name<'de> {
+    /// An element of a sequence or tuple.
+    Index(usize),
+    /// A struct's field.
+    Field(&'de str),
+    /// A map entry, by its rendered key.
+    Key(String),
+}
+
+impl std::fmt::Display for Name<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Name::Index(i) => write!(f, "{i}"),
+            Name::Field(s) => f.write_str(s),
+            Name::Key(s) => f.write_str(s),
+        }
+    }
+}
+
+/// One child of a value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Child<'de> {
+    /// Its name.
+    pub name: Name<'de>,
+    /// Where it is.
+    pub loc: Loc,
+    /// What it is.
+    pub kind: Kind,
+}
+
+/// What [`Lazy::header`] reads.
+struct Header<'a, 'de> {
+    tag: u8,
+    len: usize,
+    first: u64,
+    members: &'a [&'de str],
+    packed: Option<(u64, u32)>,
 }
 
 /// An object's value offset before its `DEF` is met.
@@ -303,13 +359,20 @@ impl<'de> Lazy<'de> {
                 return Ok(Node::Dir {
                     ty: def.name.to_string(),
                     len: def.plain.len(),
+                    indexed: false,
                 });
             }
             Loc::PlainField { at, ty, field } => return self.plain_field(at, ty, field),
         };
         let (pos, variant) = self.unwrap(at)?;
         self.walk_at(pos, &mut Skim::new(), |w| {
-            let dir = |ty: &str, len| Ok(Node::Dir { ty: ty.into(), len });
+            let dir = |ty: &str, len, indexed| {
+                Ok(Node::Dir {
+                    ty: ty.into(),
+                    len,
+                    indexed,
+                })
+            };
             let object = |id| Ok(Node::Link(Link::Object { id, weak: false }));
             let tag = w.r.peek()?;
             if !matches!(
@@ -356,80 +419,211 @@ impl<'de> Lazy<'de> {
                 wire::STRUCT => {
                     let ty = w.types.read_ref(w.r, wire::STRUCT)? as usize;
                     let def = &w.types.defs[ty];
-                    dir(def.name, def.members.len())
+                    dir(def.name, def.members.len(), false)
                 }
-                wire::SEQ => dir("seq", w.r.count(1)?),
-                wire::TUPLE => dir("tuple", w.r.count(1)?),
-                wire::MAP => dir("map", w.r.count(2)?),
+                wire::SEQ => dir("seq", w.r.count(1)?, true),
+                wire::TUPLE => dir("tuple", w.r.count(1)?, true),
+                wire::MAP => dir("map", w.r.count(2)?, false),
                 wire::PACKED_STRUCTS => {
                     let ty = w.types.read_ref(w.r, wire::PACKED_STRUCTS)? as usize;
                     let n = w.r.count(w.types.defs[ty].record)?;
-                    dir("seq", n)
+                    dir("seq", n, true)
                 }
                 _ => unreachable!("scalars are decoded above"),
             }
         })
     }
 
+    /// What kind of value is at `loc`, read from its tags alone (cheaper
+    /// than [`Lazy::node`]).
+    pub fn kind(&self, loc: Loc) -> Result<Kind> {
+        let mut at = match loc {
+            Loc::Value(at) => at,
+            Loc::Plain { .. } => return Ok(Kind::Dir),
+            Loc::PlainField { .. } => return Ok(Kind::Leaf),
+        };
+        loop {
+            let tag = usize::try_from(at)
+                .ok()
+                .and_then(|i| self.body.get(i))
+                .ok_or_else(|| Error::invalid(format!("no value at offset {at}")))?;
+            return Ok(match *tag {
+                wire::SOME => {
+                    at += 1;
+                    continue;
+                }
+                // The payload's offset needs the type reference read.
+                wire::VARIANT | wire::DYN => match self.node(Loc::Value(at))? {
+                    Node::Leaf(_) => Kind::Leaf,
+                    Node::Dir { .. } => Kind::Dir,
+                    Node::Link(_) => Kind::Link,
+                },
+                wire::STRUCT | wire::SEQ | wire::TUPLE | wire::MAP | wire::PACKED_STRUCTS => {
+                    Kind::Dir
+                }
+                wire::OBJ
+                | wire::OBJ_CYCLIC
+                | wire::REF
+                | wire::DEF
+                | wire::WEAK
+                | wire::WEAK_DEAD => Kind::Link,
+                _ => Kind::Leaf,
+            });
+        }
+    }
+
     /// The children of the value at `loc`, with their names in the path
     /// model of [`Value::children`]: field names, indices, rendered map
     /// keys. Empty for a leaf or a link.
-    pub fn children(&self, loc: Loc) -> Result<Vec<(String, Loc)>> {
+    pub fn children(&self, loc: Loc) -> Result<Vec<Child<'de>>> {
+        self.children_from(loc, 0, usize::MAX, None)
+    }
+
+    /// Children `first..first + max` of the value at `loc` (as
+    /// [`Lazy::children`]). With `mark`, an (index, offset) pair from
+    /// [`Lazy::marks`] at or before `first`, the walk starts there instead
+    /// of at the first child, so a window deep into a long sequence costs
+    /// what the window and at most one mark interval cost.
+    pub fn children_from(
+        &self,
+        loc: Loc,
+        first: usize,
+        max: usize,
+        mark: Option<(usize, u64)>,
+    ) -> Result<Vec<Child<'de>>> {
         let at = match loc {
             Loc::Value(at) => at,
             Loc::Plain { at, ty } => {
                 let def = self.plain_def(ty)?;
-                return Ok((0..def.plain.len() as u32)
-                    .map(|field| {
-                        let name = def.members[field as usize].to_string();
-                        (name, Loc::PlainField { at, ty, field })
+                let n = def.plain.len();
+                return Ok((first.min(n)..first.saturating_add(max).min(n))
+                    .map(|field| Child {
+                        name: Name::Field(def.members[field]),
+                        loc: Loc::PlainField {
+                            at,
+                            ty,
+                            field: field as u32,
+                        },
+                        kind: Kind::Leaf,
                     })
                     .collect());
             }
             Loc::PlainField { .. } => return Ok(Vec::new()),
         };
         let (pos, _) = self.unwrap(at)?;
+        let h = self.header(pos)?;
+        let end = first.saturating_add(max).min(h.len);
+        if first >= end {
+            return Ok(Vec::new());
+        }
+        if let Some((size, ty)) = h.packed {
+            return Ok((first..end)
+                .map(|i| Child {
+                    name: Name::Index(i),
+                    loc: Loc::Plain {
+                        at: h.first + i as u64 * size,
+                        ty,
+                    },
+                    kind: Kind::Dir,
+                })
+                .collect());
+        }
+        let (mut i, start) = match mark {
+            Some((m, off)) if m <= first && m < h.len => (m, off),
+            _ => (0, h.first),
+        };
         let mut skim = Skim::new();
-        self.walk_at(pos, &mut skim, |w| {
-            let mut out = Vec::new();
-            match w.r.u8()? {
-                wire::STRUCT => {
-                    let ty = w.types.read_ref(w.r, wire::STRUCT)? as usize;
-                    let names = w.types.defs[ty].members.clone();
-                    for name in names {
-                        out.push((name.to_string(), Loc::Value(w.r.offset())));
-                        w.value()?;
-                    }
-                }
-                wire::SEQ | wire::TUPLE => {
-                    for i in 0..w.r.count(1)? {
-                        out.push((i.to_string(), Loc::Value(w.r.offset())));
-                        w.value()?;
-                    }
-                }
-                wire::MAP => {
-                    for i in 0..w.r.count(2)? {
-                        w.v.on = true;
+        self.walk_at(start, &mut skim, |w| {
+            let mut out = Vec::with_capacity(end - first);
+            while i < end {
+                let wanted = i >= first;
+                let name = match h.tag {
+                    wire::MAP => {
+                        w.v.on = wanted;
                         w.value()?;
                         w.v.on = false;
-                        let key = w.v.take()?;
-                        out.push((map_key(i, &key), Loc::Value(w.r.offset())));
-                        w.value()?;
+                        match wanted {
+                            true => Name::Key(map_key(i, &w.v.take()?)),
+                            false => Name::Index(i),
+                        }
                     }
+                    wire::STRUCT => Name::Field(h.members[i]),
+                    _ => Name::Index(i),
+                };
+                let child = w.r.offset();
+                if wanted {
+                    let loc = Loc::Value(child);
+                    let kind = self.kind(loc)?;
+                    out.push(Child { name, loc, kind });
                 }
+                i += 1;
+                if i < end {
+                    w.value()?;
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// The offsets of children `0, every, 2 × every, …` of the value at
+    /// `loc` (of a map entry: its key's), for [`Lazy::children_from`]: one
+    /// walk over the value, `8 / every` bytes per child kept.
+    pub fn marks(&self, loc: Loc, every: usize) -> Result<Vec<u64>> {
+        let Loc::Value(at) = loc else {
+            return Ok(Vec::new());
+        };
+        let every = every.max(1);
+        let (pos, _) = self.unwrap(at)?;
+        let h = self.header(pos)?;
+        if h.packed.is_some() || h.len == 0 {
+            return Ok(Vec::new());
+        }
+        self.walk_at(h.first, &mut Skim::new(), |w| {
+            let mut out = Vec::with_capacity(h.len / every + 1);
+            for i in 0..h.len {
+                if i % every == 0 {
+                    out.push(w.r.offset());
+                }
+                if h.tag == wire::MAP {
+                    w.value()?;
+                }
+                w.value()?;
+            }
+            Ok(out)
+        })
+    }
+
+    /// A composite's tag, its number of children and where the first
+    /// starts; a struct's member names; a packed struct array's record size
+    /// and type.
+    fn header(&self, pos: u64) -> Result<Header<'_, 'de>> {
+        self.walk_at(pos, &mut Skim::new(), |w| {
+            let tag = w.r.u8()?;
+            let mut h = Header {
+                tag,
+                len: 0,
+                first: 0,
+                members: &[],
+                packed: None,
+            };
+            match tag {
+                wire::STRUCT => {
+                    let ty = w.types.read_ref(w.r, tag)? as usize;
+                    h.members = &self.types[ty].members;
+                    h.len = h.members.len();
+                }
+                wire::SEQ | wire::TUPLE => h.len = w.r.count(1)?,
+                wire::MAP => h.len = w.r.count(2)?,
                 wire::PACKED_STRUCTS => {
-                    let ty = w.types.read_ref(w.r, wire::PACKED_STRUCTS)?;
-                    let size = w.types.defs[ty as usize].record as u64;
-                    let n = w.r.count(size as usize)?;
-                    let data = w.r.offset();
-                    out.extend((0..n as u64).map(|i| {
-                        let at = data + i * size;
-                        (i.to_string(), Loc::Plain { at, ty })
-                    }));
+                    let ty = w.types.read_ref(w.r, tag)?;
+                    let size = self.types[ty as usize].record;
+                    h.len = w.r.count(size)?;
+                    h.packed = Some((size as u64, ty));
                 }
                 _ => {}
             }
-            Ok(out)
+            h.first = w.r.offset();
+            Ok(h)
         })
     }
 

@@ -22,7 +22,7 @@ use crate::walk::{walk_graph, Leaf, Open, Slot, Visitor};
 use crate::wire::Packed;
 
 mod lazy;
-pub use lazy::{Lazy, Link, Loc, Node};
+pub use lazy::{Child, Kind, Lazy, Link, Loc, Name, Node};
 
 /// One value of a graph.
 #[derive(Clone, Debug, PartialEq)]
