@@ -47,7 +47,7 @@ pub enum Loc {
         ty: u32,
     },
     /// Field `field` of the packed struct at `at`.
-    PlainField {
+    PlainMember {
         /// Offset of the struct's bytes.
         at: u64,
         /// Its type id.
@@ -362,7 +362,7 @@ impl<'de> Lazy<'de> {
                     indexed: false,
                 });
             }
-            Loc::PlainField { at, ty, field } => return self.plain_field(at, ty, field),
+            Loc::PlainMember { at, ty, field } => return self.plain_field(at, ty, field),
         };
         let (pos, variant) = self.unwrap(at)?;
         self.walk_at(pos, &mut Skim::new(), |w| {
@@ -440,7 +440,7 @@ impl<'de> Lazy<'de> {
         let mut at = match loc {
             Loc::Value(at) => at,
             Loc::Plain { .. } => return Ok(Kind::Dir),
-            Loc::PlainField { .. } => return Ok(Kind::Leaf),
+            Loc::PlainMember { .. } => return Ok(Kind::Leaf),
         };
         loop {
             let tag = usize::try_from(at)
@@ -499,7 +499,7 @@ impl<'de> Lazy<'de> {
                 return Ok((first.min(n)..first.saturating_add(max).min(n))
                     .map(|field| Child {
                         name: Name::Field(def.members[field]),
-                        loc: Loc::PlainField {
+                        loc: Loc::PlainMember {
                             at,
                             ty,
                             field: field as u32,
@@ -508,7 +508,7 @@ impl<'de> Lazy<'de> {
                     })
                     .collect());
             }
-            Loc::PlainField { .. } => return Ok(Vec::new()),
+            Loc::PlainMember { .. } => return Ok(Vec::new()),
         };
         let (pos, _) = self.unwrap(at)?;
         let h = self.header(pos)?;
