@@ -15,19 +15,18 @@
 //!
 //! The parts: this file holds the `Saver`, its set-up and reuse between
 //! saves, structs, enums and sequences; `out` the output buffer (tags,
-//! varints, scalars, strings); `types` the type table as written; `sorted`
+//! varints, scalars, strings); `types` type references as written (the ids
+//! are the type table's, `table::TypeIds`); `sorted`
 //! hash containers in key order; `shared` shared objects, cycles and weak
 //! references.
 
 use std::time::{Duration, Instant};
 
-use rustc_hash::FxHashMap;
-
 use crate::error::{Error, ErrorKind, Result};
 use crate::identity::{Identities, TypeIndex};
 use crate::record::OBJECT_HEADER_LEN;
 use crate::stats::{Counters, SaveStats};
-use crate::table::DefKind;
+use crate::table::{DefKind, TypeIds};
 use crate::wire::{self, Packed};
 use crate::{mem, varint, Stateify};
 
@@ -37,7 +36,6 @@ mod sorted;
 mod types;
 
 use shared::DeferredValue;
-use types::{DefKey, TypeSlot, TYPE_CACHE};
 
 /// Options of a save.
 #[derive(Clone, Debug)]
@@ -60,17 +58,8 @@ impl Default for SaveOptions {
 /// The encoder state handed to [`Stateify::save`].
 pub struct Saver {
     buf: Vec<u8>,
-    /// Direct-mapped cache of recent type ids, keyed by the addresses of
-    /// the static name and member list: types that alternate (a player, its
-    /// items, their enchantments…) hit here instead of in `def_ptrs`.
-    type_cache: Box<[TypeSlot; TYPE_CACHE]>,
-    defs: FxHashMap<DefKey, u32>,
-    /// The same ids by the address of the static name and member list:
-    /// hashing three words instead of every name (`defs` decides when an
-    /// address is new).
-    def_ptrs: FxHashMap<(DefKind, usize, usize), u32>,
-    /// Plain struct definitions so far (they are in `def_ptrs` only).
-    plain_defs: u32,
+    /// The ids of the types defined so far.
+    type_ids: TypeIds,
     /// Object id by identity: allocation address and type (the same
     /// allocation can be saved as `Rc<T>` and `Rc<dyn Trait>`, two objects).
     objects: Identities,
@@ -122,10 +111,6 @@ pub struct Saver {
     /// between saves, like the tables' capacity).
     #[cfg(feature = "serde")]
     pub(crate) serde: crate::serde::SaveCache,
-    /// Changes whenever type ids stop meaning what they meant (a reset,
-    /// types forgotten by a rewind): what caches of ids outside the
-    /// tables check.
-    pub(crate) type_gen: u64,
     /// What this save calls now (see [`Saver::now`]), fixed at first use.
     now: Option<std::time::Instant>,
 }
@@ -150,10 +135,7 @@ impl Saver {
     pub(crate) fn new(opts: &SaveOptions) -> Self {
         Saver {
             buf: Vec::new(),
-            type_cache: Box::new([TypeSlot::EMPTY; TYPE_CACHE]),
-            defs: FxHashMap::default(),
-            def_ptrs: FxHashMap::default(),
-            plain_defs: 0,
+            type_ids: TypeIds::default(),
             objects: Identities::default(),
             types: TypeIndex::default(),
             tags: Vec::new(),
@@ -175,21 +157,13 @@ impl Saver {
             key_arena: Vec::new(),
             #[cfg(feature = "serde")]
             serde: Default::default(),
-            type_gen: 1,
             now: None,
         }
     }
 
     pub(crate) fn reset(&mut self) {
         self.buf.clear();
-        self.type_gen += 1;
-        if !self.defs.is_empty() || self.plain_defs != 0 {
-            // Slots only ever hold ids of defined types.
-            self.type_cache.fill(TypeSlot::EMPTY);
-            self.defs.clear();
-            self.def_ptrs.clear();
-            self.plain_defs = 0;
-        }
+        self.type_ids.clear();
         self.objects.clear();
         self.tags.clear();
         self.open.clear();

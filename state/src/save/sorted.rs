@@ -101,8 +101,7 @@ impl Saver {
             }
             n += 1;
         }
-        let context_free =
-            scratch.defs.is_empty() && scratch.plain_defs == 0 && scratch.next_object == 0;
+        let context_free = scratch.type_ids.is_empty() && scratch.next_object == 0;
         // The keys' bytes move to the arena (a swap, no copy), so that
         // hash containers in the values can use the scratch encoder; they
         // find the arena taken and use a fresh one meanwhile.

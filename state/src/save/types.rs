@@ -1,29 +1,9 @@
-//! The type table as written: a type's definition at its first use, a
-//! reference by id afterwards, found through a direct-mapped cache of
-//! recent types before the maps.
+//! Type references as written: the tag and the id, with the definition at
+//! a type's first use. Which id a type has, and whether it is new, is the
+//! type table's (`table::TypeIds`); this file only emits the bytes.
 
 use super::*;
-
-pub(super) type DefKey = (DefKind, &'static str, &'static [&'static str]);
-
-pub(super) const TYPE_CACHE: usize = 64;
-
-#[derive(Clone, Copy)]
-pub(super) struct TypeSlot {
-    pub(super) name: usize,
-    /// Member list address | kind.
-    pub(super) members: usize,
-    pub(super) id: u32,
-}
-
-impl TypeSlot {
-    /// Matches nothing: no static has address 0.
-    pub(super) const EMPTY: TypeSlot = TypeSlot {
-        name: 0,
-        members: 0,
-        id: 0,
-    };
-}
+use crate::table::Def;
 
 impl Saver {
     /// Writes `tag` and a type reference, with its definition on first use.
@@ -34,56 +14,51 @@ impl Saver {
         name: &'static str,
         members: &'static [&'static str],
     ) -> u32 {
-        let (n, m) = (name.as_ptr() as usize, members.as_ptr() as usize);
-        // Member lists are arrays of `&str`, so their addresses are
-        // 8-aligned and the kind fits in the low bits.
-        let key = m | kind as usize;
-        let at = ((m >> 3) ^ (n >> 4)) % TYPE_CACHE;
         self.tag(kind.tag());
-        let slot = self.type_cache[at];
-        if slot.name == n && slot.members == key {
-            self.varint(slot.id as u64);
-            return slot.id;
+        if let Some(id) = self.type_ids.cached(kind, name, members) {
+            self.varint(id as u64);
+            return id;
         }
-        let id = self.type_ref_slow(kind, name, members);
-        self.type_cache[at] = TypeSlot {
-            name: n,
-            members: key,
-            id,
-        };
-        id
+        self.type_ref_slow(kind, name, members)
     }
 
+    /// A type reference the cache did not have: the id, and the definition
+    /// if the type is new (name, member count, member names).
     #[cold]
-    pub(super) fn type_ref_slow(
+    fn type_ref_slow(
         &mut self,
         kind: DefKind,
         name: &'static str,
         members: &'static [&'static str],
     ) -> u32 {
-        let ptrs = (kind, name.as_ptr() as usize, members.as_ptr() as usize);
-        if let Some(&id) = self.def_ptrs.get(&ptrs) {
-            self.varint(id as u64);
-            return id;
-        }
-        let next = self.next_type_id();
-        let id = *self.defs.entry((kind, name, members)).or_insert(next);
-        self.def_ptrs.insert(ptrs, id);
-        self.varint(id as u64);
-        if id == next {
-            self.name(name);
-            self.varint(members.len() as u64);
-            for m in members {
-                self.name(m);
+        let id = match self.type_ids.lookup(kind, name, members) {
+            Def::Known(id) => {
+                self.varint(id as u64);
+                return id;
             }
-            self.counters.add_type(name, kind == DefKind::Dyn);
+            Def::New(id) => id,
+        };
+        self.varint(id as u64);
+        self.name(name);
+        self.varint(members.len() as u64);
+        for m in members {
+            self.name(m);
         }
+        self.counters.add_type(name, kind == DefKind::Dyn);
         id
     }
 
     /// The id the next new type definition gets.
     pub(crate) fn next_type_id(&self) -> u32 {
-        self.defs.len() as u32 + self.plain_defs
+        self.type_ids.next_id()
+    }
+
+    /// Changes whenever type ids stop meaning what they meant (a new save,
+    /// types forgotten by a rewind): what caches of ids outside the table
+    /// check.
+    #[inline]
+    pub(crate) fn type_gen(&self) -> u64 {
+        self.type_ids.gen
     }
 
     /// A name in a type definition: varint length and bytes, no tag.
@@ -95,16 +70,7 @@ impl Saver {
     /// Forgets the types defined since there were `types`, whose
     /// definitions were cut from the output.
     pub(crate) fn forget_types(&mut self, types: u32) {
-        if self.next_type_id() > types {
-            self.type_gen += 1;
-            self.defs.retain(|_, id| *id < types);
-            self.def_ptrs.retain(|_, id| *id < types);
-            self.plain_defs = self
-                .def_ptrs
-                .keys()
-                .filter(|k| k.0 == DefKind::Plain)
-                .count() as u32;
-            self.type_cache.fill(TypeSlot::EMPTY);
+        if self.type_ids.forget(types) {
             self.counters.forget_types(types as usize);
         }
     }
@@ -114,20 +80,16 @@ impl Saver {
     #[inline]
     pub(super) fn plain_type_ref<T: crate::plain::Plain>(&mut self) -> u32 {
         self.tag(DefKind::Plain.tag());
-        let ptrs = (
-            DefKind::Plain,
-            T::NAME.as_ptr() as usize,
-            T::FIELDS.as_ptr() as usize,
-        );
-        if let Some(&id) = self.def_ptrs.get(&ptrs) {
-            self.varint(id as u64);
-            return id;
-        }
-        // Keyed by address only: two Rust types that happen to share a name
-        // and layout get two ids, which readers accept.
-        let id = self.next_type_id();
-        self.plain_defs += 1;
-        self.def_ptrs.insert(ptrs, id);
+        let def = self
+            .type_ids
+            .lookup_plain(T::NAME.as_ptr() as usize, T::FIELDS.as_ptr() as usize);
+        let id = match def {
+            Def::Known(id) => {
+                self.varint(id as u64);
+                return id;
+            }
+            Def::New(id) => id,
+        };
         self.varint(id as u64);
         self.name(T::NAME);
         self.varint(T::FIELDS.len() as u64);

@@ -227,7 +227,7 @@ impl<'a> Ser<'a> {
     #[inline(always)]
     fn begin_struct(self, name: Name, len: usize) -> Fields<'a> {
         let key = (name.as_ptr() as usize, name.len(), len);
-        let gen = self.s.type_gen;
+        let gen = self.s.type_gen();
         let mut members = None;
         if let Some(r) = self.s.serde.fields(key) {
             let (m, known) = (r.members, (r.gen == gen).then_some(r.ty));
