@@ -91,58 +91,51 @@ impl<T: DynLoad + ?Sized> Stateify for Box<T> {
     }
 }
 
-impl<T: DynLoad + ?Sized> Stateify for Rc<T> {
-    fn save(&self, s: &mut Saver) -> Result<()> {
-        s.save_shared(Rc::as_ptr(self) as *const (), &**self)
-    }
-    fn save_seq(parts: [&[Self]; 2], s: &mut Saver) -> Result<()> {
-        let addr = |p: &Self| Rc::as_ptr(p) as *const () as usize;
-        s.write_shared_seq::<_, T>(parts, addr, |s, ty, p| s.save_shared_as(addr(p), ty, &**p))
-    }
-    fn load(l: &mut Loader) -> Result<Self> {
-        T::load_rc(l)
-    }
+/// `Rc` and `Arc`: a shared object, keyed by the pointee's address; a
+/// sequence of them asks for the identities of its elements ahead.
+macro_rules! shared_pointer {
+    ($($ptr:ident => $load:ident),*) => {$(
+        impl<T: DynLoad + ?Sized> Stateify for $ptr<T> {
+            fn save(&self, s: &mut Saver) -> Result<()> {
+                s.save_shared($ptr::as_ptr(self) as *const (), &**self)
+            }
+            fn save_seq(parts: [&[Self]; 2], s: &mut Saver) -> Result<()> {
+                let addr = |p: &Self| $ptr::as_ptr(p) as *const () as usize;
+                s.write_shared_seq::<_, T>(parts, addr, |s, ty, p| {
+                    s.save_shared_as(addr(p), ty, &**p)
+                })
+            }
+            fn load(l: &mut Loader) -> Result<Self> {
+                T::$load(l)
+            }
+        }
+    )*};
 }
 
-impl<T: DynLoad + ?Sized> Stateify for Arc<T> {
-    fn save(&self, s: &mut Saver) -> Result<()> {
-        s.save_shared(Arc::as_ptr(self) as *const (), &**self)
-    }
-    fn save_seq(parts: [&[Self]; 2], s: &mut Saver) -> Result<()> {
-        let addr = |p: &Self| Arc::as_ptr(p) as *const () as usize;
-        s.write_shared_seq::<_, T>(parts, addr, |s, ty, p| s.save_shared_as(addr(p), ty, &**p))
-    }
-    fn load(l: &mut Loader) -> Result<Self> {
-        T::load_arc(l)
-    }
+shared_pointer!(Rc => load_rc, Arc => load_arc);
+
+/// `Weak`: a reference to the object its strong pointer type shares, or
+/// a dead one.
+macro_rules! weak_pointer {
+    ($($weak:ident => $strong:ident),*) => {$(
+        impl<T: Stateify + 'static> Stateify for $weak<T> {
+            fn save(&self, s: &mut Saver) -> Result<()> {
+                s.save_weak(self.as_ptr() as *const (), || self.upgrade())
+            }
+            fn save_seq(parts: [&[Self]; 2], s: &mut Saver) -> Result<()> {
+                let addr = |p: &Self| p.as_ptr() as *const () as usize;
+                s.write_shared_seq::<_, T>(parts, addr, |s, ty, p| {
+                    s.save_weak_as(addr(p), ty, || p.upgrade())
+                })
+            }
+            fn load(l: &mut Loader) -> Result<Self> {
+                l.load_weak::<$strong<T>>()
+            }
+        }
+    )*};
 }
 
-impl<T: Stateify + 'static> Stateify for std::rc::Weak<T> {
-    fn save(&self, s: &mut Saver) -> Result<()> {
-        s.save_weak(self.as_ptr() as *const (), || self.upgrade())
-    }
-    fn save_seq(parts: [&[Self]; 2], s: &mut Saver) -> Result<()> {
-        let addr = |p: &Self| p.as_ptr() as *const () as usize;
-        s.write_shared_seq::<_, T>(parts, addr, |s, ty, p| {
-            s.save_weak_as(addr(p), ty, || p.upgrade())
-        })
-    }
-    fn load(l: &mut Loader) -> Result<Self> {
-        l.load_weak::<Rc<T>>()
-    }
-}
+use std::rc::Weak as RcWeak;
+use std::sync::Weak as ArcWeak;
 
-impl<T: Stateify + 'static> Stateify for std::sync::Weak<T> {
-    fn save(&self, s: &mut Saver) -> Result<()> {
-        s.save_weak(self.as_ptr() as *const (), || self.upgrade())
-    }
-    fn save_seq(parts: [&[Self]; 2], s: &mut Saver) -> Result<()> {
-        let addr = |p: &Self| p.as_ptr() as *const () as usize;
-        s.write_shared_seq::<_, T>(parts, addr, |s, ty, p| {
-            s.save_weak_as(addr(p), ty, || p.upgrade())
-        })
-    }
-    fn load(l: &mut Loader) -> Result<Self> {
-        l.load_weak::<Arc<T>>()
-    }
-}
+weak_pointer!(RcWeak => Rc, ArcWeak => Arc);

@@ -87,37 +87,20 @@ macro_rules! packed_seq {
     };
 }
 
-macro_rules! unsigned {
-    ($($t:ty => $kind:ident),*) => {$(
+/// The integers up to 64 bits: written widened to 64 bits, range-checked
+/// on load, packed as themselves in sequences.
+macro_rules! int {
+    ($wide:ty, $write:ident, $read:ident: $($t:ty => $kind:ident),*) => {$(
         impl Stateify for $t {
             #[inline]
             fn save(&self, s: &mut Saver) -> Result<()> {
-                s.write_u64(*self as u64);
+                s.$write(*self as $wide);
                 Ok(())
             }
             #[inline]
             fn load(l: &mut Loader) -> Result<Self> {
                 let at = l.offset();
-                let v = l.read_u64(stringify!($t))?;
-                <$t>::try_from(v).map_err(|_| range_error(stringify!($t), v, at))
-            }
-            packed_seq!($t, $kind);
-        }
-    )*};
-}
-
-macro_rules! signed {
-    ($($t:ty => $kind:ident),*) => {$(
-        impl Stateify for $t {
-            #[inline]
-            fn save(&self, s: &mut Saver) -> Result<()> {
-                s.write_i64(*self as i64);
-                Ok(())
-            }
-            #[inline]
-            fn load(l: &mut Loader) -> Result<Self> {
-                let at = l.offset();
-                let v = l.read_i64(stringify!($t))?;
+                let v = l.$read(stringify!($t))?;
                 <$t>::try_from(v).map_err(|_| range_error(stringify!($t), v, at))
             }
             packed_seq!($t, $kind);
@@ -130,62 +113,43 @@ fn range_error(what: &str, v: impl std::fmt::Display, at: u64) -> Error {
     Error::invalid(format!("integer {v} out of range for {what}")).at(at)
 }
 
-unsigned!(u8 => U8, u16 => U16, u32 => U32, u64 => U64);
-signed!(i8 => I8, i16 => I16, i32 => I32, i64 => I64);
+int!(u64, write_u64, read_u64: u8 => U8, u16 => U16, u32 => U32, u64 => U64);
+int!(i64, write_i64, read_i64: i8 => I8, i16 => I16, i32 => I32, i64 => I64);
 
-impl Stateify for usize {
-    fn save(&self, s: &mut Saver) -> Result<()> {
-        s.write_u64(*self as u64);
-        Ok(())
-    }
-    fn load(l: &mut Loader) -> Result<Self> {
-        let at = l.offset();
-        let v = l.read_u64("usize")?;
-        usize::try_from(v).map_err(|_| range_error("usize", v, at))
-    }
-    fn save_seq(parts: [&[Self]; 2], s: &mut Saver) -> Result<()> {
-        let wide: Vec<u64> = parts
-            .iter()
-            .flat_map(|p| p.iter().map(|&x| x as u64))
-            .collect();
-        s.write_packed(Packed::U64, [&le_bytes(&wide), &[]]);
-        Ok(())
-    }
-    fn load_seq(l: &mut Loader) -> Result<Vec<Self>> {
-        let at = l.offset();
-        u64::load_seq(l)?
-            .into_iter()
-            .map(|v| usize::try_from(v).map_err(|_| range_error("usize", v, at)))
-            .collect()
-    }
+/// `usize` and `isize` travel as 64-bit integers and are range-checked
+/// on load.
+macro_rules! pointer_sized {
+    ($($t:ident as $wide:ident: $write:ident, $read:ident, $kind:ident);*) => {$(
+        impl Stateify for $t {
+            fn save(&self, s: &mut Saver) -> Result<()> {
+                s.$write(*self as $wide);
+                Ok(())
+            }
+            fn load(l: &mut Loader) -> Result<Self> {
+                let at = l.offset();
+                let v = l.$read(stringify!($t))?;
+                $t::try_from(v).map_err(|_| range_error(stringify!($t), v, at))
+            }
+            fn save_seq(parts: [&[Self]; 2], s: &mut Saver) -> Result<()> {
+                let wide: Vec<$wide> = parts
+                    .iter()
+                    .flat_map(|p| p.iter().map(|&x| x as $wide))
+                    .collect();
+                s.write_packed(Packed::$kind, [&le_bytes(&wide), &[]]);
+                Ok(())
+            }
+            fn load_seq(l: &mut Loader) -> Result<Vec<Self>> {
+                let at = l.offset();
+                $wide::load_seq(l)?
+                    .into_iter()
+                    .map(|v| $t::try_from(v).map_err(|_| range_error(stringify!($t), v, at)))
+                    .collect()
+            }
+        }
+    )*};
 }
 
-impl Stateify for isize {
-    fn save(&self, s: &mut Saver) -> Result<()> {
-        s.write_i64(*self as i64);
-        Ok(())
-    }
-    fn load(l: &mut Loader) -> Result<Self> {
-        let at = l.offset();
-        let v = l.read_i64("isize")?;
-        isize::try_from(v).map_err(|_| range_error("isize", v, at))
-    }
-    fn save_seq(parts: [&[Self]; 2], s: &mut Saver) -> Result<()> {
-        let wide: Vec<i64> = parts
-            .iter()
-            .flat_map(|p| p.iter().map(|&x| x as i64))
-            .collect();
-        s.write_packed(Packed::I64, [&le_bytes(&wide), &[]]);
-        Ok(())
-    }
-    fn load_seq(l: &mut Loader) -> Result<Vec<Self>> {
-        let at = l.offset();
-        i64::load_seq(l)?
-            .into_iter()
-            .map(|v| isize::try_from(v).map_err(|_| range_error("isize", v, at)))
-            .collect()
-    }
-}
+pointer_sized!(usize as u64: write_u64, read_u64, U64; isize as i64: write_i64, read_i64, I64);
 
 impl Stateify for u128 {
     fn save(&self, s: &mut Saver) -> Result<()> {
@@ -217,49 +181,31 @@ impl Stateify for i128 {
     packed_seq!(i128, I128);
 }
 
-impl Stateify for f32 {
-    fn save(&self, s: &mut Saver) -> Result<()> {
-        s.write_f32(*self);
-        Ok(())
-    }
-    fn load(l: &mut Loader) -> Result<Self> {
-        l.read_f32()
-    }
-    packed_seq!(f32, F32);
+/// Floats, `bool` and `char`: one writer and one reader each (floats also
+/// as packed arrays).
+macro_rules! scalar {
+    ($($t:ty: $write:ident, $read:ident $(, $kind:ident)?);*) => {$(
+        impl Stateify for $t {
+            #[inline]
+            fn save(&self, s: &mut Saver) -> Result<()> {
+                s.$write(*self);
+                Ok(())
+            }
+            #[inline]
+            fn load(l: &mut Loader) -> Result<Self> {
+                l.$read()
+            }
+            $(packed_seq!($t, $kind);)?
+        }
+    )*};
 }
 
-impl Stateify for f64 {
-    fn save(&self, s: &mut Saver) -> Result<()> {
-        s.write_f64(*self);
-        Ok(())
-    }
-    fn load(l: &mut Loader) -> Result<Self> {
-        l.read_f64()
-    }
-    packed_seq!(f64, F64);
-}
-
-impl Stateify for bool {
-    #[inline]
-    fn save(&self, s: &mut Saver) -> Result<()> {
-        s.write_bool(*self);
-        Ok(())
-    }
-    #[inline]
-    fn load(l: &mut Loader) -> Result<Self> {
-        l.read_bool()
-    }
-}
-
-impl Stateify for char {
-    fn save(&self, s: &mut Saver) -> Result<()> {
-        s.write_char(*self);
-        Ok(())
-    }
-    fn load(l: &mut Loader) -> Result<Self> {
-        l.read_char()
-    }
-}
+scalar!(
+    f32: write_f32, read_f32, F32;
+    f64: write_f64, read_f64, F64;
+    bool: write_bool, read_bool;
+    char: write_char, read_char
+);
 
 impl Stateify for () {
     fn save(&self, s: &mut Saver) -> Result<()> {
@@ -271,13 +217,13 @@ impl Stateify for () {
     }
 }
 
+/// Written as `()`.
 impl<T: ?Sized> Stateify for PhantomData<T> {
     fn save(&self, s: &mut Saver) -> Result<()> {
-        s.write_unit();
-        Ok(())
+        ().save(s)
     }
     fn load(l: &mut Loader) -> Result<Self> {
-        l.read_unit().map(|_| PhantomData)
+        <()>::load(l).map(|()| PhantomData)
     }
 }
 

@@ -155,7 +155,16 @@ impl Compound {
         }
     }
 
-    fn finish(self) -> Content {
+    fn element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+        self.items.push(capture(v)?);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Content, Error> {
+        Ok(self.content())
+    }
+
+    fn content(self) -> Content {
         match self.kind {
             Kind::Seq => Content::Seq(self.items),
             Kind::Tuple => Content::Tuple(self.items),
@@ -178,6 +187,16 @@ macro_rules! captures {
     ($($f:ident($t:ty) => $c:ident),* $(,)?) => {$(
         fn $f(self, v: $t) -> Result<Content, Error> {
             Ok(Content::$c(v.into()))
+        }
+    )*};
+}
+
+/// The capture's tuple and struct variant methods (serde's signatures,
+/// each generated once).
+macro_rules! variant_compound {
+    ($($method:ident => $kind:ident),*) => {$(
+        fn $method(self, name: Name, i: u32, variant: Name, len: usize) -> Result<Compound, Error> {
+            Ok(Compound::new(Kind::$kind(name, i, variant), len))
         }
     )*};
 }
@@ -264,55 +283,19 @@ impl ser::Serializer for Capture {
     fn serialize_tuple_struct(self, name: Name, len: usize) -> Result<Compound, Error> {
         Ok(Compound::new(Kind::TupleStruct(name), len))
     }
-    fn serialize_tuple_variant(
-        self,
-        name: Name,
-        i: u32,
-        variant: Name,
-        len: usize,
-    ) -> Result<Compound, Error> {
-        Ok(Compound::new(Kind::TupleVariant(name, i, variant), len))
-    }
+    variant_compound!(
+        serialize_tuple_variant => TupleVariant,
+        serialize_struct_variant => StructVariant
+    );
     fn serialize_map(self, _len: Option<usize>) -> Result<Compound, Error> {
         Ok(Compound::new(Kind::Map, 0))
     }
     fn serialize_struct(self, name: Name, len: usize) -> Result<Compound, Error> {
         Ok(Compound::new(Kind::Struct(name), len))
     }
-    fn serialize_struct_variant(
-        self,
-        name: Name,
-        i: u32,
-        variant: Name,
-        len: usize,
-    ) -> Result<Compound, Error> {
-        Ok(Compound::new(Kind::StructVariant(name, i, variant), len))
-    }
 }
 
-/// The element-wise compound traits: each element captured in turn.
-macro_rules! elements {
-    ($($tr:ident :: $method:ident),*) => {$(
-        impl ser::$tr for Compound {
-            type Ok = Content;
-            type Error = Error;
-            fn $method<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-                self.items.push(capture(v)?);
-                Ok(())
-            }
-            fn end(self) -> Result<Content, Error> {
-                Ok(self.finish())
-            }
-        }
-    )*};
-}
-
-elements!(
-    SerializeSeq::serialize_element,
-    SerializeTuple::serialize_element,
-    SerializeTupleStruct::serialize_field,
-    SerializeTupleVariant::serialize_field
-);
+element_compounds!(Compound => Content);
 
 impl ser::SerializeMap for Compound {
     type Ok = Content;
@@ -333,7 +316,7 @@ impl ser::SerializeMap for Compound {
         if self.key.is_some() {
             return Err(Error::custom("a map key without its value"));
         }
-        Ok(self.finish())
+        Ok(self.content())
     }
 }
 
@@ -348,7 +331,7 @@ macro_rules! fields {
                 Ok(())
             }
             fn end(self) -> Result<Content, Error> {
-                Ok(self.finish())
+                Ok(self.content())
             }
         }
     )*};

@@ -77,6 +77,34 @@
 //! Without the crate feature `serde` (on by default) stateify has no serde
 //! dependency and none of this exists.
 
+/// serde's four element-wise compound traits (sequence, tuple, tuple
+/// struct, tuple variant) for one type `$ty`, which takes each element with
+/// its method `element` and finishes with `finish`.
+macro_rules! element_compounds {
+    ($ty:ty => $ok:ty) => {
+        element_compounds!(@ $ty => $ok:
+            SerializeSeq::serialize_element,
+            SerializeTuple::serialize_element,
+            SerializeTupleStruct::serialize_field,
+            SerializeTupleVariant::serialize_field);
+    };
+    (@ $ty:ty => $ok:ty: $($tr:ident :: $method:ident),*) => {$(
+        impl ::serde::ser::$tr for $ty {
+            type Ok = $ok;
+            type Error = crate::error::Error;
+            fn $method<T: ::serde::Serialize + ?Sized>(
+                &mut self,
+                v: &T,
+            ) -> crate::error::Result<()> {
+                self.element(v)
+            }
+            fn end(self) -> crate::error::Result<$ok> {
+                self.finish()
+            }
+        }
+    )*};
+}
+
 mod content;
 mod de;
 #[cfg(feature = "postcard")]

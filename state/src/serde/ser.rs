@@ -363,7 +363,7 @@ impl<'a> Elements<'a> {
     }
 
     #[inline]
-    fn end(self) -> Result<()> {
+    fn finish(self) -> Result<()> {
         match self.count_at {
             Some(at) => {
                 let mut count = Vec::with_capacity(crate::varint::MAX_LEN);
@@ -433,6 +433,18 @@ macro_rules! scalars {
         fn $f(self, v: $t) -> Result<()> {
             self.s.$w(v.into());
             Ok(())
+        }
+    )*};
+}
+
+/// The serializer's variant methods that write their payload through
+/// another method (serde's signatures, each generated once).
+macro_rules! variant_payload {
+    ($($method:ident => $then:ident -> $out:ty),*) => {$(
+        #[inline]
+        fn $method(self, name: Name, _i: u32, variant: Name, len: usize) -> Result<$out> {
+            let payload = self.variant(name, variant);
+            self.$then(payload, len)
         }
     )*};
 }
@@ -540,24 +552,12 @@ impl<'a, 'b> ser::Serializer for &'b mut Ser<'a> {
             n: 0,
         })
     }
-    #[inline]
-    fn serialize_tuple_variant(
-        self,
-        name: Name,
-        _i: u32,
-        variant: Name,
-        len: usize,
-    ) -> Result<Elements<'b>> {
-        let payload = self.variant(name, variant);
-        let members = self.positions(len);
-        self.fixed(payload, members);
-        Ok(Elements {
-            ser: Ser { s: &mut *self.s },
-            count_at: None,
-            len,
-            n: 0,
-        })
-    }
+    // A tuple or struct variant: the VARIANT, then its payload as a tuple
+    // struct or struct named `Enum::Variant`.
+    variant_payload!(
+        serialize_tuple_variant => serialize_tuple_struct -> Elements<'b>,
+        serialize_struct_variant => serialize_struct -> Fields<'b>
+    );
     #[inline]
     fn serialize_map(self, _len: Option<usize>) -> Result<Entries<'b>> {
         Ok(Entries {
@@ -570,41 +570,9 @@ impl<'a, 'b> ser::Serializer for &'b mut Ser<'a> {
     fn serialize_struct(self, name: Name, len: usize) -> Result<Fields<'b>> {
         Ok(Ser { s: &mut *self.s }.begin_struct(name, len))
     }
-    #[inline]
-    fn serialize_struct_variant(
-        self,
-        name: Name,
-        _i: u32,
-        variant: Name,
-        len: usize,
-    ) -> Result<Fields<'b>> {
-        let payload = self.variant(name, variant);
-        Ok(Ser { s: &mut *self.s }.begin_struct(payload, len))
-    }
 }
 
-/// The four element-wise compound traits, all one `Elements`.
-macro_rules! elements {
-    ($($tr:ident :: $method:ident),*) => {$(
-        impl ser::$tr for Elements<'_> {
-            type Ok = ();
-            type Error = Error;
-            fn $method<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<()> {
-                self.element(v)
-            }
-            fn end(self) -> Result<()> {
-                Elements::end(self)
-            }
-        }
-    )*};
-}
-
-elements!(
-    SerializeSeq::serialize_element,
-    SerializeTuple::serialize_element,
-    SerializeTupleStruct::serialize_field,
-    SerializeTupleVariant::serialize_field
-);
+element_compounds!(Elements<'_> => ());
 
 impl ser::SerializeMap for Entries<'_> {
     type Ok = ();
