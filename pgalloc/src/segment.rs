@@ -210,12 +210,18 @@ mod tests {
         );
     }
 
-    #[test]
-    fn overlapping_is_a_range_query() {
+    /// Pieces at 0..10, 15..20 and 40..50.
+    fn three() -> SegmentSet<u32> {
         let mut s = SegmentSet::new();
         s.insert(0..10, 1);
         s.insert(15..20, 2);
         s.insert(40..50, 3);
+        s
+    }
+
+    #[test]
+    fn overlapping_is_a_range_query() {
+        let s = three();
         let got = |r: Range<u64>| {
             s.overlapping(r)
                 .map(|(r, v)| (r.start, *v))
@@ -237,10 +243,7 @@ mod tests {
 
     #[test]
     fn first_gap_is_bottom_up() {
-        let mut s = SegmentSet::new();
-        s.insert(0..10, 1);
-        s.insert(15..20, 2);
-        s.insert(40..50, 3);
+        let s = three();
         let any = |a: u64, b: u64, len: u64| if b - a >= len { Some(a) } else { None };
         assert_eq!(s.first_gap(0, 5, 100, |a, b| any(a, b, 5)), Some(10));
         assert_eq!(s.first_gap(0, 6, 100, |a, b| any(a, b, 6)), Some(20));

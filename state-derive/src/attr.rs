@@ -86,7 +86,7 @@ fn duplicate(seen: &mut Vec<String>, key: &str, span: proc_macro2::Span, errs: &
 fn each_meta(
     attrs: &[Attribute],
     errs: &mut Errors,
-    mut f: impl FnMut(&str, Option<&Expr>, proc_macro2::Span, &mut Errors),
+    mut f: impl FnMut(&str, Option<&Expr>, proc_macro2::Span) -> syn::Result<()>,
 ) {
     let mut seen = Vec::new();
     for attr in attrs.iter().filter(|a| a.path().is_ident("state")) {
@@ -105,7 +105,9 @@ fn each_meta(
             if key != "alias" {
                 duplicate(&mut seen, &key, span, errs);
             }
-            f(&key, value.as_ref(), span, errs);
+            if let Err(e) = f(&key, value.as_ref(), span) {
+                errs.push(e);
+            }
             Ok(())
         });
         if let Err(e) = res {
@@ -132,6 +134,18 @@ fn path_value(key: &str, v: Option<&Expr>, span: proc_macro2::Span) -> syn::Resu
     }
 }
 
+/// The string literal of `key = "..."`.
+fn string_value(key: &str, v: Option<&Expr>, span: proc_macro2::Span) -> syn::Result<LitStr> {
+    lit_str(v.ok_or_else(|| syn::Error::new(span, format!("`{key}` needs a value")))?)
+}
+
+fn unknown(what: &str, key: &str, span: proc_macro2::Span, expected: &str) -> syn::Error {
+    syn::Error::new(
+        span,
+        format!("unknown {what} attribute `{key}` (expected one of {expected})"),
+    )
+}
+
 fn no_value(key: &str, v: Option<&Expr>) -> syn::Result<()> {
     match v {
         Some(e) => Err(syn::Error::new(e.span(), format!("`{key}` takes no value"))),
@@ -141,99 +155,81 @@ fn no_value(key: &str, v: Option<&Expr>) -> syn::Result<()> {
 
 pub fn container(attrs: &[Attribute], errs: &mut Errors) -> Container {
     let mut c = Container::default();
-    each_meta(attrs, errs, |key, v, span, errs| {
-        let r: syn::Result<()> = (|| {
-            match key {
-                "after_load" => {
-                    c.after_load = Some(match v {
-                        None => Hook::Trait,
-                        Some(_) => Hook::Path(path_value(key, v, span)?),
-                    })
-                }
-                "before_save" => {
-                    no_value(key, v)?;
-                    c.before_save = true;
-                }
-                "ignore_unknown" => {
-                    no_value(key, v)?;
-                    c.ignore_unknown = true;
-                }
-                "type_name" => {
-                    let e = v.ok_or_else(|| syn::Error::new(span, "`type_name` needs a value"))?;
-                    c.type_name = Some(lit_str(e)?);
-                }
-                "bound" => {
-                    let e = v.ok_or_else(|| syn::Error::new(span, "`bound` needs a value"))?;
-                    c.bound = Some(lit_str(e)?);
-                }
-                "crate" => c.krate = Some(path_value(key, v, span)?),
-                "plain" => {
-                    no_value(key, v)?;
-                    c.plain = Some(span);
-                }
-                _ => {
-                    return Err(syn::Error::new(
-                        span,
-                        format!("unknown container attribute `{key}` (expected one of after_load, before_save, type_name, ignore_unknown, bound, crate, plain)"),
-                    ))
-                }
+    each_meta(attrs, errs, |key, v, span| {
+        match key {
+            "after_load" => {
+                c.after_load = Some(match v {
+                    None => Hook::Trait,
+                    Some(_) => Hook::Path(path_value(key, v, span)?),
+                })
             }
-            Ok(())
-        })();
-        if let Err(e) = r {
-            errs.push(e);
+            "before_save" => {
+                no_value(key, v)?;
+                c.before_save = true;
+            }
+            "ignore_unknown" => {
+                no_value(key, v)?;
+                c.ignore_unknown = true;
+            }
+            "type_name" => c.type_name = Some(string_value(key, v, span)?),
+            "bound" => c.bound = Some(string_value(key, v, span)?),
+            "crate" => c.krate = Some(path_value(key, v, span)?),
+            "plain" => {
+                no_value(key, v)?;
+                c.plain = Some(span);
+            }
+            _ => {
+                return Err(unknown(
+                    "container",
+                    key,
+                    span,
+                    "after_load, before_save, type_name, ignore_unknown, bound, crate, plain",
+                ))
+            }
         }
+        Ok(())
     });
     c
 }
 
 pub fn field(attrs: &[Attribute], errs: &mut Errors) -> Field {
     let mut f = Field::default();
-    each_meta(attrs, errs, |key, v, span, errs| {
+    each_meta(attrs, errs, |key, v, span| {
         f.span.get_or_insert(span);
-        let r: syn::Result<()> = (|| {
-            match key {
-                "nosave" => {
-                    no_value(key, v)?;
-                    f.nosave = true;
-                }
-                "default" => {
-                    f.default = Some(match v {
-                        None => None,
-                        Some(_) => Some(path_value(key, v, span)?),
-                    })
-                }
-                "rename" => {
-                    let e = v.ok_or_else(|| syn::Error::new(span, "`rename` needs a value"))?;
-                    f.rename = Some(lit_str(e)?);
-                }
-                "alias" => {
-                    let e = v.ok_or_else(|| syn::Error::new(span, "`alias` needs a value"))?;
-                    f.alias.push(lit_str(e)?);
-                }
-                "with" => f.with = Some(path_value(key, v, span)?),
-                "serde" | "postcard" => {
-                    no_value(key, v)?;
-                    if f.bridge.is_some() {
-                        return Err(syn::Error::new(
-                            span,
-                            "`serde` and `postcard` each say how a field is saved: use one",
-                        ));
-                    }
-                    f.bridge = Some(if key == "serde" { "serde" } else { "postcard" });
-                }
-                _ => {
+        match key {
+            "nosave" => {
+                no_value(key, v)?;
+                f.nosave = true;
+            }
+            "default" => {
+                f.default = Some(match v {
+                    None => None,
+                    Some(_) => Some(path_value(key, v, span)?),
+                })
+            }
+            "rename" => f.rename = Some(string_value(key, v, span)?),
+            "alias" => f.alias.push(string_value(key, v, span)?),
+            "with" => f.with = Some(path_value(key, v, span)?),
+            "serde" | "postcard" => {
+                no_value(key, v)?;
+                if f.bridge.is_some() {
                     return Err(syn::Error::new(
                         span,
-                        format!("unknown field attribute `{key}` (expected one of nosave, default, rename, alias, with, serde, postcard)"),
-                    ))
+                        "`serde` and `postcard` each say how a field is saved: use one",
+                    ));
                 }
+                f.bridge = Some(if key == "serde" { "serde" } else { "postcard" });
             }
-            Ok(())
-        })();
-        if let Err(e) = r {
-            errs.push(e);
+            _ => {
+                return Err(unknown(
+                    "field",
+                    key,
+                    span,
+                    "nosave, default, rename, alias, with, serde, postcard",
+                ))
+            }
         }
+        Ok(())
     });
     crate::check::field(&f, errs);
     f

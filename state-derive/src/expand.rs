@@ -306,27 +306,37 @@ fn save_fields(
 
 /// The constructor expression from the loaded locals.
 fn construct(krate: &Path, path: TokenStream, shape: &Fields, fields: &[Field]) -> TokenStream {
-    // The index of each saved field among the saved ones (what `missing` names).
-    let mut saved_index = 0usize;
-    let values: Vec<TokenStream> = fields
+    let values = field_values(krate, fields, |f, k| {
+        let (local, ty) = (&f.local, &f.ty);
+        let fallback = match &f.attr.default {
+            Some(Some(p)) => quote!(#p()),
+            Some(None) => quote!(<#ty as ::core::default::Default>::default()),
+            None => quote!(return ::core::result::Result::Err(__st.missing(#k))),
+        };
+        quote!(match #local { ::core::option::Option::Some(__x) => __x, ::core::option::Option::None => #fallback })
+    });
+    literal(path, shape, fields, values)
+}
+
+/// The value of every field: `saved(field, k)` for the k-th saved field
+/// (its index among the saved ones, what `missing` names), the unsaved
+/// value for a `nosave` one.
+fn field_values(
+    krate: &Path,
+    fields: &[Field],
+    mut saved: impl FnMut(&Field, usize) -> TokenStream,
+) -> Vec<TokenStream> {
+    let mut k = 0usize;
+    fields
         .iter()
         .map(|f| {
             if f.attr.nosave {
                 return unsaved_value(krate, f);
             }
-            let local = &f.local;
-            let ty = &f.ty;
-            let k = saved_index;
-            saved_index += 1;
-            let fallback = match &f.attr.default {
-                Some(Some(p)) => quote!(#p()),
-                Some(None) => quote!(<#ty as ::core::default::Default>::default()),
-                None => quote!(return ::core::result::Result::Err(__st.missing(#k))),
-            };
-            quote!(match #local { ::core::option::Option::Some(__x) => __x, ::core::option::Option::None => #fallback })
+            k += 1;
+            saved(f, k - 1)
         })
-        .collect();
-    literal(path, shape, fields, values)
+        .collect()
 }
 
 /// The value of a `nosave` field: its `default` function, or `Default`.
@@ -411,24 +421,13 @@ fn load_fields(
     // which is declaration order. With aliases the declared list is longer
     // than any saved one, so never exact.
     let in_order = saved.iter().all(|f| f.attr.alias.is_empty()).then(|| {
-        let mut i = 0usize;
-        let values: Vec<TokenStream> = fields
-            .iter()
-            .map(|f| {
-                if f.attr.nosave {
-                    return unsaved_value(krate, f);
-                }
-                let k = i;
-                i += 1;
-                match &f.attr.with {
-                    Some(m) => quote!(__st.value_with_at(__l, #k, #m::load)?),
-                    None => {
-                        let ty = checked(krate, f);
-                        quote!(__st.value_at::<#ty>(__l, #k)?)
-                    }
-                }
-            })
-            .collect();
+        let values = field_values(krate, fields, |f, k| match &f.attr.with {
+            Some(m) => quote!(__st.value_with_at(__l, #k, #m::load)?),
+            None => {
+                let ty = checked(krate, f);
+                quote!(__st.value_at::<#ty>(__l, #k)?)
+            }
+        });
         let direct = literal(path.clone(), shape, fields, values);
         quote! {
             if __st.take_in_order() {

@@ -213,23 +213,22 @@ impl Printer<'_> {
     }
 }
 
-pub(crate) fn float32(bits: u32) -> String {
-    let f = f32::from_bits(bits);
-    if f.is_nan() && bits != f32::NAN.to_bits() {
-        format!("NaN(0x{bits:08x})")
-    } else {
-        format!("{f:?}")
-    }
+/// A float from its bits: as Rust prints it, a NaN other than the
+/// canonical one with its bits.
+macro_rules! float_text {
+    ($($name:ident($float:ty, $bits:ty, $digits:literal)),*) => {$(
+        pub(crate) fn $name(bits: $bits) -> String {
+            let f = <$float>::from_bits(bits);
+            if f.is_nan() && bits != <$float>::NAN.to_bits() {
+                format!(concat!("NaN(0x{:0", $digits, "x})"), bits)
+            } else {
+                format!("{f:?}")
+            }
+        }
+    )*};
 }
 
-pub(crate) fn float64(bits: u64) -> String {
-    let f = f64::from_bits(bits);
-    if f.is_nan() && bits != f64::NAN.to_bits() {
-        format!("NaN(0x{bits:016x})")
-    } else {
-        format!("{f:?}")
-    }
-}
+float_text!(float32(f32, u32, 8), float64(f64, u64, 16));
 
 /// The text of one leaf value, as `pretty` and the CLI show it.
 pub(crate) fn leaf_text(leaf: Leaf<'_>, o: &mut String) {

@@ -81,27 +81,24 @@ macro_rules! register_dyn {
                 })
             }
             fn load_rc(__l: &mut $crate::Loader) -> ::core::result::Result<::std::rc::Rc<Self>, $crate::Error> {
-                __l.load_shared_with(|__l| {
-                    let __name = __l.read_dyn_header()?;
-                    match __name {
-                        $($name => ::core::result::Result::Ok(
-                            ::std::rc::Rc::new(<$ty as $crate::Stateify>::load(__l)?) as ::std::rc::Rc<Self>
-                        ),)*
-                        __other => ::core::result::Result::Err(__l.unknown_dyn(__other, ::core::stringify!($tr))),
-                    }
-                })
+                $crate::register_dyn!(@shared __l, $tr, rc::Rc, $($name => $ty),*)
             }
             fn load_arc(__l: &mut $crate::Loader) -> ::core::result::Result<::std::sync::Arc<Self>, $crate::Error> {
-                __l.load_shared_with(|__l| {
-                    let __name = __l.read_dyn_header()?;
-                    match __name {
-                        $($name => ::core::result::Result::Ok(
-                            ::std::sync::Arc::new(<$ty as $crate::Stateify>::load(__l)?) as ::std::sync::Arc<Self>
-                        ),)*
-                        __other => ::core::result::Result::Err(__l.unknown_dyn(__other, ::core::stringify!($tr))),
-                    }
-                })
+                $crate::register_dyn!(@shared __l, $tr, sync::Arc, $($name => $ty),*)
             }
         }
+    };
+    // A shared pointer (`std::$m::$ptr`) to the concrete type the stream
+    // names.
+    (@shared $l:ident, $tr:path, $m:ident :: $ptr:ident, $($name:literal => $ty:ty),*) => {
+        $l.load_shared_with(|__l| {
+            let __name = __l.read_dyn_header()?;
+            match __name {
+                $($name => ::core::result::Result::Ok(
+                    ::std::$m::$ptr::new(<$ty as $crate::Stateify>::load(__l)?) as ::std::$m::$ptr<Self>
+                ),)*
+                __other => ::core::result::Result::Err(__l.unknown_dyn(__other, ::core::stringify!($tr))),
+            }
+        })
     };
 }

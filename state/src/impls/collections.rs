@@ -95,19 +95,11 @@ fn load_entries<M, K: Stateify, V: Stateify>(
     mut insert: impl FnMut(&mut M, K, V) -> bool,
 ) -> Result<M> {
     let n = l.read_map_header()?;
-    let mut m = new(n, l);
-    l.nest(|l| {
-        for i in 0..n {
-            let at = l.offset();
-            let k = K::load(l).map_err(|e| e.in_index(i as u64))?;
-            let v = V::load(l).map_err(|e| e.in_index(i as u64))?;
-            if !insert(&mut m, k, v) {
-                return Err(duplicate(i, at));
-            }
-        }
-        Ok(())
-    })?;
-    Ok(m)
+    load_all(l, n, new, |m, l, i| {
+        let k = K::load(l).map_err(|e| e.in_index(i as u64))?;
+        let v = V::load(l).map_err(|e| e.in_index(i as u64))?;
+        Ok(insert(m, k, v))
+    })
 }
 
 /// Loads set elements into the set that `new` makes for their count,
@@ -119,12 +111,26 @@ fn load_items<M, K: Stateify>(
     mut insert: impl FnMut(&mut M, K) -> bool,
 ) -> Result<M> {
     let n = l.read_seq_header()?;
+    load_all(l, n, new, |m, l, i| {
+        let k = K::load(l).map_err(|e| e.in_index(i as u64))?;
+        Ok(insert(m, k))
+    })
+}
+
+/// Loads `n` entries into the container `new` makes, each by `one`, which
+/// reports whether its key was new (a repeated key is an error).
+#[inline(always)]
+fn load_all<M>(
+    l: &mut Loader,
+    n: usize,
+    new: impl FnOnce(usize, &mut Loader) -> M,
+    mut one: impl FnMut(&mut M, &mut Loader, usize) -> Result<bool>,
+) -> Result<M> {
     let mut m = new(n, l);
     l.nest(|l| {
         for i in 0..n {
             let at = l.offset();
-            let k = K::load(l).map_err(|e| e.in_index(i as u64))?;
-            if !insert(&mut m, k) {
+            if !one(&mut m, l, i)? {
                 return Err(duplicate(i, at));
             }
         }

@@ -4,6 +4,7 @@
 use std::marker::PhantomData;
 
 use crate::error::{Error, Result};
+use crate::load::out_of_range;
 use crate::wire::Packed;
 use crate::{Loader, Saver, Stateify};
 
@@ -101,16 +102,11 @@ macro_rules! int {
             fn load(l: &mut Loader) -> Result<Self> {
                 let at = l.offset();
                 let v = l.$read(stringify!($t))?;
-                <$t>::try_from(v).map_err(|_| range_error(stringify!($t), v, at))
+                <$t>::try_from(v).map_err(|_| out_of_range(stringify!($t), v, at))
             }
             packed_seq!($t, $kind);
         }
     )*};
-}
-
-#[cold]
-fn range_error(what: &str, v: impl std::fmt::Display, at: u64) -> Error {
-    Error::invalid(format!("integer {v} out of range for {what}")).at(at)
 }
 
 int!(u64, write_u64, read_u64: u8 => U8, u16 => U16, u32 => U32, u64 => U64);
@@ -128,7 +124,7 @@ macro_rules! pointer_sized {
             fn load(l: &mut Loader) -> Result<Self> {
                 let at = l.offset();
                 let v = l.$read(stringify!($t))?;
-                $t::try_from(v).map_err(|_| range_error(stringify!($t), v, at))
+                $t::try_from(v).map_err(|_| out_of_range(stringify!($t), v, at))
             }
             fn save_seq(parts: [&[Self]; 2], s: &mut Saver) -> Result<()> {
                 let wide: Vec<$wide> = parts
@@ -142,7 +138,7 @@ macro_rules! pointer_sized {
                 let at = l.offset();
                 $wide::load_seq(l)?
                     .into_iter()
-                    .map(|v| $t::try_from(v).map_err(|_| range_error(stringify!($t), v, at)))
+                    .map(|v| $t::try_from(v).map_err(|_| out_of_range(stringify!($t), v, at)))
                     .collect()
             }
         }
@@ -151,38 +147,8 @@ macro_rules! pointer_sized {
 
 pointer_sized!(usize as u64: write_u64, read_u64, U64; isize as i64: write_i64, read_i64, I64);
 
-impl Stateify for u128 {
-    fn save(&self, s: &mut Saver) -> Result<()> {
-        s.write_u128(*self);
-        Ok(())
-    }
-    fn load(l: &mut Loader) -> Result<Self> {
-        let at = l.offset();
-        match l.read_i128_any("u128")? {
-            (false, v) => Ok(v),
-            (true, v) => Err(range_error("u128", v as i128, at)),
-        }
-    }
-    packed_seq!(u128, U128);
-}
-
-impl Stateify for i128 {
-    fn save(&self, s: &mut Saver) -> Result<()> {
-        s.write_i128(*self);
-        Ok(())
-    }
-    fn load(l: &mut Loader) -> Result<Self> {
-        let at = l.offset();
-        match l.read_i128_any("i128")? {
-            (true, v) => Ok(v as i128),
-            (false, v) => i128::try_from(v).map_err(|_| range_error("i128", v, at)),
-        }
-    }
-    packed_seq!(i128, I128);
-}
-
-/// Floats, `bool` and `char`: one writer and one reader each (floats also
-/// as packed arrays).
+/// Floats, 128-bit integers, `bool` and `char`: one writer and one reader
+/// each (numbers also as packed arrays).
 macro_rules! scalar {
     ($($t:ty: $write:ident, $read:ident $(, $kind:ident)?);*) => {$(
         impl Stateify for $t {
@@ -203,6 +169,8 @@ macro_rules! scalar {
 scalar!(
     f32: write_f32, read_f32, F32;
     f64: write_f64, read_f64, F64;
+    u128: write_u128, read_u128, U128;
+    i128: write_i128, read_i128, I128;
     bool: write_bool, read_bool;
     char: write_char, read_char
 );

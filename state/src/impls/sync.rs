@@ -22,37 +22,28 @@ impl<T: Stateify + Copy> Stateify for Cell<T> {
     }
 }
 
-impl<T: Stateify> Stateify for RefCell<T> {
-    fn save(&self, s: &mut Saver) -> Result<()> {
-        let v = self
-            .try_borrow()
-            .map_err(|_| unavailable("RefCell is mutably borrowed during save"))?;
-        v.save(s)
-    }
-    fn load(l: &mut Loader) -> Result<Self> {
-        T::load(l).map(RefCell::new)
-    }
+// A cell or lock: the value inside, taken with its method `$get` (an
+// error when it is not available: a `RefCell` borrowed mutably, a poisoned
+// lock).
+macro_rules! guarded {
+    ($($c:ident: $get:ident, $why:literal);*) => {$(
+        impl<T: Stateify> Stateify for $c<T> {
+            fn save(&self, s: &mut Saver) -> Result<()> {
+                let v = self.$get().map_err(|_| unavailable($why))?;
+                v.save(s)
+            }
+            fn load(l: &mut Loader) -> Result<Self> {
+                T::load(l).map($c::new)
+            }
+        }
+    )*};
 }
 
-impl<T: Stateify> Stateify for Mutex<T> {
-    fn save(&self, s: &mut Saver) -> Result<()> {
-        let v = self.lock().map_err(|_| unavailable("Mutex is poisoned"))?;
-        v.save(s)
-    }
-    fn load(l: &mut Loader) -> Result<Self> {
-        T::load(l).map(Mutex::new)
-    }
-}
-
-impl<T: Stateify> Stateify for RwLock<T> {
-    fn save(&self, s: &mut Saver) -> Result<()> {
-        let v = self.read().map_err(|_| unavailable("RwLock is poisoned"))?;
-        v.save(s)
-    }
-    fn load(l: &mut Loader) -> Result<Self> {
-        T::load(l).map(RwLock::new)
-    }
-}
+guarded!(
+    RefCell: try_borrow, "RefCell is mutably borrowed during save";
+    Mutex: lock, "Mutex is poisoned";
+    RwLock: read, "RwLock is poisoned"
+);
 
 // A once-cell is an `Option`: empty or set.
 macro_rules! once_cells {

@@ -4,6 +4,9 @@
 
 use super::*;
 
+/// A Rust type's member names, as the derive lists them.
+type Members = &'static [&'static str];
+
 /// How the stream's fields of one type map onto a Rust type's fields.
 pub(super) struct Layout {
     /// The Rust type this stream type was matched to: its static name and
@@ -253,12 +256,7 @@ impl<'de, 'r> Loader<'de, 'r> {
 
     /// Matches stream members to Rust members by name, once per type.
     #[inline]
-    pub(super) fn layout(
-        &mut self,
-        ty: u32,
-        name: &'static str,
-        members: &'static [&'static str],
-    ) -> Result<bool> {
+    pub(super) fn layout(&mut self, ty: u32, name: &'static str, members: Members) -> Result<bool> {
         if let Some(Some(l)) = self.layouts.get(ty as usize) {
             if l.members_ptr == members.as_ptr() as usize {
                 return Ok(l.exact);
@@ -280,7 +278,7 @@ impl<'de, 'r> Loader<'de, 'r> {
         &mut self,
         ty: u32,
         name: &'static str,
-        members: &'static [&'static str],
+        members: Members,
     ) -> Result<bool> {
         let def = &self.types.defs[ty as usize];
         let exact = def.members.len() == members.len()

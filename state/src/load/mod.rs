@@ -250,12 +250,18 @@ impl<'de, 'r> Loader<'de, 'r> {
     /// Reads a bool.
     #[inline]
     pub fn read_bool(&mut self) -> Result<bool> {
+        self.read_either(wire::FALSE, wire::TRUE, "bool")
+    }
+
+    /// Reads one of two tags: false for `no`, true for `yes`.
+    #[inline(always)]
+    fn read_either(&mut self, no: u8, yes: u8, what: &str) -> Result<bool> {
         let at = self.r.offset();
-        match self.tag()? {
-            wire::FALSE => Ok(false),
-            wire::TRUE => Ok(true),
-            t => Err(self.mismatch("bool", t, at)),
+        let t = self.tag()?;
+        if t == no || t == yes {
+            return Ok(t == yes);
         }
+        Err(self.mismatch(what, t, at))
     }
 
     /// Reads an unsigned integer as u64 (`what` names the Rust type in errors).
@@ -276,12 +282,11 @@ impl<'de, 'r> Loader<'de, 'r> {
         let at = self.r.offset();
         match self.tag()? {
             t @ wire::SMALL..=0xff => Ok((t - wire::SMALL) as i64),
-            wire::UINT => {
-                let v = self.r.varint()?;
-                i64::try_from(v).map_err(|_| out_of_range(what, v, at))
-            }
-            wire::U64 => {
-                let v = u64::from_le_bytes(self.r.array()?);
+            t @ (wire::UINT | wire::U64) => {
+                let v = match t {
+                    wire::UINT => self.r.varint()?,
+                    _ => u64::from_le_bytes(self.r.array()?),
+                };
                 i64::try_from(v).map_err(|_| out_of_range(what, v, at))
             }
             wire::NINT => {
@@ -320,21 +325,44 @@ impl<'de, 'r> Loader<'de, 'r> {
         }
     }
 
+    /// Reads a u128 (written in any integer encoding; a negative one is
+    /// out of range).
+    pub fn read_u128(&mut self) -> Result<u128> {
+        let at = self.r.offset();
+        match self.read_i128_any("u128")? {
+            (false, v) => Ok(v),
+            (true, v) => Err(out_of_range("u128", v as i128, at)),
+        }
+    }
+
+    /// Reads an i128 (written in any integer encoding).
+    pub fn read_i128(&mut self) -> Result<i128> {
+        let at = self.r.offset();
+        match self.read_i128_any("i128")? {
+            (true, v) => Ok(v as i128),
+            (false, v) => i128::try_from(v).map_err(|_| out_of_range("i128", v, at)),
+        }
+    }
+
     /// Reads an f32.
     pub fn read_f32(&mut self) -> Result<f32> {
-        let at = self.r.offset();
-        match self.tag()? {
-            wire::F32 => Ok(f32::from_bits(u32::from_le_bytes(self.r.array()?))),
-            t => Err(self.mismatch("f32", t, at)),
-        }
+        self.read_float(wire::F32, "f32")
+            .map(|b| f32::from_bits(b as u32))
     }
 
     /// Reads an f64.
     pub fn read_f64(&mut self) -> Result<f64> {
+        self.read_float(wire::F64, "f64").map(f64::from_bits)
+    }
+
+    /// The bits of a float written with `tag` (F32 or F64).
+    #[inline(always)]
+    fn read_float(&mut self, tag: u8, what: &str) -> Result<u64> {
         let at = self.r.offset();
         match self.tag()? {
-            wire::F64 => Ok(f64::from_bits(u64::from_le_bytes(self.r.array()?))),
-            t => Err(self.mismatch("f64", t, at)),
+            wire::F32 if tag == wire::F32 => Ok(u32::from_le_bytes(self.r.array()?) as u64),
+            wire::F64 if tag == wire::F64 => Ok(u64::from_le_bytes(self.r.array()?)),
+            t => Err(self.mismatch(what, t, at)),
         }
     }
 
@@ -389,12 +417,7 @@ impl<'de, 'r> Loader<'de, 'r> {
     /// Reads `None` (returns false) or `Some` (returns true; the value follows).
     #[inline]
     pub fn read_option_tag(&mut self) -> Result<bool> {
-        let at = self.r.offset();
-        match self.tag()? {
-            wire::NONE => Ok(false),
-            wire::SOME => Ok(true),
-            t => Err(self.mismatch("option", t, at)),
-        }
+        self.read_either(wire::NONE, wire::SOME, "option")
     }
 
     // ---- composites ------------------------------------------------------
@@ -757,7 +780,7 @@ impl<'de, 'r> Loader<'de, 'r> {
 }
 
 #[cold]
-fn out_of_range(what: &str, v: impl std::fmt::Display, at: u64) -> Error {
+pub(crate) fn out_of_range(what: &str, v: impl std::fmt::Display, at: u64) -> Error {
     Error::invalid(format!("integer {v} out of range for {what}")).at(at)
 }
 

@@ -83,63 +83,52 @@ pub trait SharedPtr: sealed::Sealed + Clone + 'static {
     }
 }
 
-impl<T: 'static> SharedPtr for std::rc::Rc<T> {
-    type Target = T;
-    type Weak = std::rc::Weak<T>;
-    fn new(v: T) -> Self {
-        std::rc::Rc::new(v)
-    }
-    fn new_cyclic(f: impl FnOnce(&Self::Weak) -> T) -> Self {
-        std::rc::Rc::new_cyclic(f)
-    }
-    fn downgrade(&self) -> Self::Weak {
-        std::rc::Rc::downgrade(self)
-    }
-    fn dead() -> Self::Weak {
-        std::rc::Weak::new()
-    }
-    fn weak_into_raw(w: Self::Weak) -> *const () {
-        std::rc::Weak::into_raw(w) as *const ()
-    }
-    unsafe fn weak_from_raw(p: *const ()) -> Self::Weak {
-        // SAFETY: the caller's contract: `p` is `Weak::<T>::into_raw` of
-        // this pointer type, its count not yet taken back.
-        unsafe { std::rc::Weak::from_raw(p as *const T) }
-    }
-    fn erase(&self) -> ObjSlot {
-        ObjSlot::BuiltRc(self.clone())
-    }
-    fn unerase(slot: &ObjSlot) -> Option<Self> {
-        match slot {
-            ObjSlot::BuiltRc(rc) => rc.clone().downcast::<T>().ok(),
-            _ => None,
+/// `SharedPtr` for `Rc` and `Arc`, each with its own `Weak`; `$extra` are
+/// the pointer's own items.
+macro_rules! shared_ptr {
+    ($($module:ident :: $ptr:ident { $($extra:tt)* })*) => {$(
+        impl<T: 'static> SharedPtr for std::$module::$ptr<T> {
+            type Target = T;
+            type Weak = std::$module::Weak<T>;
+            fn new(v: T) -> Self {
+                std::$module::$ptr::new(v)
+            }
+            fn new_cyclic(f: impl FnOnce(&Self::Weak) -> T) -> Self {
+                std::$module::$ptr::new_cyclic(f)
+            }
+            fn downgrade(&self) -> Self::Weak {
+                std::$module::$ptr::downgrade(self)
+            }
+            fn dead() -> Self::Weak {
+                std::$module::Weak::new()
+            }
+            fn weak_into_raw(w: Self::Weak) -> *const () {
+                std::$module::Weak::into_raw(w) as *const ()
+            }
+            unsafe fn weak_from_raw(p: *const ()) -> Self::Weak {
+                // SAFETY: the caller's contract: `p` is `Weak::<T>::into_raw`
+                // of this pointer type, its count not yet taken back.
+                unsafe { std::$module::Weak::from_raw(p as *const T) }
+            }
+            $($extra)*
         }
-    }
+    )*};
 }
 
-impl<T: 'static> SharedPtr for std::sync::Arc<T> {
-    type Target = T;
-    type Weak = std::sync::Weak<T>;
-    fn new(v: T) -> Self {
-        std::sync::Arc::new(v)
+shared_ptr! {
+    rc::Rc {
+        // An `Rc` is not `Send`, so it has a slot of its own (`Any` only).
+        fn erase(&self) -> ObjSlot {
+            ObjSlot::BuiltRc(self.clone())
+        }
+        fn unerase(slot: &ObjSlot) -> Option<Self> {
+            match slot {
+                ObjSlot::BuiltRc(rc) => rc.clone().downcast::<T>().ok(),
+                _ => None,
+            }
+        }
     }
-    fn new_cyclic(f: impl FnOnce(&Self::Weak) -> T) -> Self {
-        std::sync::Arc::new_cyclic(f)
-    }
-    fn downgrade(&self) -> Self::Weak {
-        std::sync::Arc::downgrade(self)
-    }
-    fn dead() -> Self::Weak {
-        std::sync::Weak::new()
-    }
-    fn weak_into_raw(w: Self::Weak) -> *const () {
-        std::sync::Weak::into_raw(w) as *const ()
-    }
-    unsafe fn weak_from_raw(p: *const ()) -> Self::Weak {
-        // SAFETY: the caller's contract: `p` is `Weak::<T>::into_raw` of
-        // this pointer type, its count not yet taken back.
-        unsafe { std::sync::Weak::from_raw(p as *const T) }
-    }
+    sync::Arc {}
 }
 
 /// A weak handle of some `P::Weak`, owning one weak count.

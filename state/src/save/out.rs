@@ -7,6 +7,23 @@ use super::*;
 /// is one varint byte).
 pub(super) const SHORT_STR: usize = 32;
 
+/// The 128-bit writers: the 64-bit form when the value fits, else the
+/// tag and 16 bytes.
+macro_rules! wide_writers {
+    ($($(#[$doc:meta])* $name:ident($t:ty): $narrow:ident, $write:ident, else $tag:ident);*) => {$(
+        $(#[$doc])*
+        pub fn $name(&mut self, v: $t) {
+            match $narrow::try_from(v) {
+                Ok(v) => self.$write(v),
+                Err(_) => {
+                    self.tag(wire::$tag);
+                    self.raw(&v.to_le_bytes());
+                }
+            }
+        }
+    )*};
+}
+
 impl Saver {
     #[inline]
     pub(super) fn reserve(&mut self, n: usize) {
@@ -126,27 +143,12 @@ impl Saver {
         }
     }
 
-    /// Writes a u128 (as a u64 when it fits).
-    pub fn write_u128(&mut self, v: u128) {
-        match u64::try_from(v) {
-            Ok(v) => self.write_u64(v),
-            Err(_) => {
-                self.tag(wire::U128);
-                self.raw(&v.to_le_bytes());
-            }
-        }
-    }
-
-    /// Writes an i128 (as an i64 when it fits).
-    pub fn write_i128(&mut self, v: i128) {
-        match i64::try_from(v) {
-            Ok(v) => self.write_i64(v),
-            Err(_) => {
-                self.tag(wire::I128);
-                self.raw(&v.to_le_bytes());
-            }
-        }
-    }
+    wide_writers!(
+        /// Writes a u128 (as a u64 when it fits).
+        write_u128(u128): u64, write_u64, else U128;
+        /// Writes an i128 (as an i64 when it fits).
+        write_i128(i128): i64, write_i64, else I128
+    );
 
     /// Writes an f32, bit for bit.
     #[inline]

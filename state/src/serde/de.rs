@@ -402,20 +402,15 @@ impl<'de> de::SeqAccess<'de> for Numbers<'de> {
                 ))
             };
         }
-        match self.kind {
-            Packed::U8 => num!(u8),
-            Packed::I8 => num!(i8),
-            Packed::U16 => num!(u16),
-            Packed::I16 => num!(i16),
-            Packed::U32 => num!(u32),
-            Packed::I32 => num!(i32),
-            Packed::U64 => num!(u64),
-            Packed::I64 => num!(i64),
-            Packed::U128 => num!(u128),
-            Packed::I128 => num!(i128),
-            Packed::F32 => num!(f32),
-            Packed::F64 => num!(f64),
+        macro_rules! by_kind {
+            ($($kind:ident => $t:ty),*) => {
+                match self.kind {
+                    $(Packed::$kind => num!($t),)*
+                }
+            };
         }
+        by_kind!(U8 => u8, I8 => i8, U16 => u16, I16 => i16, U32 => u32, I32 => i32,
+            U64 => u64, I64 => i64, U128 => u128, I128 => i128, F32 => f32, F64 => f64)
         .map(Some)
     }
 
@@ -461,13 +456,17 @@ struct Variant<'b, 'de, 'r> {
 
 impl<'de> Variant<'_, 'de, '_> {
     /// Reads the payload's STRUCT tag and type.
-    fn payload(&mut self, what: &str) -> Result<u32> {
+    /// The payload's STRUCT header: its type and member count (errors
+    /// placed in the variant).
+    fn payload(&mut self, what: &str) -> Result<(u32, usize)> {
         let at = self.l.offset();
-        let t = self.l.reader().u8()?;
-        if t != wire::STRUCT {
-            return Err(Error::mismatch(what, wire::tag_name(t)).at(at));
-        }
-        self.l.read_type(wire::STRUCT)
+        let header = match self.l.reader().u8() {
+            Ok(wire::STRUCT) => self.l.read_type(wire::STRUCT),
+            Ok(t) => Err(Error::mismatch(what, wire::tag_name(t)).at(at)),
+            Err(e) => Err(e),
+        };
+        let ty = header.map_err(|e| e.in_field(self.name))?;
+        Ok((ty, self.l.type_def(ty).members.len()))
     }
 }
 
@@ -482,9 +481,7 @@ impl<'de> de::VariantAccess<'de> for Variant<'_, 'de, '_> {
     fn newtype_variant_seed<T: DeserializeSeed<'de>>(mut self, seed: T) -> Result<T::Value> {
         let name = self.name;
         let at = self.l.offset();
-        let ty = self
-            .payload("a newtype variant's payload")
-            .map_err(|e| e.in_field(name))?;
+        let (ty, _) = self.payload("a newtype variant's payload")?;
         let def = self.l.type_def(ty);
         if def.members.len() != 1 {
             return Err(Error::mismatch(
@@ -499,11 +496,7 @@ impl<'de> de::VariantAccess<'de> for Variant<'_, 'de, '_> {
     }
 
     fn tuple_variant<V: Visitor<'de>>(mut self, _len: usize, v: V) -> Result<V::Value> {
-        let name = self.name;
-        let ty = self
-            .payload("a tuple variant's payload")
-            .map_err(|e| e.in_field(name))?;
-        let n = self.l.type_def(ty).members.len();
+        let (name, (_, n)) = (self.name, self.payload("a tuple variant's payload")?);
         v.visit_seq(Elements {
             l: self.l,
             left: n,
@@ -517,11 +510,7 @@ impl<'de> de::VariantAccess<'de> for Variant<'_, 'de, '_> {
         _fields: &'static [&'static str],
         v: V,
     ) -> Result<V::Value> {
-        let name = self.name;
-        let ty = self
-            .payload("a struct variant's payload")
-            .map_err(|e| e.in_field(name))?;
-        let n = self.l.type_def(ty).members.len();
+        let (name, (ty, n)) = (self.name, self.payload("a struct variant's payload")?);
         v.visit_map(Fields {
             l: self.l,
             ty,

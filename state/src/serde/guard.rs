@@ -232,14 +232,13 @@ impl<'b, A> Access<'b, A> {
     }
 }
 
+/// The next element or key, if any.
+type Next<T, E> = Result<Option<T>, E>;
+
 impl<'de, A: de::SeqAccess<'de>> de::SeqAccess<'de> for Access<'_, A> {
     type Error = A::Error;
-    fn next_element_seed<T: DeserializeSeed<'de>>(
-        &mut self,
-        s: T,
-    ) -> Result<Option<T::Value>, A::Error> {
-        let s = self.seed(s);
-        self.a.next_element_seed(s)
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, s: T) -> Next<T::Value, A::Error> {
+        self.a.next_element_seed(self.seed(s))
     }
     fn size_hint(&self) -> Option<usize> {
         self.limits.hint(self.a.size_hint())
@@ -248,16 +247,11 @@ impl<'de, A: de::SeqAccess<'de>> de::SeqAccess<'de> for Access<'_, A> {
 
 impl<'de, A: de::MapAccess<'de>> de::MapAccess<'de> for Access<'_, A> {
     type Error = A::Error;
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        s: K,
-    ) -> Result<Option<K::Value>, A::Error> {
-        let s = self.seed(s);
-        self.a.next_key_seed(s)
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, s: K) -> Next<K::Value, A::Error> {
+        self.a.next_key_seed(self.seed(s))
     }
     fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, s: T) -> Result<T::Value, A::Error> {
-        let s = self.seed(s);
-        self.a.next_value_seed(s)
+        self.a.next_value_seed(self.seed(s))
     }
     fn size_hint(&self) -> Option<usize> {
         self.limits.hint(self.a.size_hint())
