@@ -312,10 +312,20 @@ impl Fields<'_> {
         seen.extend_from_slice(&m[..self.i]);
     }
 
-    #[inline]
-    fn end(mut self) -> Result<()> {
+    #[inline(always)]
+    fn end(self) -> Result<()> {
         match self.members {
-            Some(m) if self.i == m.len() => return Ok(()),
+            Some(m) if self.i == m.len() => Ok(()),
+            _ => self.learn(),
+        }
+    }
+
+    /// The fields did not follow the learned list (or none was known):
+    /// learns the ones seen and asks for a rerun.
+    #[cold]
+    #[inline(never)]
+    fn learn(mut self) -> Result<()> {
+        match self.members {
             Some(_) => self.leave_list(),
             None if self.i == 0 => self.ser.s.serde.seen.clear(),
             None => {}
@@ -339,6 +349,7 @@ pub(crate) struct Elements<'a> {
 }
 
 impl<'a> Elements<'a> {
+    #[inline(always)]
     fn new(ser: Ser<'a>, len: Option<usize>) -> Self {
         let count_at = match len {
             Some(n) => {
@@ -362,7 +373,7 @@ impl<'a> Elements<'a> {
         self.ser.put(v).map_err(|e| e.in_index(i as u64))
     }
 
-    #[inline]
+    #[inline(always)]
     fn finish(self) -> Result<()> {
         match self.count_at {
             Some(at) => {
