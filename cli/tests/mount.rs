@@ -217,24 +217,69 @@ fn the_sandbox_checkpoint_as_files() {
     assert_eq!(ty, read("/0/tasks/.type").trim_end());
 
     // The page segments read as the memory saved (digests from the corpus).
-    let expect = std::fs::read_to_string(corpus("sandbox.expect")).unwrap();
+    assert_eq!(check_segments(&m, "sandbox.expect"), 4);
+
+    assert!(m.stop().success());
+    assert!(!is_mounted(&m.dir), "a stale mount after SIGTERM");
+}
+
+/// Reads every segment the corpus entry's sidecar lists from `/pages` and
+/// checks its BLAKE3; returns how many.
+fn check_segments(m: &Mounted, expect: &str) -> usize {
+    let expect = std::fs::read_to_string(corpus(expect)).unwrap();
     let mut checked = 0;
     for line in expect.lines().filter(|l| l.starts_with("segment ")) {
         let w: Vec<&str> = line.split(' ').collect();
         let (start, end) = w[1].split_once("..").unwrap();
         let name = format!("{}-{}", &start[2..], &end[2..]);
         let bytes = std::fs::read(m.path(&format!("/pages/{name}"))).unwrap();
-        assert_eq!(
-            blake3::hash(&bytes).to_hex().as_str(),
-            *w.last().unwrap(),
-            "{name}"
-        );
+        let got = blake3::hash(&bytes);
+        assert_eq!(got.to_hex().as_str(), *w.last().unwrap(), "{name}");
         checked += 1;
     }
-    assert_eq!(checked, 4);
+    let listed = std::fs::read_dir(m.path("/pages")).unwrap().count();
+    assert_eq!(listed, checked, "segments listed");
+    checked
+}
 
-    assert!(m.stop().success());
-    assert!(!is_mounted(&m.dir), "a stale mount after SIGTERM");
+#[test]
+fn pages_saved_inline_and_in_a_pages_file_read_as_the_memory() {
+    if !fuse_usable() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let inline = corpus("pages-inline.stream");
+    let m = Mounted::start(&["mount", inline.to_str().unwrap()], &tmp.path().join("a"));
+    assert_eq!(check_segments(&m, "pages-inline.expect"), 5);
+    // The raw records after the metadata are the blocks, as files too.
+    let stream = std::fs::read(&inline).unwrap();
+    let (mut rest, mut raw) = (&stream[..], 0);
+    for i in 0.. {
+        if rest.is_empty() {
+            break;
+        }
+        let (len, object, h) = stateify::decode_header(rest).unwrap();
+        let body = &rest[h..h + len as usize];
+        if !object {
+            assert_eq!(
+                std::fs::read(m.path(&format!("/{i}"))).unwrap(),
+                body,
+                "/{i}"
+            );
+            raw += 1;
+        }
+        rest = &rest[h + len as usize..];
+    }
+    assert!(raw >= 2, "{raw} raw records");
+    let (meta, pages) = (corpus("pages.meta"), corpus("pages.pages"));
+    let args = [
+        "mount",
+        "--pages",
+        pages.to_str().unwrap(),
+        meta.to_str().unwrap(),
+    ];
+    let m = Mounted::start(&args, &tmp.path().join("b"));
+    assert_eq!(check_segments(&m, "pages-file.expect"), 5);
 }
 
 fn xattr(path: &Path) -> String {

@@ -83,12 +83,15 @@ impl Checkpoint {
         inp.raw_to = Some(Box::new(Sink(tmp.try_clone()?, written.clone())));
         let mut graphs = Sink(tmp.try_clone()?, written.clone());
         let mut spans = Vec::new();
+        // Taken before the record is read: a raw body is written while it
+        // is read.
+        let mut start = written.get();
         while let Some(r) = inp.next_record()? {
-            let start = written.get();
             if let Some(body) = &r.body {
                 graphs.write_all(body)?;
             }
             spans.push((start, r.len, r.body.is_some(), r.index, r.offset));
+            start = written.get();
         }
         inp.finish()?;
         let total = written.get();
@@ -103,7 +106,15 @@ impl Checkpoint {
         };
         let mut records = Vec::with_capacity(spans.len());
         for (start, len, graph, index, offset) in spans {
-            let body = &bytes[start as usize..(start + len) as usize];
+            let body = usize::try_from(start)
+                .ok()
+                .zip(usize::try_from(start + len).ok())
+                .and_then(|(s, e)| bytes.get(s..e))
+                .ok_or_else(|| {
+                    Failure(format!(
+                        "record {index}: {len} bytes at {start} of a {total}-byte copy"
+                    ))
+                })?;
             let graph = if graph {
                 let lazy = Lazy::new(body, MAX_DEPTH).map_err(|e| {
                     graph_error(
