@@ -525,6 +525,31 @@ fn long_sequences_and_maps_list_whole_and_look_up_by_name() {
             "{bad}"
         );
     }
+    // Keys too long for a file name are cut (whole characters) and told
+    // apart by position; a long string reads whole through many reads.
+    let long_keys: BTreeMap<String, u8> = [("k".repeat(2000), 1), ("k".repeat(2001), 2)].into();
+    let big = "x".repeat(3 << 20);
+    let file2 = tmp.path().join("long");
+    std::fs::write(&file2, stateify::to_vec(&(long_keys, big.clone())).unwrap()).unwrap();
+    let m2 = Mounted::start(
+        &["mount", file2.to_str().unwrap()],
+        &tmp.path().join("mnt2"),
+    );
+    let keys: Vec<String> = std::fs::read_dir(m2.path("/0/0"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n != ".type")
+        .collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    for k in &keys {
+        assert!(k.len() <= 255 && k.starts_with("kkk"), "{k}");
+        let v = std::fs::read_to_string(m2.path(&format!("/0/0/{k}"))).unwrap();
+        assert!(v == "1\n" || v == "2\n", "{v}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(m2.path("/0/1")).unwrap(),
+        big + "\n"
+    );
     let raw = std::fs::read(m.path("/0/2")).unwrap();
     assert_eq!(
         raw,

@@ -180,6 +180,14 @@ fn open_pages(file: &Path, pages: Option<&Path>, records: &[Record]) -> Result<O
     };
     match SavedPages::open(&record[..], source) {
         Ok(p) => Ok(Some(p)),
+        // A graph of another type that happens to be named `SavedFile`.
+        Err(pgalloc::Error::Meta(e)) => {
+            eprintln!(
+                "stateify: record {meta} is named SavedFile but is not page metadata ({e}); \
+                 mounting without /pages"
+            );
+            Ok(None)
+        }
         Err(pgalloc::Error::PagesFile(_)) if path.is_none() => {
             eprintln!(
                 "stateify: the pages of record {meta} are in a pages file the checkpoint does not name; \

@@ -7,7 +7,7 @@
 //! few directories read last.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::ffi::OsStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -59,9 +59,9 @@ struct Entry {
 /// A directory's entries.
 #[derive(Clone)]
 enum Listing {
-    /// Every entry, named: name, inode, file type (the fixed directories,
-    /// structs and maps, whose entries are found by name).
-    Named(Arc<Vec<(String, Ino, FileType)>>),
+    /// Every entry, named (the fixed directories, structs and maps, whose
+    /// entries are found by name).
+    Named(Arc<Named>),
     /// A sequence or tuple: `.type`, then entries named by index, read a
     /// window at a time from the nearest mark (the offset of every
     /// [`MARK`]th child), so a million elements cost 16 KiB of marks.
@@ -71,6 +71,43 @@ enum Listing {
         len: usize,
         marks: Arc<Vec<u64>>,
     },
+}
+
+/// A named listing: name, inode, file type; and each name's place.
+struct Named {
+    entries: Vec<(String, Ino, FileType)>,
+    by_name: HashMap<String, usize>,
+}
+
+/// The longest name given to the kernel (Linux's `NAME_MAX`).
+const NAME_MAX: usize = 255;
+
+/// Names unique within a directory and short enough for the kernel: a
+/// repeated name (keys that render alike) gets `~i` (its position) added,
+/// a name over [`NAME_MAX`] bytes is cut (at a character boundary) before
+/// it; the first free name wins.
+fn unique_names(names: Vec<(String, Ino, FileType)>) -> Named {
+    let mut by_name = HashMap::with_capacity(names.len());
+    let mut entries = Vec::with_capacity(names.len());
+    for (i, (mut name, ino, kind)) in names.into_iter().enumerate() {
+        if name.len() > NAME_MAX || by_name.contains_key(&name) {
+            let tag = format!("~{i}");
+            let mut cut = name.len().min(NAME_MAX - tag.len());
+            while !name.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            name.truncate(cut);
+            name.push_str(&tag);
+            // `~i` is unique among the renamed; a plain name equal to it
+            // (a key spelled `a~3`) gets another round.
+            while by_name.contains_key(&name) {
+                name.push('~');
+            }
+        }
+        by_name.insert(name.clone(), entries.len());
+        entries.push((name, ino, kind));
+    }
+    Named { entries, by_name }
 }
 
 /// One mark per this many children of a sequence.
@@ -96,14 +133,50 @@ pub(crate) struct Fs {
     gid: u32,
 }
 
-/// A value's text as a file: a string as itself, a packed array as its
-/// raw little-endian bytes, anything else as its rendering; text ends in a
-/// newline.
-fn leaf_bytes(v: &Value<'static>) -> Cow<'static, [u8]> {
-    match v {
-        Value::Packed(_, b) => Cow::Borrowed(b),
-        Value::Str(s) => Cow::Owned(format!("{s}\n").into_bytes()),
-        v => Cow::Owned(format!("{}\n", v.scalar_text()).into_bytes()),
+/// A file's bytes: borrowed from the mapped checkpoint where they are
+/// there (a string with a newline after it), or made.
+enum Content {
+    Mapped(&'static [u8], bool),
+    Made(Vec<u8>),
+}
+
+impl Content {
+    /// A value's text as a file: a string as itself, a packed array as its
+    /// raw little-endian bytes, anything else as its rendering; text ends
+    /// in a newline.
+    fn of(v: &Value<'static>) -> Content {
+        match v {
+            Value::Packed(_, b) => Content::Mapped(b, false),
+            Value::Str(s) => Content::Mapped(s.as_bytes(), true),
+            v => Content::Made(format!("{}\n", v.scalar_text()).into_bytes()),
+        }
+    }
+
+    fn text(s: String) -> Content {
+        Content::Made(format!("{s}\n").into_bytes())
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Content::Mapped(b, newline) => b.len() + *newline as usize,
+            Content::Made(v) => v.len(),
+        }
+    }
+
+    /// Bytes `offset..offset + size`, cut at the end: a copy of the window
+    /// only, whatever the file's size.
+    fn window(&self, offset: usize, size: usize) -> Cow<'_, [u8]> {
+        let start = offset.min(self.len());
+        let end = start.saturating_add(size).min(self.len());
+        match self {
+            Content::Mapped(b, true) if end > b.len() => {
+                let mut w = b[start.min(b.len())..].to_vec();
+                w.push(b'\n');
+                Cow::Owned(w)
+            }
+            Content::Mapped(b, _) => Cow::Borrowed(&b[start..end]),
+            Content::Made(v) => Cow::Borrowed(&v[start..end]),
+        }
     }
 }
 
@@ -212,19 +285,15 @@ impl Fs {
     }
 
     /// A file's bytes (not a page segment's, which are read by range).
-    fn content(&self, ino: Ino) -> Result<Cow<'static, [u8]>, String> {
+    fn content(&self, ino: Ino) -> Result<Content, String> {
         match ino {
             Ino::Val(r, loc) => match self.node(r, loc)? {
-                Node::Leaf(v) => Ok(leaf_bytes(&v)),
+                Node::Leaf(v) => Ok(Content::of(&v)),
                 _ => Err("not a file".into()),
             },
-            Ino::Type(r, loc) => Ok(Cow::Owned(
-                format!("{}\n", self.type_name(r, loc)?).into_bytes(),
-            )),
-            Ino::Raw(r) => Ok(Cow::Borrowed(self.ck.records[r].body)),
-            Ino::MetaEntry(i) => Ok(Cow::Owned(
-                format!("{}\n", self.ck.metadata[i].1).into_bytes(),
-            )),
+            Ino::Type(r, loc) => Ok(Content::text(self.type_name(r, loc)?)),
+            Ino::Raw(r) => Ok(Content::Mapped(self.ck.records[r].body, false)),
+            Ino::MetaEntry(i) => Ok(Content::text(self.ck.metadata[i].1.clone())),
             _ => Err("not a file".into()),
         }
     }
@@ -249,7 +318,8 @@ impl Fs {
         let e = self.entries.get(&id).ok_or("unknown inode")?;
         let kind = self.kind(e.ino)?;
         let (size, perm, nlink) = match kind {
-            FileType::Directory => (0, 0o555, 2),
+            // 1: "unknown" to tools that count subdirectories by links.
+            FileType::Directory => (0, 0o555, 1),
             FileType::Symlink => (self.target(e.ino, e.depth)?.len() as u64, 0o777, 1),
             _ => match e.ino {
                 Ino::Segment(i) => {
@@ -344,26 +414,19 @@ impl Fs {
                     len, indexed: true, ..
                 } = self.node(r, loc)?
                 {
-                    {
-                        let marks = Arc::new(g.marks(loc, MARK).map_err(fail)?);
-                        let listing = Listing::Indexed { r, loc, len, marks };
-                        self.listings.push_front((dir, listing.clone()));
-                        self.listings.truncate(LISTINGS);
-                        return Ok(listing);
-                    }
+                    let marks = Arc::new(g.marks(loc, MARK).map_err(fail)?);
+                    return Ok(self.keep(dir, Listing::Indexed { r, loc, len, marks }));
                 }
-                let mut seen = HashSet::new();
-                let mut v = vec![(".type".to_string(), Ino::Type(r, loc))];
-                for (i, c) in g.children(loc).map_err(fail)?.into_iter().enumerate() {
-                    let mut name = file_name(&c.name.to_string());
-                    // Hostile or odd keys may render alike: keep both.
-                    if !seen.insert(name.clone()) {
-                        name = format!("{name}~{i}");
-                        seen.insert(name.clone());
-                    }
-                    v.push((name, Ino::Val(r, c.loc)));
+                let mut v = vec![(
+                    ".type".to_string(),
+                    Ino::Type(r, loc),
+                    FileType::RegularFile,
+                )];
+                for c in g.children(loc).map_err(fail)? {
+                    let name = file_name(&c.name.to_string());
+                    v.push((name, Ino::Val(r, c.loc), file_type(c.kind)));
                 }
-                v
+                return Ok(self.keep(dir, Listing::Named(Arc::new(unique_names(v)))));
             }
             _ => return Err("not a directory".into()),
         };
@@ -372,10 +435,14 @@ impl Fs {
             let kind = self.kind(ino)?;
             entries.push((name, ino, kind));
         }
-        let listing = Listing::Named(Arc::new(entries));
+        Ok(self.keep(dir, Listing::Named(Arc::new(unique_names(entries)))))
+    }
+
+    /// Keeps a listing among the last read.
+    fn keep(&mut self, dir: Ino, listing: Listing) -> Listing {
         self.listings.push_front((dir, listing.clone()));
         self.listings.truncate(LISTINGS);
-        Ok(listing)
+        listing
     }
 
     /// Children `first..first + max` of an indexed listing, as entries.
@@ -405,10 +472,10 @@ impl Fs {
     fn find(&mut self, dir: Ino, name: &OsStr) -> Result<Option<Ino>, String> {
         let listing = self.list(dir)?;
         match &listing {
-            Listing::Named(v) => Ok(v
-                .iter()
-                .find(|(n, _, _)| OsStr::new(n) == name)
-                .map(|e| e.1)),
+            Listing::Named(v) => Ok(name
+                .to_str()
+                .and_then(|n| v.by_name.get(n))
+                .map(|&i| v.entries[i].1)),
             Listing::Indexed { r, loc, len, .. } => {
                 if name == ".type" {
                     return Ok(Some(Ino::Type(*r, *loc)));
@@ -421,6 +488,21 @@ impl Fs {
                     Some(i) if i < *len => Ok(self.window(&listing, i, 1)?.pop().map(|e| e.1)),
                     _ => Ok(None),
                 }
+            }
+        }
+    }
+
+    /// Takes back `n` lookups of inode `id`, dropping it at none.
+    fn forget_one(&mut self, id: u64, n: u64) {
+        if id == FUSE_ROOT_ID {
+            return;
+        }
+        if let Some(e) = self.entries.get_mut(&id) {
+            e.lookups = e.lookups.saturating_sub(n);
+            if e.lookups == 0 {
+                let gone = e.ino;
+                self.entries.remove(&id);
+                self.ids.remove(&gone);
             }
         }
     }
@@ -450,22 +532,16 @@ impl Filesystem for Fs {
         let id = self.remember(ino, depth + 1);
         match self.attr(id) {
             Ok(a) => reply.entry(&TTL, &a, 0),
-            Err(e) => reply.error(failed("lookup", &e)),
+            Err(e) => {
+                // The kernel will not forget what it was not given.
+                self.forget_one(id, 1);
+                reply.error(failed("lookup", &e))
+            }
         }
     }
 
     fn forget(&mut self, _req: &Request<'_>, ino: u64, nlookup: u64) {
-        if ino == FUSE_ROOT_ID {
-            return;
-        }
-        if let Some(e) = self.entries.get_mut(&ino) {
-            e.lookups = e.lookups.saturating_sub(nlookup);
-            if e.lookups == 0 {
-                let gone = e.ino;
-                self.entries.remove(&ino);
-                self.ids.remove(&gone);
-            }
-        }
+        self.forget_one(ino, nlookup);
     }
 
     fn getattr(&mut self, _req: &Request<'_>, ino: u64, _fh: Option<u64>, reply: ReplyAttr) {
@@ -515,11 +591,7 @@ impl Filesystem for Fs {
             };
         }
         match self.content(node) {
-            Ok(bytes) => {
-                let start = (offset as usize).min(bytes.len());
-                let end = start.saturating_add(size as usize).min(bytes.len());
-                reply.data(&bytes[start..end]);
-            }
+            Ok(c) => reply.data(&c.window(offset as usize, size as usize)),
             Err(e) => reply.error(failed("read", &e)),
         }
     }
@@ -555,7 +627,7 @@ impl Filesystem for Fs {
         }
         match &listing {
             Listing::Named(v) => {
-                for (i, (name, child, kind)) in v.iter().enumerate().skip(next - 2) {
+                for (i, (name, child, kind)) in v.entries.iter().enumerate().skip(next - 2) {
                     if reply.add(shown(&self.ids, child), i as i64 + 3, *kind, name) {
                         break;
                     }
@@ -622,5 +694,40 @@ impl Filesystem for Fs {
         } else {
             reply.error(libc::ERANGE);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_short_and_whole_characters() {
+        let long = "é".repeat(200); // 400 bytes
+        let names = ["a", "a", "a~1", &long, &long, "b"];
+        let entries = names
+            .iter()
+            .map(|n| (n.to_string(), Ino::Root, FileType::RegularFile))
+            .collect();
+        let named = unique_names(entries);
+        let got: Vec<&str> = named.entries.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(&got[..3], ["a", "a~1", "a~1~2"]);
+        assert_eq!(got[5], "b");
+        for (i, n) in got.iter().enumerate() {
+            assert!(n.len() <= NAME_MAX, "{n}");
+            assert_eq!(named.by_name[*n], i);
+        }
+        assert!(got[3].starts_with("éé") && got[3].ends_with("~3"));
+        assert_ne!(got[3], got[4]);
+        assert_eq!(named.by_name.len(), names.len());
+    }
+
+    #[test]
+    fn escaped_names_never_collide_with_dot_entries() {
+        assert_eq!(file_name("a/b%c"), "a%2Fb%25c");
+        assert_eq!(file_name(".type"), "%2Etype");
+        assert_eq!(file_name(".."), "%2E.");
+        assert_eq!(file_name(""), "%");
+        assert_eq!(file_name("x\0y"), "x%00y");
     }
 }

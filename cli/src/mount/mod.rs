@@ -59,23 +59,30 @@ pub(crate) fn mount(cli: &Cli, file: &Path, mountpoint: &Path, pages: Option<&Pa
         fuser::MountOption::FSName("stateify".into()),
         fuser::MountOption::Subtype("stateify".into()),
     ];
-    let session = fuser::spawn_mount2(fs::Fs::new(ck), mountpoint, &options)
+    let mut session = fuser::Session::new(fs::Fs::new(ck), mountpoint, &options)
         .map_err(|e| Failure(format!("mount at {}: {e}", mountpoint.display())))?;
+    let worker = std::thread::spawn(move || session.run());
     eprintln!(
         "stateify: mounted {} at {} ({summary}); unmount with Ctrl-C, SIGTERM or `umount {}`",
         file.display(),
         mountpoint.display(),
         mountpoint.display()
     );
-    loop {
-        if signals.pending().next().is_some() || session.guard.is_finished() {
+    // Until a signal, or until the session ends (an outside `umount`).
+    while !worker.is_finished() {
+        if signals.pending().next().is_some() {
+            // A lazy unmount succeeds even while a shell sits inside the
+            // mount, so no stale mount is left behind; the session then
+            // ends.
+            nix::mount::umount2(mountpoint, nix::mount::MntFlags::MNT_DETACH)
+                .map_err(|e| Failure(format!("unmount {}: {e}", mountpoint.display())))?;
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    // A lazy unmount succeeds even while a shell sits inside the mount,
-    // so no stale mount is left behind.
-    let _ = nix::mount::umount2(mountpoint, nix::mount::MntFlags::MNT_DETACH);
-    drop(session);
-    Ok(0)
+    match worker.join() {
+        Ok(Ok(())) => Ok(0),
+        Ok(Err(e)) => Err(Failure(format!("the FUSE session ended: {e}"))),
+        Err(_) => Err(Failure("the FUSE session panicked".into())),
+    }
 }

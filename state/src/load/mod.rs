@@ -493,7 +493,7 @@ impl<'de, 'r> Loader<'de, 'r> {
             && def.record == std::mem::size_of::<T>()
             && T::FIELDS
                 .iter()
-                .zip(def.members.iter().zip(&def.plain))
+                .zip(def.members.iter().zip(def.plain.iter()))
                 .all(|(f, (&name, &(kind, shape)))| {
                     f.name == name && f.kind == kind && f.shape() == shape
                 });
@@ -512,7 +512,7 @@ impl<'de, 'r> Loader<'de, 'r> {
                 &mut def
                     .members
                     .iter()
-                    .zip(&def.plain)
+                    .zip(def.plain.iter())
                     .map(|(&n, &(k, s))| (n, k, s)),
             );
             return Err(Error::mismatch(

@@ -63,10 +63,12 @@ impl DefKind {
 pub struct TypeDef<'de> {
     pub kind: DefKind,
     pub name: &'de str,
-    pub members: Vec<&'de str>,
+    /// Shared, so that a copy of the table (a walk started in the middle
+    /// of a record, `value::Lazy`) copies no lists.
+    pub members: std::sync::Arc<[&'de str]>,
     /// For [`DefKind::Plain`]: each member's number kind and shape (0 for
     /// a number, `n + 1` for an array of `n`).
-    pub plain: Vec<(Packed, u64)>,
+    pub plain: std::sync::Arc<[(Packed, u64)]>,
     /// For [`DefKind::Plain`]: the bytes of one record (never 0).
     pub record: usize,
 }

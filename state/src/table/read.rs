@@ -70,8 +70,8 @@ impl<'de> TypeTable<'de> {
         self.defs.push(TypeDef {
             kind,
             name,
-            members,
-            plain,
+            members: members.into(),
+            plain: plain.into(),
             record: record as usize,
         });
         Ok(id as u32)

@@ -185,6 +185,11 @@ impl<'de> Visitor<'de> for Index {
             if id as usize == self.obj_at.len() {
                 self.obj_at.push(self.last);
                 self.obj_value.push(UNSET);
+            } else if self.obj_value[id as usize] != UNSET {
+                // A `DEF` of an object that has its value.
+                return Err(
+                    Error::invalid(format!("object #{id} is given a second value")).at(self.last),
+                );
             }
             // Its value is the next value to start.
             self.pending = Some(id);

@@ -205,8 +205,14 @@ impl Value<'_> {
 }
 
 /// A map key as a path component: scalars as their text (strings without
-/// quotes), composite keys by position (`#3`).
+/// quotes), a unit variant as its name, composite keys by position (`#3`).
 fn map_key(i: usize, k: &Value<'_>) -> String {
+    if let Value::Variant { variant, value, .. } = k {
+        if **value == Value::Unit {
+            // A unit variant by its name (`Red`), not its `()`.
+            return variant.to_string();
+        }
+    }
     match k.inner() {
         Value::Str(s) => s.to_string(),
         Value::Int(_) | Value::BigUInt(_) | Value::Bool(_) | Value::Char(_) | Value::Unit => {
