@@ -62,13 +62,43 @@ pub fn graph(data: &[u8]) {
     let _ = stateify::from_slice::<stateify::serde::Serde<serde_json::Value>>(rest);
 }
 
-/// The type-free readers: `pretty::to_string` and `value::decode` of every
-/// record.
+/// The type-free readers: `pretty::to_string`, `value::decode` and the
+/// random-access `value::Lazy` (walked whole) of every record.
 pub fn pretty(data: &[u8]) {
     let _ = stateify::pretty::to_string(data);
     each_record(data, |body| {
         let _ = stateify::value::decode(body, 4096);
+        if let Ok(lazy) = stateify::value::Lazy::new(body, 4096) {
+            walk_lazy(&lazy, lazy.root(), &mut Default::default(), &mut 10_000);
+        }
     });
+}
+
+/// Visits the values reachable from `loc` (each shared object once), at
+/// most `budget` of them, asking for every node, kind, child list, window
+/// and mark list: errors are fine, panics are not.
+pub fn walk_lazy(
+    lazy: &stateify::value::Lazy<'_>,
+    loc: stateify::value::Loc,
+    seen: &mut std::collections::HashSet<stateify::value::Loc>,
+    budget: &mut usize,
+) {
+    use stateify::value::{Link, Node};
+    if *budget == 0 || !seen.insert(loc) {
+        return;
+    }
+    *budget -= 1;
+    let _ = lazy.kind(loc);
+    if let Ok(Node::Link(Link::Object { id, .. })) = lazy.node(loc) {
+        if let Some(obj) = lazy.object(id) {
+            walk_lazy(lazy, obj, seen, budget);
+        }
+    }
+    let marks = lazy.marks(loc, 2).unwrap_or_default();
+    let _ = lazy.children_from(loc, 1, 3, marks.first().map(|&o| (0, o)));
+    for c in lazy.children(loc).unwrap_or_default() {
+        walk_lazy(lazy, c.loc, seen, budget);
+    }
 }
 
 /// A stream of records: `read_header`/`skip_record` to the end, then the

@@ -152,31 +152,6 @@ fn lazy_refuses_what_decode_refuses() {
     assert!(lazy.node(Loc::Plain { at: 0, ty: 9 }).is_err());
 }
 
-/// Visits every value reachable from `loc` (through objects once each),
-/// asking for nodes and children; errors are fine, panics are not.
-fn visit_all(
-    lazy: &Lazy<'_>,
-    loc: Loc,
-    seen: &mut std::collections::HashSet<Loc>,
-    budget: &mut usize,
-) {
-    if *budget == 0 || !seen.insert(loc) {
-        return;
-    }
-    *budget -= 1;
-    let _ = lazy.kind(loc);
-    if let Ok(Node::Link(Link::Object { id, .. })) = lazy.node(loc) {
-        if let Some(obj) = lazy.object(id) {
-            visit_all(lazy, obj, seen, budget);
-        }
-    }
-    let marks = lazy.marks(loc, 2).unwrap_or_default();
-    let _ = lazy.children_from(loc, 1, 3, marks.first().map(|&o| (0, o)));
-    for c in lazy.children(loc).unwrap_or_default() {
-        visit_all(lazy, c.loc, seen, budget);
-    }
-}
-
 #[test]
 fn flipped_graphs_that_index_can_be_walked_without_a_panic() {
     let dir = stateify_tests::golden_dir().join("v6");
@@ -200,7 +175,7 @@ fn flipped_graphs_that_index_can_be_walked_without_a_panic() {
                 };
                 indexed += 1;
                 let mut seen = std::collections::HashSet::new();
-                visit_all(&lazy, lazy.root(), &mut seen, &mut 10_000);
+                stateify_tests::fuzz::walk_lazy(&lazy, lazy.root(), &mut seen, &mut 10_000);
             }
         }
     }
