@@ -6,6 +6,9 @@
 //!   printed beside the full eager load time;
 //! - background total throughput (until `await_all`) against eager
 //!   (target ≥ 0.9×);
+//! - the eager load's floor: the pages file read into a fresh memfd
+//!   mapping on as many threads with plain preads (a memfd's pages are
+//!   shmem: 4 KiB unless shmem huge pages are enabled on the machine);
 //! - the machine's floor in the same trials: a plain 256 KiB read into
 //!   fresh memory, and the CPU share the hypervisor stole meanwhile (a
 //!   stolen vCPU shows up in every tail here, whatever the code does).
@@ -94,6 +97,60 @@ fn main() {
     bg.sort();
     let (eager, bg) = (eager[1], bg[1]);
 
+    // The eager load's floor on this machine: the pages file's bytes read
+    // into a fresh memfd mapping (what a MemoryFile is) by as many threads,
+    // plain preads of the same size in file order, no digests, nothing
+    // else. (The bytes land one after another, not at their addresses: the
+    // same reads and the same page faults.)
+    let threads = eager_opts.threads.max(1);
+    let mut floors = Vec::new();
+    for _ in 0..3 {
+        let mf = MemoryFile::new(MemoryFileOpts::default()).unwrap();
+        let chunk = mf.chunk_size().min(len);
+        let ranges: Vec<_> = (0..len / chunk)
+            .map(|_| mf.allocate(chunk, AllocOpts::default()).unwrap())
+            .collect();
+        let file = File::open(&pages_path).unwrap();
+        let mut magic = [0u8; 8];
+        std::os::unix::fs::FileExt::read_exact_at(&file, &mut magic, 0).unwrap();
+        let data = if magic == pgalloc::PAGES_MAGIC {
+            pgalloc::PAGES_HEADER
+        } else {
+            0
+        };
+        let total = file.metadata().unwrap().len() - data;
+        let step = eager_opts.max_read as u64;
+        let t = Instant::now();
+        std::thread::scope(|s| {
+            for w in 0..threads as u64 {
+                let (ranges, file, mf) = (&ranges, &file, &mf);
+                s.spawn(move || {
+                    // Read `w`, `w + threads`, … of the `step`-sized reads.
+                    let mut p = w * step;
+                    while p < total {
+                        let r = ranges[(p / chunk) as usize];
+                        let n = step.min(total - p).min(r.end - (r.start + p % chunk)) as usize;
+                        // SAFETY: `r` stays allocated while `mf` lives, and
+                        // each read's bytes are this thread's alone (reads
+                        // are dealt out by index); nothing else touches the
+                        // file until the scope ends.
+                        let dst = unsafe {
+                            let base = mf.raw_ptr(r).unwrap();
+                            std::slice::from_raw_parts_mut(base.add((p % chunk) as usize), n)
+                        };
+                        std::os::unix::fs::FileExt::read_exact_at(file, dst, data + p).unwrap();
+                        p += step * threads as u64;
+                    }
+                });
+            }
+        });
+        floors.push(t.elapsed());
+    }
+    floors.sort();
+    let eager_floor = floors[1];
+    let shmem_thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/shmem_enabled")
+        .unwrap_or_default();
+
     // First access of a random page right after a background load returns.
     let mut first = Vec::with_capacity(trials);
     let mut returned = Vec::with_capacity(trials);
@@ -161,6 +218,13 @@ fn main() {
         pct(&floor, 0.5),
         pct(&floor, 0.99),
         steal_share.map_or("unknown".into(), |s| format!("{:.2} CPUs taken by the host", s))
+    );
+    println!(
+        "eager floor: the pages file pread into a fresh memfd mapping on {threads} threads {:.2} GB/s ({:.1?}); eager load_from is {:.2}× the floor; shmem huge pages: {}",
+        gbps(eager_floor),
+        eager_floor,
+        eager.as_secs_f64() / eager_floor.as_secs_f64(),
+        shmem_thp.trim()
     );
     println!(
         "total: background {:.2} GB/s ({:.1?}), eager {:.2} GB/s ({:.1?}): {:.2}×  target ≥ 0.9×",
