@@ -157,6 +157,9 @@ fn main() {
     // The machine's floor, interleaved: a 256 KiB read of the same spot of
     // the pages file into fresh memory, no restore involved.
     let mut floor = Vec::with_capacity(trials);
+    // And the floor of what a first access does: one 64 KiB unit read into
+    // fresh memfd memory (shmem pages fault slower than anonymous ones).
+    let mut unit_floor = Vec::with_capacity(trials);
     let pages_file = File::open(&pages_path).unwrap();
     let (steal0, wall0) = (steal(), Instant::now());
     let mut x = 0x2545_f491_4f6c_dd1du64;
@@ -180,7 +183,17 @@ fn main() {
         std::os::unix::fs::FileExt::read_exact_at(&pages_file, &mut fresh, at).unwrap();
         floor.push(t.elapsed());
         assert_eq!(fresh[(page - at) as usize], page.to_le_bytes()[0]);
+        let shm = MemoryFile::new(MemoryFileOpts::default()).unwrap();
+        let unit = shm.allocate(64 << 10, AllocOpts::default()).unwrap();
+        let t = Instant::now();
+        // SAFETY: `unit` is allocated and nothing else uses `shm`.
+        let dst = unsafe {
+            std::slice::from_raw_parts_mut(shm.raw_ptr(unit).unwrap(), unit.len() as usize)
+        };
+        std::os::unix::fs::FileExt::read_exact_at(&pages_file, dst, at).unwrap();
+        unit_floor.push(t.elapsed());
     }
+    unit_floor.sort();
     let steal_share = steal()
         .zip(steal0)
         .map(|(b, a)| b.saturating_sub(a) as f64 / 100.0 / wall0.elapsed().as_secs_f64());
@@ -218,6 +231,12 @@ fn main() {
         pct(&floor, 0.5),
         pct(&floor, 0.99),
         steal_share.map_or("unknown".into(), |s| format!("{:.2} CPUs taken by the host", s))
+    );
+    println!(
+        "unit floor: 64 KiB pread into fresh memfd memory  p50 {:8.1?}  p99 {:8.1?}  (same trials): first access p50 is {:.2}× it",
+        pct(&unit_floor, 0.5),
+        pct(&unit_floor, 0.99),
+        pct(&first, 0.5).as_secs_f64() / pct(&unit_floor, 0.5).as_secs_f64()
     );
     println!(
         "eager floor: the pages file pread into a fresh memfd mapping on {threads} threads {:.2} GB/s ({:.1?}); eager load_from is {:.2}× the floor; shmem huge pages: {}",
