@@ -405,6 +405,11 @@ impl Restore {
             let bytes = unsafe {
                 std::slice::from_raw_parts_mut(self.unit_addr(u) as *mut u8, u.len as usize)
             };
+            if units.len() > 1 {
+                // A worker's run (a waiter reads one unit and measured no
+                // gain from it).
+                populate(bytes);
+            }
             iov.push(IoSliceMut::new(bytes));
         }
         let mut offset = units.first().map_or(0, |u| u.file);
@@ -758,4 +763,22 @@ impl Drop for Background {
             let _ = w.join();
         }
     }
+}
+
+/// Allocates the pages of `bytes` (fresh memfd memory about to be read
+/// into) in one call, instead of one page fault per 4 KiB page while the
+/// read copies: shmem faults cost about 2.4 µs a page here. Only a hint:
+/// on a kernel without `MADV_POPULATE_WRITE` (before 5.14) the read
+/// faults the pages in as before.
+fn populate(bytes: &mut [u8]) {
+    // SAFETY: `bytes` is memory this thread may write (a claimed unit of
+    // the file's own mapping); populating writes nothing the program sees:
+    // the pages are allocated, their contents unchanged (zeros).
+    let _ = unsafe {
+        libc::madvise(
+            bytes.as_mut_ptr().cast(),
+            bytes.len(),
+            libc::MADV_POPULATE_WRITE,
+        )
+    };
 }
