@@ -11,10 +11,11 @@
 #[path = "../../state/benches/graphs/model.rs"]
 mod model;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use stateify_tests::mount::Mounted;
 
 /// The `stateify` binary beside this one.
 fn cli() -> PathBuf {
@@ -44,51 +45,15 @@ fn memory(pid: u32) -> (f64, f64) {
     (kib("RssAnon:"), kib("RssFile:") + kib("RssShmem:"))
 }
 
-struct Mount {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts a mount; returns it, the wall time until it was up, and the
-/// command's own banner.
-fn mount(args: &[&str], dir: &Path) -> (Mount, Duration, String) {
-    std::fs::create_dir_all(dir).unwrap();
+/// Starts a mount; returns it and the wall time until it was up.
+fn mount(args: &[&str], dir: &Path) -> (Mounted, Duration) {
     let started = Instant::now();
-    let mut child = Command::new(cli())
-        .args(args)
-        .arg(dir)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut banner = String::new();
-    while !banner.contains("mounted") {
-        if err.read_line(&mut banner).unwrap() == 0 {
-            panic!("mount failed: {banner}");
-        }
-    }
-    let up = started.elapsed();
-    (
-        Mount {
-            child,
-            dir: dir.to_path_buf(),
-        },
-        up,
-        banner.trim().to_string(),
-    )
+    let m = Mounted::start(&cli(), args, dir);
+    (m, started.elapsed())
 }
 
 /// Runs a shell command, timing it; returns its trimmed output.
-fn timed(what: &str, cmd: &str, m: &Mount) -> String {
+fn timed(what: &str, cmd: &str, m: &Mounted) -> String {
     let started = Instant::now();
     let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
     let t = started.elapsed();
@@ -102,13 +67,13 @@ fn timed(what: &str, cmd: &str, m: &Mount) -> String {
     text
 }
 
-fn report(name: &str, file: &Path, m: &Mount, up: Duration, banner: &str) {
+fn report(name: &str, file: &Path, m: &Mounted, up: Duration) {
     let (anon, mapped) = memory(m.child.id());
     println!(
         "{name}: {} bytes on disk\n  mounted in {:.1} ms (process start to mount; {})\n  after mount: heap {anon:.1} MiB, mapped {mapped:.1} MiB",
         std::fs::metadata(file).unwrap().len(),
         up.as_secs_f64() * 1e3,
-        banner
+        m.banner
             .split_once('(')
             .and_then(|(_, r)| r.split_once(')'))
             .map_or("", |(b, _)| b)
@@ -123,7 +88,7 @@ fn main() {
 
     let state = corpus.join("sandbox.state");
     let pages = corpus.join("sandbox.pages");
-    let (m, up, banner) = mount(
+    let (m, up) = mount(
         &[
             "--key-file",
             key.to_str().unwrap(),
@@ -134,7 +99,7 @@ fn main() {
         ],
         &tmp.path().join("sandbox"),
     );
-    report("sandbox (corpus v6)", &state, &m, up, &banner);
+    report("sandbox (corpus v6)", &state, &m, up);
     let d = m.dir.display();
     timed("find | wc -l", &format!("find {d} | wc -l"), &m);
     timed("cat /0/init/name", &format!("cat {d}/0/init/name"), &m);
@@ -149,8 +114,8 @@ fn main() {
     let file = tmp.path().join("g1.stream");
     std::fs::write(&file, stateify::to_vec(&g1).unwrap()).unwrap();
     drop(g1);
-    let (m, up, banner) = mount(&["mount", file.to_str().unwrap()], &tmp.path().join("g1"));
-    report("G1 (1,000,000 items, one record)", &file, &m, up, &banner);
+    let (m, up) = mount(&["mount", file.to_str().unwrap()], &tmp.path().join("g1"));
+    report("G1 (1,000,000 items, one record)", &file, &m, up);
     let d = m.dir.display();
     timed(
         "cat /0/items/999999/s (first access)",

@@ -46,19 +46,12 @@ impl<'a, 'de> Objects<'a, 'de> {
     }
 
     pub(crate) fn add(&mut self, v: &'a Value<'de>, path: Option<String>) {
-        let mut cur = v;
-        loop {
-            match cur {
-                Value::Object { id, value, .. } => {
-                    self.values.entry(*id).or_insert(value);
-                    if let Some(p) = &path {
-                        self.paths.entry(*id).or_insert_with(|| p.clone());
-                    }
-                    cur = value;
+        for layer in v.layers() {
+            if let Value::Object { id, value, .. } = layer {
+                self.values.entry(*id).or_insert(value);
+                if let Some(p) = &path {
+                    self.paths.entry(*id).or_insert_with(|| p.clone());
                 }
-                Value::Some(x) | Value::Weak(x) => cur = x,
-                Value::Dyn { value, .. } | Value::Variant { value, .. } => cur = value,
-                _ => break,
             }
         }
         for (name, child) in v.children() {
@@ -133,21 +126,14 @@ pub(crate) struct Reach {
 impl Reach {
     pub(crate) fn of(g: &stateify::value::Graph<'_>, prefix: &str) -> Reach {
         fn add(v: &Value<'_>, path: String, r: &mut Reach) {
-            let mut cur = v;
-            loop {
-                match cur {
-                    Value::Object { id, value, .. } => {
+            for layer in v.layers() {
+                match layer {
+                    Value::Object { id, .. } => {
                         r.by_def.entry(path.clone()).or_insert(*id);
                         r.all.entry(*id).or_default().push(path.clone());
-                        cur = value;
                     }
-                    Value::Ref(id) => {
-                        r.all.entry(*id).or_default().push(path.clone());
-                        break;
-                    }
-                    Value::Some(x) | Value::Weak(x) => cur = x,
-                    Value::Dyn { value, .. } | Value::Variant { value, .. } => cur = value,
-                    _ => break,
+                    Value::Ref(id) => r.all.entry(*id).or_default().push(path.clone()),
+                    _ => {}
                 }
             }
             for (name, child) in v.children() {

@@ -8,112 +8,29 @@
 //! prints why and passes where that is missing.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use stateify::value::{decode, Value};
+use stateify_tests::mount::{fuse_usable, is_mounted, Mounted};
 
 const KEY: &[u8] = b"stateify golden corpus key";
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_stateify")
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_stateify"))
 }
 
-fn fuse_usable() -> bool {
-    let ok = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/fuse")
-        .is_ok()
-        && nix::unistd::geteuid().is_root();
-    if !ok {
-        eprintln!("skipped: /dev/fuse cannot be opened, or not root (mount(2) needs it)");
-    }
-    ok
+/// A scratch directory, or `None` (the test passes, the reason printed)
+/// where FUSE cannot be used.
+fn scratch() -> Option<tempfile::TempDir> {
+    fuse_usable().then(|| tempfile::tempdir().unwrap())
 }
 
-fn is_mounted(mp: &Path) -> bool {
-    let mp = mp.canonicalize().unwrap_or(mp.to_path_buf());
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .any(|l| l.split(' ').nth(4) == Some(mp.to_str().unwrap()))
-}
-
-/// A running `stateify mount`, unmounted (SIGTERM) when dropped.
-struct Mounted {
-    child: Child,
-    dir: PathBuf,
-    /// What the command printed before the mount appeared.
-    banner: String,
-}
-
-impl Mounted {
-    fn start(args: &[&str], dir: &Path) -> Mounted {
-        std::fs::create_dir_all(dir).unwrap();
-        let mut child = Command::new(bin())
-            .args(args)
-            .arg(dir)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut err = BufReader::new(child.stderr.take().unwrap());
-        let mut banner = String::new();
-        // The command prints its banner once the mount is up.
-        while !banner.contains("mounted") {
-            let mut line = String::new();
-            if err.read_line(&mut line).unwrap() == 0 {
-                let status = child.wait().unwrap();
-                panic!("mount exited ({status}): {banner}");
-            }
-            banner += &line;
-        }
-        // Later messages (EIO reports) go to our stderr.
-        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::stderr()));
-        assert!(is_mounted(dir), "{banner}");
-        Mounted {
-            child,
-            dir: dir.to_path_buf(),
-            banner,
-        }
-    }
-
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.join(p.trim_start_matches('/'))
-    }
-
-    /// SIGTERM, then the exit status; the mount must be gone.
-    fn stop(&mut self) -> std::process::ExitStatus {
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        )
-        .unwrap();
-        let started = Instant::now();
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "no exit on SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.stop();
-        }
-        if is_mounted(&self.dir) {
-            let _ = nix::mount::umount2(&self.dir, nix::mount::MntFlags::MNT_DETACH);
-        }
-    }
+/// The corpus key, as a key file in `tmp`.
+fn key_file(tmp: &tempfile::TempDir) -> PathBuf {
+    let key = tmp.path().join("key");
+    std::fs::write(&key, KEY).unwrap();
+    key
 }
 
 fn corpus(name: &str) -> PathBuf {
@@ -159,15 +76,12 @@ fn objects<'a, 'de>(v: &'a Value<'de>, out: &mut BTreeMap<u64, &'a Value<'de>>) 
 
 #[test]
 fn the_sandbox_checkpoint_as_files() {
-    if !fuse_usable() {
-        return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let key = tmp.path().join("key");
-    std::fs::write(&key, KEY).unwrap();
+    let Some(tmp) = scratch() else { return };
+    let key = key_file(&tmp);
     let state = corpus("sandbox.state");
     let pages = corpus("sandbox.pages");
     let mut m = Mounted::start(
+        bin(),
         &[
             "--key-file",
             key.to_str().unwrap(),
@@ -244,12 +158,13 @@ fn check_segments(m: &Mounted, expect: &str) -> usize {
 
 #[test]
 fn pages_saved_inline_and_in_a_pages_file_read_as_the_memory() {
-    if !fuse_usable() {
-        return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
+    let Some(tmp) = scratch() else { return };
     let inline = corpus("pages-inline.stream");
-    let m = Mounted::start(&["mount", inline.to_str().unwrap()], &tmp.path().join("a"));
+    let m = Mounted::start(
+        bin(),
+        &["mount", inline.to_str().unwrap()],
+        &tmp.path().join("a"),
+    );
     assert_eq!(check_segments(&m, "pages-inline.expect"), 5);
     // The raw records after the metadata are the blocks, as files too.
     let stream = std::fs::read(&inline).unwrap();
@@ -278,7 +193,7 @@ fn pages_saved_inline_and_in_a_pages_file_read_as_the_memory() {
         pages.to_str().unwrap(),
         meta.to_str().unwrap(),
     ];
-    let m = Mounted::start(&args, &tmp.path().join("b"));
+    let m = Mounted::start(bin(), &args, &tmp.path().join("b"));
     assert_eq!(check_segments(&m, "pages-file.expect"), 5);
 }
 
@@ -315,15 +230,20 @@ fn data(v: u64, extra: bool) -> Vec<u8> {
 
 #[test]
 fn diff_r_of_two_mounts_matches_the_cli_diff() {
-    if !fuse_usable() {
-        return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
+    let Some(tmp) = scratch() else { return };
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     std::fs::write(&a, data(2, false)).unwrap();
     std::fs::write(&b, data(3, true)).unwrap();
-    let ma = Mounted::start(&["mount", a.to_str().unwrap()], &tmp.path().join("ma"));
-    let mb = Mounted::start(&["mount", b.to_str().unwrap()], &tmp.path().join("mb"));
+    let ma = Mounted::start(
+        bin(),
+        &["mount", a.to_str().unwrap()],
+        &tmp.path().join("ma"),
+    );
+    let mb = Mounted::start(
+        bin(),
+        &["mount", b.to_str().unwrap()],
+        &tmp.path().join("mb"),
+    );
     let out = Command::new("diff")
         .args(["-r", "--no-dereference"])
         .arg(&ma.dir)
@@ -365,14 +285,10 @@ fn diff_r_of_two_mounts_matches_the_cli_diff() {
 
 #[test]
 fn damaged_checkpoints_are_refused_and_damaged_pages_give_eio() {
-    if !fuse_usable() {
-        return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
+    let Some(tmp) = scratch() else { return };
     let mnt = tmp.path().join("mnt");
     std::fs::create_dir(&mnt).unwrap();
-    let key = tmp.path().join("key");
-    std::fs::write(&key, KEY).unwrap();
+    let key = key_file(&tmp);
     let run = |args: &[&str]| {
         let out = Command::new(bin()).args(args).arg(&mnt).output().unwrap();
         assert!(!is_mounted(&mnt));
@@ -429,7 +345,11 @@ fn damaged_checkpoints_are_refused_and_damaged_pages_give_eio() {
     let flipped = tmp.path().join("flipped.pages");
     std::fs::write(&flipped, &pages).unwrap();
     let a: Vec<String> = args(&flipped);
-    let m = Mounted::start(&a.iter().map(String::as_str).collect::<Vec<_>>(), &mnt);
+    let m = Mounted::start(
+        bin(),
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        &mnt,
+    );
     let e = std::fs::read(m.path("/pages/c000-10000")).unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}");
     assert_eq!(
@@ -463,7 +383,7 @@ fn without_fuse_access_the_mount_fails_clearly() {
             "--reuid=65534",
             "--regid=65534",
             "--clear-groups",
-            bin(),
+            bin().to_str().unwrap(),
             "mount",
         ])
         .arg(&file)
@@ -484,10 +404,7 @@ fn without_fuse_access_the_mount_fails_clearly() {
 
 #[test]
 fn long_sequences_and_maps_list_whole_and_look_up_by_name() {
-    if !fuse_usable() {
-        return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
+    let Some(tmp) = scratch() else { return };
     let file = tmp.path().join("big");
     // 5,000 strings (read by window from marks), a map of 700 entries
     // whose keys need escaping, and a packed array (a raw file).
@@ -495,7 +412,11 @@ fn long_sequences_and_maps_list_whole_and_look_up_by_name() {
     let map: BTreeMap<String, u32> = (0..700).map(|i| (format!("k/{i}"), i)).collect();
     let packed: Vec<u32> = vec![1, 2, 0xdead_beef];
     std::fs::write(&file, stateify::to_vec(&(list, map, packed)).unwrap()).unwrap();
-    let m = Mounted::start(&["mount", file.to_str().unwrap()], &tmp.path().join("mnt"));
+    let m = Mounted::start(
+        bin(),
+        &["mount", file.to_str().unwrap()],
+        &tmp.path().join("mnt"),
+    );
     let names = |p: &str| -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(m.path(p))
             .unwrap()
@@ -532,6 +453,7 @@ fn long_sequences_and_maps_list_whole_and_look_up_by_name() {
     let file2 = tmp.path().join("long");
     std::fs::write(&file2, stateify::to_vec(&(long_keys, big.clone())).unwrap()).unwrap();
     let m2 = Mounted::start(
+        bin(),
         &["mount", file2.to_str().unwrap()],
         &tmp.path().join("mnt2"),
     );

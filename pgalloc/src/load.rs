@@ -195,25 +195,9 @@ pub fn verify_pages<R: BufRead>(mut meta: R, pages: &dyn PageSource) -> Result<P
         let mut done = 0;
         while done < b.len {
             let n = (b.len - done).min(piece_size) as usize;
-            let mut got = 0;
-            while got < n {
-                match pages.read_at(&mut buf[got..n], offset + got as u64) {
-                    Ok(0) => return Err(short_pages(&saved, offset + got as u64 - data_offset)),
-                    Ok(k) => got += k.min(n - got),
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
+            read_pieces(&saved, pages, &mut buf[..n], offset, data_offset)?;
             if report.verified {
-                let want = &saved.digests[piece * DIGEST..(piece + 1) * DIGEST];
-                if blake3::hash(&buf[..n]).as_bytes() != want {
-                    return Err(Error::BadPages {
-                        block: i,
-                        start: b.start + done,
-                        end: b.start + done + n as u64,
-                        offset,
-                    });
-                }
+                check_piece(&saved, piece, &buf[..n], i, b.start + done, offset)?;
             }
             piece += 1;
             report.pieces += 1;
@@ -224,6 +208,49 @@ pub fn verify_pages<R: BufRead>(mut meta: R, pages: &dyn PageSource) -> Result<P
         report.blocks += 1;
     }
     Ok(report)
+}
+
+/// Fills `buf` from the pages at `offset` (the page data starting at
+/// `data`); a source that ends first is [`Error::ShortPagesFile`].
+pub(crate) fn read_pieces(
+    saved: &SavedFile,
+    pages: &dyn PageSource,
+    buf: &mut [u8],
+    offset: u64,
+    data: u64,
+) -> Result<()> {
+    let mut got = 0;
+    while got < buf.len() {
+        match pages.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => return Err(short_pages(saved, offset + got as u64 - data)),
+            Ok(k) => got += k.min(buf.len() - got),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Checks digested piece `k`, the `bytes` of block `block` from memory
+/// address `start` (read at pages-file `offset`), against its digest.
+pub(crate) fn check_piece(
+    saved: &SavedFile,
+    k: usize,
+    bytes: &[u8],
+    block: usize,
+    start: u64,
+    offset: u64,
+) -> Result<()> {
+    let want = saved.digests.get(k * DIGEST..(k + 1) * DIGEST);
+    if want != Some(blake3::hash(bytes).as_bytes().as_slice()) {
+        return Err(Error::BadPages {
+            block,
+            start,
+            end: start + bytes.len() as u64,
+            offset,
+        });
+    }
+    Ok(())
 }
 
 /// Checks that `source` is the pages file `saved` was written with — its

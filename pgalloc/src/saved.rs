@@ -5,18 +5,21 @@
 
 use std::io::BufRead;
 
-use crate::error::{Error, Result};
-use crate::load::{check_pages_file, validate};
+use crate::error::Result;
+use crate::load::{check_pages_file, check_piece, read_pieces, validate};
 use crate::restore::PageSource;
-use crate::save::{SavedFile, DIGEST};
+use crate::save::SavedFile;
 
 /// The memory a checkpoint saved, readable by address; see the module docs.
 pub struct SavedPages {
     saved: SavedFile,
     source: Box<dyn PageSource>,
+    /// Where the page data starts in the source.
+    data: u64,
     /// Per block: where its bytes start in the source, and the index of its
     /// first digested piece.
     at: Vec<(u64, usize)>,
+    segments: Vec<SavedSegment>,
 }
 
 /// One allocated range of the saved file.
@@ -36,16 +39,30 @@ impl SavedPages {
     pub fn open<R: BufRead>(mut meta: R, source: Box<dyn PageSource>) -> Result<SavedPages> {
         let saved: SavedFile = stateify::load(&mut meta)?;
         validate(&saved)?;
-        let mut offset = check_pages_file(&saved, &*source)?;
+        let data = check_pages_file(&saved, &*source)?;
         let piece = saved.piece();
-        let mut pieces = 0;
+        let (mut offset, mut pieces) = (data, 0);
         let mut at = Vec::with_capacity(saved.blocks.len());
         for b in &saved.blocks {
             at.push((offset, pieces));
             offset += b.len;
             pieces += b.len.div_ceil(piece) as usize;
         }
-        Ok(SavedPages { saved, source, at })
+        let segments = saved
+            .segments
+            .iter()
+            .map(|s| SavedSegment {
+                start: s.start,
+                end: s.end,
+            })
+            .collect();
+        Ok(SavedPages {
+            saved,
+            source,
+            data,
+            at,
+            segments,
+        })
     }
 
     /// The saved file's size: addresses run from 0 to it.
@@ -54,15 +71,8 @@ impl SavedPages {
     }
 
     /// The allocated ranges, in order.
-    pub fn segments(&self) -> Vec<SavedSegment> {
-        self.saved
-            .segments
-            .iter()
-            .map(|s| SavedSegment {
-                start: s.start,
-                end: s.end,
-            })
-            .collect()
+    pub fn segments(&self) -> &[SavedSegment] {
+        &self.segments
     }
 
     /// Whether reads are checked against digests (false for saves from
@@ -74,7 +84,7 @@ impl SavedPages {
     /// Fills `buf` with the memory at `addr` (zeros where no page was
     /// saved) and returns how many bytes it filled: fewer only at the end
     /// of the file. Each digested piece the range touches is read whole and
-    /// checked; a mismatch is [`Error::BadPages`].
+    /// checked; a mismatch is [`Error::BadPages`](crate::Error::BadPages).
     pub fn read_at(&self, addr: u64, buf: &mut [u8]) -> Result<usize> {
         let end = addr
             .saturating_add(buf.len() as u64)
@@ -101,18 +111,11 @@ impl SavedPages {
                 let p_start = p * piece;
                 let p_len = piece.min(b.len - p_start) as usize;
                 scratch.resize(p_len, 0);
-                self.read_exact(&mut scratch, src + p_start)?;
+                let at = src + p_start;
+                read_pieces(&self.saved, &*self.source, &mut scratch, at, self.data)?;
                 if self.verified() {
                     let k = first_piece + p as usize;
-                    let want = self.saved.digests.get(k * DIGEST..(k + 1) * DIGEST);
-                    if want != Some(blake3::hash(&scratch).as_bytes().as_slice()) {
-                        return Err(Error::BadPages {
-                            block: i,
-                            start: b.start + p_start,
-                            end: b.start + p_start + p_len as u64,
-                            offset: src + p_start,
-                        });
-                    }
+                    check_piece(&self.saved, k, &scratch, i, b.start + p_start, at)?;
                 }
                 // The overlap of the piece and the range.
                 let from = (b.start + p_start).max(addr);
@@ -125,31 +128,12 @@ impl SavedPages {
         }
         Ok(len)
     }
-
-    fn read_exact(&self, buf: &mut [u8], offset: u64) -> Result<()> {
-        let mut got = 0;
-        while got < buf.len() {
-            match self.source.read_at(&mut buf[got..], offset + got as u64) {
-                Ok(0) => {
-                    return Err(Error::PagesFile(format!(
-                        "the pages end at byte {} of {} needed",
-                        offset + got as u64,
-                        offset + buf.len() as u64
-                    )))
-                }
-                Ok(n) => got += n.min(buf.len() - got),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{MemoryFile, MemoryFileOpts, SaveOpts};
+    use crate::{Error, MemoryFile, MemoryFileOpts, SaveOpts};
 
     fn saved(inline: bool) -> (MemoryFile, Vec<u8>, Vec<u8>) {
         let mf = MemoryFile::new(MemoryFileOpts::default()).unwrap();

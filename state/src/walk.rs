@@ -183,11 +183,8 @@ impl<'de, V: Visitor<'de>> Walk<'_, 'de, V> {
             for j in 0..fields {
                 self.v.slot(Slot::Field(ty, j), self.types)?;
                 let (kind, shape) = self.types.defs[ty as usize].plain[j];
-                let leaf = match shape {
-                    0 => number(kind, self.r.bytes(kind.size() as u64)?),
-                    s => Leaf::Packed(kind, self.r.bytes((s - 1) * kind.size() as u64)?),
-                };
-                self.v.leaf(leaf, self.types)?;
+                let bytes = self.r.bytes(plain_size(kind, shape))?;
+                self.v.leaf(plain_leaf(kind, shape, bytes), self.types)?;
             }
             self.v.span(Open::Struct(ty), start, self.r.offset());
             self.v.close(Open::Struct(ty))?;
@@ -296,6 +293,20 @@ impl<'de, V: Visitor<'de>> Walk<'_, 'de, V> {
             _ => return Err(Error::invalid(format!("unknown tag 0x{tag:02x}")).at(at)),
         };
         self.v.leaf(leaf, self.types)
+    }
+}
+
+/// The bytes of one member of a plain struct (see `table::plain_numbers`).
+pub(crate) fn plain_size(kind: Packed, shape: u64) -> u64 {
+    crate::table::plain_numbers(shape) * kind.size() as u64
+}
+
+/// One member of a plain struct from its bytes: a number as the leaf its
+/// own tag would give, an array as a packed array.
+pub(crate) fn plain_leaf(kind: Packed, shape: u64, bytes: &[u8]) -> Leaf<'_> {
+    match shape {
+        0 => number(kind, bytes),
+        _ => Leaf::Packed(kind, bytes),
     }
 }
 

@@ -95,7 +95,7 @@ pub fn walk_lazy(
         }
     }
     let marks = lazy.marks(loc, 2).unwrap_or_default();
-    let _ = lazy.children_from(loc, 1, 3, marks.first().map(|&o| (0, o)));
+    let _ = lazy.children_from(loc, 1, 3, Some(&marks));
     for c in lazy.children(loc).unwrap_or_default() {
         walk_lazy(lazy, c.loc, seen, budget);
     }

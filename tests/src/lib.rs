@@ -10,6 +10,7 @@
 pub mod corpus;
 pub mod fuzz;
 pub mod model;
+pub mod mount;
 pub mod sandbox;
 
 /// The corpus root, `tests/golden/`.

@@ -86,11 +86,14 @@ impl Checkpoint {
         // Taken before the record is read: a raw body is written while it
         // is read.
         let mut start = written.get();
-        while let Some(r) = inp.next_record()? {
-            if let Some(body) = &r.body {
-                graphs.write_all(body)?;
-            }
-            spans.push((start, r.len, r.body.is_some(), r.index, r.offset));
+        while let Some(mut r) = inp.next_record()? {
+            // The body now lives in the file; the record keeps its place.
+            let graph = r
+                .body
+                .take()
+                .map(|body| graphs.write_all(&body))
+                .transpose()?;
+            spans.push((start, graph.is_some(), r));
             start = written.get();
         }
         inp.finish()?;
@@ -105,32 +108,20 @@ impl Checkpoint {
             &Box::leak(Box::new(map))[..]
         };
         let mut records = Vec::with_capacity(spans.len());
-        for (start, len, graph, index, offset) in spans {
+        for (start, graph, r) in spans {
             let body = usize::try_from(start)
                 .ok()
-                .zip(usize::try_from(start + len).ok())
+                .zip(usize::try_from(start + r.len).ok())
                 .and_then(|(s, e)| bytes.get(s..e))
                 .ok_or_else(|| {
                     Failure(format!(
-                        "record {index}: {len} bytes at {start} of a {total}-byte copy"
+                        "record {}: {} bytes at {start} of a {total}-byte copy",
+                        r.index, r.len
                     ))
                 })?;
-            let graph = if graph {
-                let lazy = Lazy::new(body, MAX_DEPTH).map_err(|e| {
-                    graph_error(
-                        &crate::input::Record {
-                            index,
-                            offset,
-                            len,
-                            body: None,
-                            raw_hash: None,
-                        },
-                        e,
-                    )
-                })?;
-                Some(lazy)
-            } else {
-                None
+            let graph = match graph {
+                true => Some(Lazy::new(body, MAX_DEPTH).map_err(|e| graph_error(&r, e))?),
+                false => None,
             };
             records.push(Record { body, graph });
         }

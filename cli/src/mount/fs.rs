@@ -16,7 +16,7 @@ use fuser::{
     FileAttr, FileType, Filesystem, ReplyAttr, ReplyData, ReplyDirectory, ReplyEntry, ReplyXattr,
     Request, FUSE_ROOT_ID,
 };
-use stateify::value::{Kind, Link, Loc, Node, Value};
+use stateify::value::{Kind, Link, Loc, Marks, Node, Value};
 
 use super::checkpoint::Checkpoint;
 
@@ -69,7 +69,7 @@ enum Listing {
         r: usize,
         loc: Loc,
         len: usize,
-        marks: Arc<Vec<u64>>,
+        marks: Arc<Marks>,
     },
 }
 
@@ -249,10 +249,20 @@ impl Fs {
         self.ck.records.get(r).and_then(|r| r.graph.as_ref())
     }
 
-    fn node(&self, r: usize, loc: Loc) -> Result<Node<'static>, String> {
+    /// Asks graph record `r`'s index about the value at `loc`; an error
+    /// names both.
+    fn ask<T>(
+        &self,
+        r: usize,
+        loc: Loc,
+        f: impl FnOnce(&stateify::value::Lazy<'static>) -> stateify::Result<T>,
+    ) -> Result<T, String> {
         let g = self.graph(r).ok_or("not a graph record")?;
-        g.node(loc)
-            .map_err(|e| format!("record {r}, value at {loc:?}: {e}"))
+        f(g).map_err(|e| format!("record {r}, value at {loc:?}: {e}"))
+    }
+
+    fn node(&self, r: usize, loc: Loc) -> Result<Node<'static>, String> {
+        self.ask(r, loc, |g| g.node(loc))
     }
 
     fn kind(&self, ino: Ino) -> Result<FileType, String> {
@@ -260,12 +270,7 @@ impl Fs {
             Ino::Root | Ino::Objects | Ino::ObjectsOf(_) | Ino::Meta | Ino::Pages => {
                 FileType::Directory
             }
-            Ino::Val(r, loc) => file_type(
-                self.graph(r)
-                    .ok_or("not a graph record")?
-                    .kind(loc)
-                    .map_err(|e| format!("record {r}, value at {loc:?}: {e}"))?,
-            ),
+            Ino::Val(r, loc) => file_type(self.ask(r, loc, |g| g.kind(loc))?),
             Ino::Type(..) | Ino::Raw(_) | Ino::MetaEntry(_) | Ino::Segment(_) => {
                 FileType::RegularFile
             }
@@ -349,12 +354,13 @@ impl Fs {
         })
     }
 
-    fn segments(&self) -> Vec<pgalloc::SavedSegment> {
-        self.ck
-            .pages
-            .as_ref()
-            .map(|p| p.segments())
-            .unwrap_or_default()
+    fn segments(&self) -> &[pgalloc::SavedSegment] {
+        self.ck.pages.as_ref().map_or(&[], |p| p.segments())
+    }
+
+    /// The graph records that define shared objects (`/objects/N`).
+    fn with_objects(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.ck.records.len()).filter(|&r| self.graph(r).is_some_and(|g| g.objects() > 0))
     }
 
     /// The entries of a directory (without `.` and `..`).
@@ -375,9 +381,7 @@ impl Fs {
                         (r.to_string(), ino)
                     })
                     .collect();
-                if (0..self.ck.records.len())
-                    .any(|r| self.graph(r).is_some_and(|g| g.objects() > 0))
-                {
+                if self.with_objects().next().is_some() {
                     v.push(("objects".into(), Ino::Objects));
                 }
                 if !self.ck.metadata.is_empty() {
@@ -388,8 +392,8 @@ impl Fs {
                 }
                 v
             }
-            Ino::Objects => (0..self.ck.records.len())
-                .filter(|&r| self.graph(r).is_some_and(|g| g.objects() > 0))
+            Ino::Objects => self
+                .with_objects()
                 .map(|r| (r.to_string(), Ino::ObjectsOf(r)))
                 .collect(),
             Ino::ObjectsOf(r) => {
@@ -408,13 +412,11 @@ impl Fs {
                 .map(|(i, s)| (format!("{:x}-{:x}", s.start, s.end), Ino::Segment(i)))
                 .collect(),
             Ino::Val(r, loc) => {
-                let g = self.graph(r).ok_or("not a graph record")?;
-                let fail = |e: stateify::Error| format!("record {r}, value at {loc:?}: {e}");
                 if let Node::Dir {
                     len, indexed: true, ..
                 } = self.node(r, loc)?
                 {
-                    let marks = Arc::new(g.marks(loc, MARK).map_err(fail)?);
+                    let marks = Arc::new(self.ask(r, loc, |g| g.marks(loc, MARK))?);
                     return Ok(self.keep(dir, Listing::Indexed { r, loc, len, marks }));
                 }
                 let mut v = vec![(
@@ -422,7 +424,7 @@ impl Fs {
                     Ino::Type(r, loc),
                     FileType::RegularFile,
                 )];
-                for c in g.children(loc).map_err(fail)? {
+                for c in self.ask(r, loc, |g| g.children(loc))? {
                     let name = file_name(&c.name.to_string());
                     v.push((name, Ino::Val(r, c.loc), file_type(c.kind)));
                 }
@@ -455,13 +457,7 @@ impl Fs {
         let Listing::Indexed { r, loc, marks, .. } = l else {
             return Err("not a sequence".into());
         };
-        let g = self.graph(*r).ok_or("not a graph record")?;
-        let mark = marks
-            .get(first / MARK)
-            .map(|&off| (first / MARK * MARK, off));
-        let kids = g
-            .children_from(*loc, first, max, mark)
-            .map_err(|e| format!("record {r}, value at {loc:?}: {e}"))?;
+        let kids = self.ask(*r, *loc, |g| g.children_from(*loc, first, max, Some(marks)))?;
         Ok(kids
             .into_iter()
             .map(|c| (c.name.to_string(), Ino::Val(*r, c.loc), file_type(c.kind)))

@@ -73,6 +73,16 @@ pub struct TypeDef<'de> {
     pub record: usize,
 }
 
+/// How many numbers a plain member of `shape` holds: `0` is one number,
+/// `n + 1` an array of `n`.
+pub(crate) fn plain_numbers(shape: u64) -> u64 {
+    if shape == 0 {
+        1
+    } else {
+        shape - 1
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

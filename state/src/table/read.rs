@@ -53,7 +53,7 @@ impl<'de> TypeTable<'de> {
                 let k = Packed::from_byte(k)
                     .ok_or_else(|| Error::invalid(format!("unknown number kind {k}")).at(at))?;
                 let shape = r.varint()?;
-                let numbers = if shape == 0 { 1 } else { shape - 1 };
+                let numbers = super::plain_numbers(shape);
                 record += numbers.min(MAX_PLAIN_RECORD) * k.size() as u64;
                 if numbers > MAX_PLAIN_RECORD || record > MAX_PLAIN_RECORD {
                     return Err(Error::invalid(format!(

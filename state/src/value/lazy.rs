@@ -28,10 +28,10 @@
 use crate::error::{Error, Result};
 use crate::reader::Reader;
 use crate::table::{TypeDef, TypeTable};
-use crate::walk::{number, walk_graph_types, Leaf, Open, Slot, Visitor, Walk};
+use crate::walk::{plain_leaf, plain_size, walk_graph_types, Leaf, Open, Slot, Visitor, Walk};
 use crate::wire;
 
-use super::{map_key, Builder, Value};
+use super::{leaf_value, map_key, Builder, Value};
 
 /// Where a value of a record is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -133,6 +133,23 @@ pub struct Child<'de> {
     pub loc: Loc,
     /// What it is.
     pub kind: Kind,
+}
+
+/// Where every `every`-th child of a value starts ([`Lazy::marks`]), so
+/// that [`Lazy::children_from`] can start near the window it is asked for.
+#[derive(Clone, Debug, Default)]
+pub struct Marks {
+    every: usize,
+    /// The offset of child `i × every` (of a map entry: its key's).
+    offsets: Vec<u64>,
+}
+
+impl Marks {
+    /// The last mark at or before child `first`: its index and offset.
+    fn before(&self, first: usize) -> Option<(usize, u64)> {
+        let k = first.checked_div(self.every)?;
+        self.offsets.get(k).map(|&off| (k * self.every, off))
+    }
 }
 
 /// What [`Lazy::header`] reads.
@@ -379,27 +396,6 @@ impl<'de> Lazy<'de> {
                 })
             };
             let object = |id| Ok(Node::Link(Link::Object { id, weak: false }));
-            let tag = w.r.peek()?;
-            if !matches!(
-                tag,
-                wire::UNIT
-                    | wire::OBJ
-                    | wire::OBJ_CYCLIC
-                    | wire::REF
-                    | wire::DEF
-                    | wire::WEAK
-                    | wire::WEAK_DEAD
-                    | wire::STRUCT
-                    | wire::SEQ
-                    | wire::TUPLE
-                    | wire::MAP
-                    | wire::PACKED_STRUCTS
-            ) {
-                // A scalar: decode it whole.
-                w.v.on = true;
-                w.value()?;
-                return w.v.take().map(Node::Leaf);
-            }
             match w.r.u8()? {
                 wire::UNIT => match variant {
                     Some((ty, variant)) => Ok(Node::Leaf(Value::Variant {
@@ -434,7 +430,12 @@ impl<'de> Lazy<'de> {
                     let n = w.r.count(w.types.defs[ty].record)?;
                     dir("seq", n, true)
                 }
-                _ => unreachable!("scalars are decoded above"),
+                // A scalar: decoded whole, from its tag.
+                _ => self.walk_at(pos, &mut Skim::new(), |w| {
+                    w.v.on = true;
+                    w.value()?;
+                    w.v.take().map(Node::Leaf)
+                }),
             }
         })
     }
@@ -485,16 +486,16 @@ impl<'de> Lazy<'de> {
     }
 
     /// Children `first..first + max` of the value at `loc` (as
-    /// [`Lazy::children`]). With `mark`, an (index, offset) pair from
-    /// [`Lazy::marks`] at or before `first`, the walk starts there instead
-    /// of at the first child, so a window deep into a long sequence costs
-    /// what the window and at most one mark interval cost.
+    /// [`Lazy::children`]). With `marks` (from [`Lazy::marks`] of the same
+    /// value), the walk starts at the last mark before `first` instead of at
+    /// the first child, so a window deep into a long sequence costs what the
+    /// window and at most one mark interval cost.
     pub fn children_from(
         &self,
         loc: Loc,
         first: usize,
         max: usize,
-        mark: Option<(usize, u64)>,
+        marks: Option<&Marks>,
     ) -> Result<Vec<Child<'de>>> {
         let at = match loc {
             Loc::Value(at) => at,
@@ -533,7 +534,7 @@ impl<'de> Lazy<'de> {
                 })
                 .collect());
         }
-        let (mut i, start) = match mark {
+        let (mut i, start) = match marks.and_then(|m| m.before(first)) {
             Some((m, off)) if m <= first && m < h.len => (m, off),
             _ => (0, h.first),
         };
@@ -571,19 +572,23 @@ impl<'de> Lazy<'de> {
     }
 
     /// The offsets of children `0, every, 2 × every, …` of the value at
-    /// `loc` (of a map entry: its key's), for [`Lazy::children_from`]: one
-    /// walk over the value, `8 / every` bytes per child kept.
-    pub fn marks(&self, loc: Loc, every: usize) -> Result<Vec<u64>> {
-        let Loc::Value(at) = loc else {
-            return Ok(Vec::new());
-        };
+    /// `loc`, for [`Lazy::children_from`]: one walk over the value,
+    /// `8 / every` bytes per child kept.
+    pub fn marks(&self, loc: Loc, every: usize) -> Result<Marks> {
         let every = every.max(1);
+        let none = Marks {
+            every,
+            offsets: Vec::new(),
+        };
+        let Loc::Value(at) = loc else {
+            return Ok(none);
+        };
         let (pos, _) = self.unwrap(at)?;
         let h = self.header(pos)?;
         if h.packed.is_some() || h.len == 0 {
-            return Ok(Vec::new());
+            return Ok(none);
         }
-        self.walk_at(h.first, &mut Skim::new(), |w| {
+        let offsets = self.walk_at(h.first, &mut Skim::new(), |w| {
             let mut out = Vec::with_capacity(h.len / every + 1);
             for i in 0..h.len {
                 if i % every == 0 {
@@ -595,7 +600,8 @@ impl<'de> Lazy<'de> {
                 w.value()?;
             }
             Ok(out)
-        })
+        })?;
+        Ok(Marks { every, offsets })
     }
 
     /// A composite's tag, its number of children and where the first
@@ -641,26 +647,20 @@ impl<'de> Lazy<'de> {
 
     fn plain_field(&self, at: u64, ty: u32, field: u32) -> Result<Node<'de>> {
         let def = self.plain_def(ty)?;
-        let size = |&(kind, shape): &(wire::Packed, u64)| {
-            kind.size() as u64 * if shape == 0 { 1 } else { shape - 1 }
-        };
-        let (kind, shape) = *def
+        let &(kind, shape) = def
             .plain
             .get(field as usize)
             .ok_or_else(|| Error::invalid(format!("no field {field} in `{}`", def.name)))?;
-        let start = at + def.plain[..field as usize].iter().map(size).sum::<u64>();
-        let end = start + size(&(kind, shape));
+        let before: u64 = def.plain[..field as usize]
+            .iter()
+            .map(|&(k, s)| plain_size(k, s))
+            .sum();
+        let (start, end) = (at + before, at + before + plain_size(kind, shape));
         let bytes = usize::try_from(start)
             .ok()
             .zip(usize::try_from(end).ok())
             .and_then(|(s, e)| self.body.get(s..e))
             .ok_or_else(|| Error::invalid(format!("no packed struct at offset {at}")))?;
-        let leaf = match shape {
-            0 => number(kind, bytes),
-            _ => Leaf::Packed(kind, bytes),
-        };
-        let mut b = Builder::new();
-        b.leaf(leaf, &TypeTable::default())?;
-        Ok(Node::Leaf(b.root.take().unwrap_or(Value::Unit)))
+        Ok(Node::Leaf(leaf_value(plain_leaf(kind, shape, bytes))))
     }
 }

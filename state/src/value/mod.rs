@@ -22,7 +22,7 @@ use crate::walk::{walk_graph, Leaf, Open, Slot, Visitor};
 use crate::wire::Packed;
 
 mod lazy;
-pub use lazy::{Child, Kind, Lazy, Link, Loc, Name, Node};
+pub use lazy::{Child, Kind, Lazy, Link, Loc, Marks, Name, Node};
 
 /// One value of a graph.
 #[derive(Clone, Debug, PartialEq)]
@@ -171,15 +171,22 @@ impl Value<'_> {
     }
 
     /// The value behind wrappers that do not add a level of path (`Some`,
-    /// a shared object's definition, a weak pointer, a trait object).
+    /// a shared object's definition, a weak pointer, a trait object, a
+    /// variant's payload).
     pub fn inner(&self) -> &Self {
-        match self {
-            Value::Some(v) | Value::Weak(v) => v.inner(),
+        self.layers().last().unwrap_or(self)
+    }
+
+    /// This value, then each value its wrappers (as for [`Value::inner`])
+    /// hold, outermost first; the last is [`Value::inner`].
+    pub fn layers(&self) -> impl Iterator<Item = &Self> {
+        std::iter::successors(Some(self), |v| match v {
+            Value::Some(x) | Value::Weak(x) => Some(&**x),
             Value::Object { value, .. }
             | Value::Dyn { value, .. }
-            | Value::Variant { value, .. } => value.inner(),
-            v => v,
-        }
+            | Value::Variant { value, .. } => Some(&**value),
+            _ => None,
+        })
     }
 
     /// The children of a value (through wrappers) with their path names:
@@ -219,6 +226,31 @@ fn map_key(i: usize, k: &Value<'_>) -> String {
             k.inner().scalar_text()
         }
         _ => format!("#{i}"),
+    }
+}
+
+/// The value of a scalar or reference the walk found.
+fn leaf_value(leaf: Leaf<'_>) -> Value<'_> {
+    match leaf {
+        Leaf::Unit => Value::Unit,
+        Leaf::Bool(b) => Value::Bool(b),
+        Leaf::UInt(u) => Value::Int(u as i128),
+        Leaf::NInt(n) => Value::Int(-1 - n as i128),
+        Leaf::U128(u) => match i128::try_from(u) {
+            Ok(i) => Value::Int(i),
+            Err(_) => Value::BigUInt(u),
+        },
+        Leaf::I128(i) => Value::Int(i),
+        Leaf::F32(b) => Value::F32(b),
+        Leaf::F64(b) => Value::F64(b),
+        Leaf::Char(c) => Value::Char(c),
+        Leaf::Str(s) => Value::Str(s),
+        Leaf::Packed(k, b) => Value::Packed(k, b),
+        Leaf::None => Value::None,
+        Leaf::Ref(id) => Value::Ref(id),
+        Leaf::WeakDead => Value::WeakDead,
+        // Its value is an `Object` of this id further on.
+        Leaf::Announced(id) => Value::Ref(id),
     }
 }
 
@@ -277,28 +309,7 @@ impl<'de> Builder<'de> {
 
 impl<'de> Visitor<'de> for Builder<'de> {
     fn leaf(&mut self, leaf: Leaf<'de>, _: &TypeTable<'de>) -> Result<()> {
-        let v = match leaf {
-            Leaf::Unit => Value::Unit,
-            Leaf::Bool(b) => Value::Bool(b),
-            Leaf::UInt(u) => Value::Int(u as i128),
-            Leaf::NInt(n) => Value::Int(-1 - n as i128),
-            Leaf::U128(u) => match i128::try_from(u) {
-                Ok(i) => Value::Int(i),
-                Err(_) => Value::BigUInt(u),
-            },
-            Leaf::I128(i) => Value::Int(i),
-            Leaf::F32(b) => Value::F32(b),
-            Leaf::F64(b) => Value::F64(b),
-            Leaf::Char(c) => Value::Char(c),
-            Leaf::Str(s) => Value::Str(s),
-            Leaf::Packed(k, b) => Value::Packed(k, b),
-            Leaf::None => Value::None,
-            Leaf::Ref(id) => Value::Ref(id),
-            Leaf::WeakDead => Value::WeakDead,
-            // Its value is an `Object` of this id further on.
-            Leaf::Announced(id) => Value::Ref(id),
-        };
-        self.attach(v);
+        self.attach(leaf_value(leaf));
         Ok(())
     }
 
