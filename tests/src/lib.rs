@@ -11,6 +11,7 @@ pub mod corpus;
 pub mod fuzz;
 pub mod model;
 pub mod mount;
+pub mod s3;
 pub mod sandbox;
 
 /// The corpus root, `tests/golden/`.
