@@ -6,7 +6,8 @@
 //! ```text
 //! sandbox demo [--dir DIR] [--memory-mib N] [--eager]
 //! sandbox checkpoint --dir DIR [--memory-mib N]     (prints the expectations)
-//! sandbox restore --dir DIR [--eager] [--expect-graph H --expect-memory H --ports P,P]
+//! sandbox migrate --to URL [--memory-mib N] [--eager]
+//! sandbox restore (--dir DIR | --from URL) [--eager] [--expect-graph H --expect-memory H --ports P,P]
 //! ```
 //!
 //! `demo` builds the sandbox, serves a TCP client, checkpoints the object
@@ -17,6 +18,12 @@
 //! the memory (a checksum through the restored `MemoryFile`), a new TCP
 //! client served on the same port, timers firing on time. Files go to a
 //! temporary directory removed at the end, unless `--dir` is given.
+//!
+//! `migrate --to URL` does the same through an object store
+//! (`stateify_store`: `s3://bucket/prefix` with the usual `AWS_*`
+//! environment variables, `file:///dir`, …): the checkpoint is uploaded,
+//! and the child process restores from the store with its pages read by
+//! range, in the background, as the program touches them.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -29,7 +36,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pgalloc::{
-    AllocOpts, FileRange, LoadOpts, MemoryFile, MemoryFileOpts, MemoryKind, SaveOpts, PAGE_SIZE,
+    AllocOpts, FileRange, LoadOpts, MemoryFile, MemoryFileOpts, MemoryKind, PageSource, SaveOpts,
+    PAGE_SIZE,
 };
 use stateify::{AsAny, Stateify};
 use stateify_examples::netstack::{self, Endpoint, Stack};
@@ -332,45 +340,14 @@ fn gbps(b: u64, d: Duration) -> f64 {
 /// the previous checkpoint or this one. The statefile's metadata also
 /// records the graph and memory digests, which a restore checks.
 fn checkpoint(sb: &Sandbox, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    let mem = sb.memory.as_ref().ok_or("the sandbox has no memory file")?;
     let t = Instant::now();
-    let mut page_meta = Vec::new();
-    let graph_digest = graph_digest(sb);
     let (graph, pages) = statefile::write_pair(dir, NAME, |state_out, pages_out, pages_name| {
-        let meta = BTreeMap::from([
-            ("app".to_string(), "stateify sandbox demo".to_string()),
-            (statefile::PAGES_KEY.to_string(), pages_name.to_string()),
-            ("graph_digest".to_string(), graph_digest),
-        ]);
-        let mut w = statefile::Writer::new(state_out, Some(KEY), &meta)?;
-        let (graph, pages) = std::thread::scope(|s| {
-            let pages =
-                s.spawn(|| mem.save_to(&mut page_meta, Some(pages_out), &SaveOpts::default()));
-            let graph = stateify::save(&mut w, sb);
-            let pages = pages.join().map_err(|_| "the page saver panicked")?;
-            Ok::<_, Box<dyn std::error::Error>>((graph?, pages?))
-        })?;
-        w.write_all(&page_meta)?;
-        // The memory's digest, read after the save (reading pages never
-        // touched would commit them: the save's scan finds them holes).
-        stateify::save(&mut w, &memory_digest(sb)?)?;
-        w.finish()?;
-        Ok::<_, Box<dyn std::error::Error>>((graph, pages))
+        write_checkpoint(sb, state_out, pages_out, pages_name)
     })?;
     let took = t.elapsed();
     let p = statefile::find_pair(dir, NAME)?;
     let state_len = std::fs::metadata(&p.state)?.len();
-    println!(
-        "checkpoint: graph of {} objects, {} bytes; pages {:.1} MiB written of {:.1} MiB allocated ({:.1} MiB of zero pages skipped, {:.1} MiB never touched); {:.1?} with fsync, {:.2} GB/s",
-        graph.objects,
-        graph.bytes,
-        mib(pages.bytes_written),
-        mib(pages.allocated_bytes),
-        mib(pages.zero_bytes),
-        mib(pages.allocated_bytes - pages.bytes_scanned),
-        took,
-        gbps(pages.bytes_written + state_len, took),
-    );
+    report_checkpoint(&graph, &pages, state_len, took);
     println!(
         "            files: {} ({} bytes, keyed MAC), {} ({:.1} MiB)",
         p.state.display(),
@@ -381,18 +358,148 @@ fn checkpoint(sb: &Sandbox, dir: &Path) -> Result<(), Box<dyn std::error::Error>
     Ok(())
 }
 
+/// Writes the checkpoint into an object store (`stateify_store`): the two
+/// files stream out as multipart uploads, and the manifest written last
+/// makes the checkpoint visible.
+fn checkpoint_to_store(sb: &Sandbox, url: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let store = stateify_store::Store::open(url)?;
+    let t = Instant::now();
+    let ((graph, pages), manifest) = store
+        .write_checkpoint(NAME, |state_out, pages_out, pages_name| {
+            write_checkpoint(sb, state_out, pages_out, pages_name)
+        })?;
+    let took = t.elapsed();
+    report_checkpoint(&graph, &pages, manifest.state.size, took);
+    println!(
+        "            objects in {url}: {}.manifest, {} ({} bytes, keyed MAC), {} ({:.1} MiB)",
+        NAME,
+        manifest.state.name,
+        manifest.state.size,
+        manifest.pages.name,
+        mib(manifest.pages.size)
+    );
+    Ok(())
+}
+
+/// The checkpoint's bytes: the statefile into `state_out`, the pages into
+/// `pages_out` (on a second thread), the pages file's name in the
+/// statefile's metadata.
+fn write_checkpoint(
+    sb: &Sandbox,
+    state_out: &mut dyn Write,
+    pages_out: &mut (dyn Write + Send),
+    pages_name: &str,
+) -> Result<(stateify::SaveStats, pgalloc::SaveStats), Box<dyn std::error::Error>> {
+    let mem = sb.memory.as_ref().ok_or("the sandbox has no memory file")?;
+    let mut page_meta = Vec::new();
+    let meta = BTreeMap::from([
+        ("app".to_string(), "stateify sandbox demo".to_string()),
+        (statefile::PAGES_KEY.to_string(), pages_name.to_string()),
+        ("graph_digest".to_string(), graph_digest(sb)),
+    ]);
+    let mut w = statefile::Writer::new(state_out, Some(KEY), &meta)?;
+    let (graph, pages) = std::thread::scope(|s| {
+        let pages = s.spawn(|| mem.save_to(&mut page_meta, Some(pages_out), &SaveOpts::default()));
+        let graph = stateify::save(&mut w, sb);
+        let pages = pages.join().map_err(|_| "the page saver panicked")?;
+        Ok::<_, Box<dyn std::error::Error>>((graph?, pages?))
+    })?;
+    w.write_all(&page_meta)?;
+    // The memory's digest, read after the save (reading pages never
+    // touched would commit them: the save's scan finds them holes).
+    stateify::save(&mut w, &memory_digest(sb)?)?;
+    w.finish()?;
+    Ok((graph, pages))
+}
+
+fn report_checkpoint(
+    graph: &stateify::SaveStats,
+    pages: &pgalloc::SaveStats,
+    state_len: u64,
+    took: Duration,
+) {
+    println!(
+        "checkpoint: graph of {} objects, {} bytes; pages {:.1} MiB written of {:.1} MiB allocated ({:.1} MiB of zero pages skipped, {:.1} MiB never touched); {:.1?}, {:.2} GB/s",
+        graph.objects,
+        graph.bytes,
+        mib(pages.bytes_written),
+        mib(pages.allocated_bytes),
+        mib(pages.zero_bytes),
+        mib(pages.allocated_bytes - pages.bytes_scanned),
+        took,
+        gbps(pages.bytes_written + state_len, took),
+    );
+}
+
 struct Expect {
     graph: Option<String>,
     memory: Option<String>,
     ports: Vec<u16>,
 }
 
-/// Restores the sandbox from `dir` and checks it against `expect`.
-fn restore(dir: &Path, eager: bool, expect: &Expect) -> Result<(), Box<dyn std::error::Error>> {
-    let p = statefile::find_pair(dir, NAME).map_err(|e| format!("{}: {e}", dir.display()))?;
+/// Where a checkpoint is: a local directory, or an object store's URL.
+enum Location {
+    Dir(PathBuf),
+    Store(String),
+}
+
+/// The statefile (streamed), the pages (read at offsets), the load options
+/// that suit them, and how each is named in messages.
+type Opened = (
+    Box<dyn std::io::Read>,
+    Arc<dyn PageSource>,
+    LoadOpts,
+    String,
+    String,
+);
+
+fn open(from: &Location, eager: bool) -> Result<Opened, Box<dyn std::error::Error>> {
+    Ok(match from {
+        Location::Dir(dir) => {
+            let p =
+                statefile::find_pair(dir, NAME).map_err(|e| format!("{}: {e}", dir.display()))?;
+            let state = File::open(&p.state).map_err(|e| format!("{}: {e}", p.state.display()))?;
+            let pages = File::open(&p.pages).map_err(|e| format!("{}: {e}", p.pages.display()))?;
+            let opts = LoadOpts {
+                background: !eager,
+                ..LoadOpts::default()
+            };
+            (
+                Box::new(state),
+                Arc::new(pages),
+                opts,
+                p.state.display().to_string(),
+                p.pages.display().to_string(),
+            )
+        }
+        Location::Store(url) => {
+            let cp = stateify_store::Store::open(url)?.open_checkpoint(NAME)?;
+            let pages = cp.pages_source()?;
+            let opts = pages.load_opts(!eager);
+            let m = cp.manifest();
+            let name = |n: &str| format!("{}/{n}", url.trim_end_matches('/'));
+            let labels = (name(&m.state.name), name(&m.pages.name));
+            (
+                Box::new(cp.state_reader()?),
+                Arc::new(pages),
+                opts,
+                labels.0,
+                labels.1,
+            )
+        }
+    })
+}
+
+/// Restores the sandbox from `from` and checks it against `expect`.
+fn restore(
+    from: &Location,
+    eager: bool,
+    expect: &Expect,
+) -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
-    let mut r = statefile::Reader::new(BufReader::new(File::open(&p.state)?), Some(KEY))
-        .map_err(|e| format!("{}: {e}", p.state.display()))?;
+    let (state, pages, opts, state_name, pages_name) = open(from, eager)?;
+    let mut r = statefile::Reader::new(BufReader::new(state), Some(KEY))
+        .map_err(|e| format!("{state_name}: {e}"))?;
     // What this checkpoint saved, unless the caller says otherwise.
     let recorded = |key: &str| r.metadata().get(key).cloned();
     let expect = Expect {
@@ -403,25 +510,19 @@ fn restore(dir: &Path, eager: bool, expect: &Expect) -> Result<(), Box<dyn std::
     let mut res = stateify::Resources::new();
     res.insert(ClockResource(SystemClock::shared()));
     let mut sb: Sandbox = stateify::load_with(&mut r, &mut res)
-        .map_err(|e| format!("{}: object graph: {e}", p.state.display()))?;
+        .map_err(|e| format!("{state_name}: object graph: {e}"))?;
     let graph_time = t.elapsed();
-    let pages = File::open(&p.pages).map_err(|e| format!("{}: {e}", p.pages.display()))?;
-    let opts = LoadOpts {
-        background: !eager,
-        ..LoadOpts::default()
-    };
-    let (mem, _) = MemoryFile::load_from(&mut r, Some(Arc::new(pages)), &opts)
-        .map_err(|e| format!("{}: pages: {e}", p.pages.display()))?;
+    let (mem, _) = MemoryFile::load_from(&mut r, Some(pages), &opts)
+        .map_err(|e| format!("{pages_name}: pages: {e}"))?;
     // The memory digest the checkpoint recorded, unless the caller gave one.
     let recorded: String =
-        stateify::load(&mut r).map_err(|e| format!("{}: memory digest: {e}", p.state.display()))?;
+        stateify::load(&mut r).map_err(|e| format!("{state_name}: memory digest: {e}"))?;
     let expect = Expect {
         memory: expect.memory.or(Some(recorded)),
         ..expect
     };
     // The rest of the statefile: its end chunk proves nothing was cut off.
-    r.finish()
-        .map_err(|e| format!("{}: {e}", p.state.display()))?;
+    r.finish().map_err(|e| format!("{state_name}: {e}"))?;
     sb.memory = Some(mem);
     let runnable = t.elapsed();
     println!(
@@ -544,6 +645,8 @@ fn check(what: &str, ok: bool, detail: &str) -> Result<(), String> {
 struct Args {
     cmd: String,
     dir: Option<PathBuf>,
+    /// An object store's URL: `migrate --to`, `restore --from`.
+    url: Option<String>,
     memory_mib: u64,
     eager: bool,
     expect: Expect,
@@ -555,6 +658,7 @@ fn parse() -> Result<Args, String> {
     let mut a = Args {
         cmd,
         dir: None,
+        url: None,
         memory_mib: 256,
         eager: false,
         expect: Expect {
@@ -567,6 +671,7 @@ fn parse() -> Result<Args, String> {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
             "--dir" => a.dir = Some(value()?.into()),
+            "--to" | "--from" => a.url = Some(value()?),
             "--memory-mib" => {
                 a.memory_mib = value()?.parse().map_err(|e| format!("--memory-mib: {e}"))?
             }
@@ -588,24 +693,29 @@ fn parse() -> Result<Args, String> {
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse()?;
     match args.cmd.as_str() {
-        "demo" | "checkpoint" => {
+        "demo" | "checkpoint" | "migrate" => {
             let tmp;
-            let dir = match &args.dir {
-                Some(d) => {
+            let to = match (&args.dir, &args.url) {
+                (_, Some(url)) if args.cmd == "migrate" => Location::Store(url.clone()),
+                _ if args.cmd == "migrate" => return Err("migrate needs --to URL".into()),
+                (Some(d), _) => {
                     std::fs::create_dir_all(d)?;
-                    d.clone()
+                    Location::Dir(d.clone())
                 }
-                None if args.cmd == "demo" => {
+                (None, _) if args.cmd == "demo" => {
                     tmp = tempfile::tempdir()?;
-                    tmp.path().to_path_buf()
+                    Location::Dir(tmp.path().to_path_buf())
                 }
-                None => return Err("checkpoint needs --dir".into()),
+                (None, _) => return Err("checkpoint needs --dir".into()),
             };
             let sb = build(args.memory_mib)?;
             let port = sb.stack.listening_ports()[0];
             let reply = netstack::call(port)?;
             println!("sandbox: {TASKS} tasks, {} MiB of memory, listening on {:?}; a client got {reply:?}", args.memory_mib, sb.stack.listening_ports());
-            checkpoint(&sb, &dir)?;
+            match &to {
+                Location::Dir(dir) => checkpoint(&sb, dir)?,
+                Location::Store(url) => checkpoint_to_store(&sb, url)?,
+            }
             let graph = graph_digest(&sb);
             let memory = memory_digest(&sb)?;
             let ports: Vec<String> = sb
@@ -618,7 +728,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             sb.stack.shutdown();
             drop(sb);
             let mut restore = Command::new(std::env::current_exe()?);
-            restore.arg("restore").arg("--dir").arg(&dir);
+            match &to {
+                Location::Dir(dir) => restore.arg("restore").arg("--dir").arg(dir),
+                Location::Store(url) => restore.args(["restore", "--from", url]),
+            };
             restore.args([
                 "--expect-graph",
                 &graph,
@@ -642,10 +755,16 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
         "restore" => {
-            let dir = args.dir.ok_or("restore needs --dir")?;
-            restore(&dir, args.eager, &args.expect)
+            let from = match (args.dir, args.url) {
+                (_, Some(url)) => Location::Store(url),
+                (Some(dir), None) => Location::Dir(dir),
+                (None, None) => return Err("restore needs --dir DIR or --from URL".into()),
+            };
+            restore(&from, args.eager, &args.expect)
         }
-        other => Err(format!("unknown command {other} (demo, checkpoint, restore)").into()),
+        other => {
+            Err(format!("unknown command {other} (demo, checkpoint, migrate, restore)").into())
+        }
     }
 }
 

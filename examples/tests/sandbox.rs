@@ -25,18 +25,23 @@ fn demo_restores_everything_in_a_child_process() {
     for extra in [&[][..], &["--eager"][..]] {
         let mut args = vec!["demo", "--memory-mib", "16"];
         args.extend_from_slice(extra);
-        let o = sandbox(&args);
-        let t = text(&o);
-        assert!(o.status.success(), "{t}");
-        for needle in [
-            "ok  graph digest",
-            "ok  memory checksum",
-            "re-bound and serving",
-            "ok  timers: alarm fired",
-            "sandbox restored in another process: OK",
-        ] {
-            assert!(t.contains(needle), "missing {needle:?} in:\n{t}");
-        }
+        assert_restored(&sandbox(&args), &[]);
+    }
+}
+
+/// The run succeeded and printed every check of a restore, and `more`.
+fn assert_restored(o: &Output, more: &[&str]) {
+    let t = text(o);
+    assert!(o.status.success(), "{t}");
+    let checks = [
+        "ok  graph digest",
+        "ok  memory checksum",
+        "re-bound and serving",
+        "ok  timers: alarm fired",
+        "sandbox restored in another process: OK",
+    ];
+    for needle in checks.iter().chain(more) {
+        assert!(t.contains(needle), "missing {needle:?} in:\n{t}");
     }
 }
 
@@ -217,4 +222,46 @@ fn a_checkpoint_killed_at_any_moment_leaves_one_that_restores() {
 fn checkpoint_small(args: &[&str]) {
     let o = sandbox(args);
     assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn migrate_through_an_s3_server_restores_with_pages_streamed() {
+    use stateify_tests::s3::{Proxy, S3Server};
+    let server = S3Server::start().unwrap();
+    // Every request to the store takes 5 ms more, as across a network.
+    let proxy = Proxy::start(server.addr(), std::time::Duration::from_millis(5)).unwrap();
+    let env = S3Server::env(proxy.addr());
+    let url = "s3://checkpoints/migrate";
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_sandbox"))
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap()
+    };
+    let o = run(&["migrate", "--to", url, "--memory-mib", "16"]);
+    assert_restored(
+        &o,
+        &[
+            "objects in s3://checkpoints/migrate: sandbox.manifest, sandbox.",
+            "restore (pages in the background",
+        ],
+    );
+    let objects = server.objects("migrate");
+    assert_eq!(objects.len(), 3, "{objects:?}");
+    assert!(server.pending_uploads().is_empty());
+    // The checkpoint stays in the store: another process restores it again,
+    // eagerly this time, checking it against what its statefile recorded.
+    let o = run(&["restore", "--from", url, "--eager"]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("ok  memory checksum"), "{t}");
+    // A name with no checkpoint is a clear error.
+    let o = run(&["restore", "--from", "s3://checkpoints/elsewhere"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("no checkpoint \"sandbox\" at s3://checkpoints/elsewhere"),
+        "{}",
+        text(&o)
+    );
 }
