@@ -2,19 +2,25 @@
 //! of the pages file it names) holds.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::json;
 use stateify::value::{decode, Value};
 
 use crate::input::{self, Failure, Kind, Result};
+use crate::remote::PagesFile;
 use crate::{emit, graph_error, open, Cli, MAX_DEPTH};
 
 /// The checkpoint id in a pages file's header, if it has one.
-pub(crate) fn pages_header(file: &Path) -> Result<Option<u128>> {
-    let mut f = std::fs::File::open(file)?;
+pub(crate) fn pages_header(src: &dyn pgalloc::PageSource) -> Result<Option<u128>> {
     let mut h = vec![0u8; pgalloc::PAGES_HEADER as usize];
-    let n = read_full(&mut f, &mut h)?;
+    let mut n = 0;
+    while n < h.len() {
+        match src.read_at(&mut h[n..], n as u64)? {
+            0 => break,
+            k => n += k,
+        }
+    }
     Ok(pgalloc::read_pages_header(&h[..n]).ok())
 }
 
@@ -123,7 +129,7 @@ pub(crate) fn info(cli: &Cli, file: &Path) -> Result<u8> {
             )
         }
         Kind::Pages => {
-            let id = pages_header(file)?;
+            let id = pages_header(&std::fs::File::open(file)?)?;
             let (pages, zero) = pages_summary(file, id.map_or(0, |_| pgalloc::PAGES_HEADER))?;
             let head = match id {
                 Some(id) => format!("pages file of checkpoint {id:032x}"),
@@ -178,10 +184,9 @@ pub(crate) fn verify(cli: &Cli, file: &Path) -> Result<u8> {
         let mut record = Vec::with_capacity(meta.len() + 10);
         stateify::write_header(&mut record, meta.len() as u64, true)?;
         record.extend_from_slice(&meta);
-        let source = std::fs::File::open(&pages)
-            .map_err(|e| Failure(format!("pages file {}: {e}", pages.display())))?;
-        let r = pgalloc::verify_pages(&record[..], &source)
-            .map_err(|e| Failure(format!("pages file {}: {e}", pages.display())))?;
+        let source = pages.source()?;
+        let r = pgalloc::verify_pages(&record[..], &*source)
+            .map_err(|e| Failure(format!("pages file {}: {e}", pages.label())))?;
         let how = if r.verified {
             "every piece against its BLAKE3 digest"
         } else {
@@ -189,12 +194,12 @@ pub(crate) fn verify(cli: &Cli, file: &Path) -> Result<u8> {
         };
         text += &format!(
             "pages file {} (checkpoint {:032x}): {} blocks, {} bytes; verified {how}\n",
-            pages.display(),
+            pages.label(),
             r.checkpoint_id,
             r.blocks,
             r.bytes
         );
-        pages_json = json!({"file": pages.display().to_string(), "checkpoint_id": format!("{:032x}", r.checkpoint_id),
+        pages_json = json!({"file": pages.label(), "checkpoint_id": format!("{:032x}", r.checkpoint_id),
             "blocks": r.blocks, "bytes": r.bytes, "digests": r.verified});
     }
     emit(
@@ -287,12 +292,12 @@ pub(crate) fn pair_info(file: &Path, metas: Option<&[PageMeta]>) -> Result<Optio
     let Some(pages) = named_pages_file(file)? else {
         return Ok(None);
     };
-    let in_pages = match pages_header(&pages) {
+    let in_pages = match pages.source().and_then(|s| pages_header(&*s)) {
         Ok(id) => id,
         Err(Failure(m)) => {
             return Ok(Some(PairInfo {
-                text: format!("pages file: {} ({m})\n", pages.display()),
-                json: json!({"file": pages.display().to_string(), "error": m}),
+                text: format!("pages file: {} ({m})\n", pages.label()),
+                json: json!({"file": pages.label(), "error": m}),
             }))
         }
     };
@@ -312,11 +317,11 @@ pub(crate) fn pair_info(file: &Path, metas: Option<&[PageMeta]>) -> Result<Optio
     Ok(Some(PairInfo {
         text: format!(
             "pages file: {} (checkpoint {})\n{verdict}\n",
-            pages.display(),
+            pages.label(),
             in_pages.map_or("unknown: no header".into(), hex)
         ),
         json: json!({
-            "file": pages.display().to_string(),
+            "file": pages.label(),
             "checkpoint_id": in_pages.map(hex),
             "matches": in_meta.map(|m| Some(m) == in_pages),
         }),
@@ -324,8 +329,9 @@ pub(crate) fn pair_info(file: &Path, metas: Option<&[PageMeta]>) -> Result<Optio
 }
 
 /// The pages file a statefile's metadata names (key `pages`, a file beside
-/// it), if it names one.
-pub(crate) fn named_pages_file(file: &Path) -> Result<Option<PathBuf>> {
+/// it, or an object beside it in the store it was fetched from), if it
+/// names one.
+pub(crate) fn named_pages_file(file: &Path) -> Result<Option<PagesFile>> {
     if input::kind_of(file)? != Kind::Statefile {
         return Ok(None);
     }
@@ -339,5 +345,11 @@ pub(crate) fn named_pages_file(file: &Path) -> Result<Option<PathBuf>> {
             "the metadata names pages file {name:?}, not a file beside it"
         )));
     }
-    Ok(Some(file.with_file_name(name)))
+    Ok(Some(match crate::remote::store_of(file) {
+        Some(store) => PagesFile::Remote {
+            store,
+            name: name.clone(),
+        },
+        None => PagesFile::Local(file.with_file_name(name)),
+    }))
 }

@@ -12,6 +12,7 @@ mod diff;
 mod inspect;
 mod mount;
 mod paths;
+mod remote;
 
 use stateify_cli::input;
 use stateify_cli::render;
@@ -28,7 +29,15 @@ use serde_json::json;
 const MAX_DEPTH: usize = 4096;
 
 #[derive(Parser)]
-#[command(name = "stateify", version, about = "Inspect stateify checkpoints")]
+#[command(
+    name = "stateify",
+    version,
+    about = "Inspect stateify checkpoints",
+    after_help = "FILE may be a URL: s3://BUCKET/PREFIX/NAME (also gs://, az://, file://), \
+                  NAME a checkpoint written by stateify-store or any object. Credentials \
+                  and endpoints come from the usual environment variables (AWS_ACCESS_KEY_ID, \
+                  AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT, ...)."
+)]
 struct Cli {
     /// Output JSON instead of text.
     #[arg(long, global = true)]
@@ -102,20 +111,36 @@ fn at(file: &Path) -> impl Fn(Failure) -> Failure + '_ {
     move |Failure(m)| Failure(format!("{}: {m}", file.display()))
 }
 
+/// Runs `f` on `file` as a file on this machine (a URL's object fetched
+/// first); errors name `file` as given.
+fn on(file: &Path, f: impl FnOnce(&Path) -> Result<u8>) -> Result<u8> {
+    let local = remote::local(file).map_err(at(file))?;
+    f(&local.path).map_err(at(file))
+}
+
 fn run(cli: &Cli) -> Result<u8> {
     match &cli.cmd {
-        Cmd::Info { file } => inspect::info(cli, file).map_err(at(file)),
-        Cmd::Verify { file } => inspect::verify(cli, file).map_err(at(file)),
-        Cmd::Print { file } => browse::print(cli, file).map_err(at(file)),
-        Cmd::Ls { file, path, long } => browse::ls(cli, file, path, *long).map_err(at(file)),
-        Cmd::Cat { file, path } => browse::cat(cli, file, path).map_err(at(file)),
-        Cmd::Stats { file, top } => browse::stats(cli, file, *top).map_err(at(file)),
-        Cmd::Diff { a, b } => diff::diff(cli, a, b),
+        Cmd::Info { file } => on(file, |f| inspect::info(cli, f)),
+        Cmd::Verify { file } => on(file, |f| inspect::verify(cli, f)),
+        Cmd::Print { file } => on(file, |f| browse::print(cli, f)),
+        Cmd::Ls { file, path, long } => on(file, |f| browse::ls(cli, f, path, *long)),
+        Cmd::Cat { file, path } => on(file, |f| browse::cat(cli, f, path)),
+        Cmd::Stats { file, top } => on(file, |f| browse::stats(cli, f, *top)),
+        Cmd::Diff { a, b } => {
+            let (la, lb) = (
+                remote::local(a).map_err(at(a))?,
+                remote::local(b).map_err(at(b))?,
+            );
+            diff::diff(cli, &la.path, &lb.path)
+        }
         Cmd::Mount {
             file,
             mountpoint,
             pages,
-        } => mount::mount(cli, file, mountpoint, pages.as_deref()),
+        } => {
+            let local = remote::local(file).map_err(at(file))?;
+            mount::mount(cli, &local.path, mountpoint, pages.as_deref())
+        }
     }
 }
 

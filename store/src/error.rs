@@ -45,6 +45,20 @@ pub enum Error {
     Io(#[from] io::Error),
 }
 
+impl Error {
+    /// Whether the store said there is no such object (or checkpoint).
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            Error::NotFound { .. }
+                | Error::Request {
+                    source: object_store::Error::NotFound { .. },
+                    ..
+                }
+        )
+    }
+}
+
 /// The crate's result.
 pub type Result<T> = std::result::Result<T, Error>;
 

@@ -14,6 +14,7 @@ use pgalloc::{PageSource, SavedPages};
 use stateify::value::{Lazy, Node};
 
 use crate::input::{Failure, Result};
+use crate::remote::PagesFile;
 use crate::{graph_error, inspect, MAX_DEPTH};
 
 /// One record of the checkpoint.
@@ -154,13 +155,11 @@ fn open_pages(file: &Path, pages: Option<&Path>, records: &[Record]) -> Result<O
     stateify::write_header(&mut record, body.len() as u64, true)?;
     record.extend_from_slice(body);
     let path = match pages {
-        Some(p) => Some(p.to_path_buf()),
+        Some(p) => Some(PagesFile::Local(p.to_path_buf())),
         None => inspect::named_pages_file(file)?,
     };
     let source: Box<dyn PageSource> = match &path {
-        Some(path) => Box::new(
-            File::open(path).map_err(|e| Failure(format!("pages file {}: {e}", path.display())))?,
-        ),
+        Some(path) => path.source()?,
         None => Box::new(Inline(
             records[meta + 1..]
                 .iter()
@@ -188,8 +187,7 @@ fn open_pages(file: &Path, pages: Option<&Path>, records: &[Record]) -> Result<O
         }
         Err(e) => Err(Failure(format!(
             "saved pages (record {meta}{}): {e}",
-            path.map(|p| format!(", {}", p.display()))
-                .unwrap_or_default()
+            path.map(|p| format!(", {}", p.label())).unwrap_or_default()
         ))),
     }
 }
