@@ -137,10 +137,7 @@ fn run(cli: &Cli) -> Result<u8> {
             file,
             mountpoint,
             pages,
-        } => {
-            let local = remote::local(file).map_err(at(file))?;
-            mount::mount(cli, &local.path, mountpoint, pages.as_deref())
-        }
+        } => mount::mount(cli, file, mountpoint, pages.as_deref()),
     }
 }
 

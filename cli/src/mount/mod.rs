@@ -45,7 +45,9 @@ pub(crate) fn mount(cli: &Cli, file: &Path, mountpoint: &Path, pages: Option<&Pa
             "FUSE is not available: /dev/fuse: {e} (is the fuse module loaded, and may this user open the device?)"
         )));
     }
-    let ck = checkpoint::Checkpoint::open(cli, file, pages).map_err(crate::at(file))?;
+    // A URL's statefile is fetched once FUSE is known to be there.
+    let local = crate::remote::local(file).map_err(crate::at(file))?;
+    let ck = checkpoint::Checkpoint::open(cli, &local.path, pages).map_err(crate::at(file))?;
     let summary = format!(
         "{} records, {} bytes, checked and indexed in {:.1} ms",
         ck.records.len(),
