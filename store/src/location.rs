@@ -27,6 +27,10 @@ pub struct StoreOptions {
     pub read_ahead: usize,
     /// Threads reading pages in a restore from a store (requests in
     /// flight): [`RemotePages::load_opts`](crate::RemotePages::load_opts).
+    /// More, or larger reads, raise the throughput and the wait of a page
+    /// the program touches while a read holding it is in flight: with
+    /// 5 ms per request, 16 × 1 MiB restored 479 MB/s with a first-touch
+    /// p99 of 40 ms, 8 × 512 KiB 431 MB/s and 18.5 ms (`store-bench`).
     pub page_readers: usize,
     /// Largest ranged read of pages; adjacent blocks are merged up to it.
     pub page_read_size: usize,
@@ -70,8 +74,8 @@ impl Default for StoreOptions {
             parts_in_flight: 4,
             read_size: 8 << 20,
             read_ahead: 4,
-            page_readers: 16,
-            page_read_size: 1 << 20,
+            page_readers: 8,
+            page_read_size: 512 << 10,
             retries: 5,
             backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(2),

@@ -61,6 +61,9 @@ impl S3Server {
         rt.spawn(async move {
             let http = ConnBuilder::new(TokioExecutor::new());
             while let Ok((socket, _)) = listener.accept().await {
+                // As a real server does: a response's header and body,
+                // written apart, must not wait for the client's delayed ACK.
+                let _ = socket.set_nodelay(true);
                 let conn = http
                     .serve_connection(TokioIo::new(socket), service.clone())
                     .into_owned();
@@ -99,32 +102,40 @@ impl S3Server {
         ]
     }
 
+    /// An S3 client of bucket [`BUCKET`] reached through `endpoint`,
+    /// configured directly (the environment of this process is shared by
+    /// tests running at once), retrying as `opts` say.
+    pub fn client(
+        endpoint: SocketAddr,
+        opts: &stateify_store::StoreOptions,
+    ) -> stateify_store::Result<object_store::aws::AmazonS3> {
+        use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey as K};
+        let bad = |location: String, message: String| stateify_store::Error::Location {
+            location,
+            message,
+        };
+        let mut b = AmazonS3Builder::new()
+            .with_bucket_name(BUCKET)
+            .with_retry(opts.retry_config());
+        for (key, value) in S3Server::env(endpoint) {
+            let key: K = key
+                .to_ascii_lowercase()
+                .parse()
+                .map_err(|e| bad(key.into(), format!("{e}")))?;
+            b = b.with_config(key, value);
+        }
+        b.build()
+            .map_err(|e| bad(format!("http://{endpoint}"), e.to_string()))
+    }
+
     /// An `s3://` store of bucket [`BUCKET`] under `prefix`, reached through
-    /// `endpoint` (configured directly: the environment of this process is
-    /// shared by tests running at once).
+    /// `endpoint` ([`S3Server::client`]).
     pub fn store(
         endpoint: SocketAddr,
         prefix: &str,
         opts: stateify_store::StoreOptions,
     ) -> stateify_store::Result<stateify_store::Store> {
-        use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey as K};
-        let mut b = AmazonS3Builder::new()
-            .with_bucket_name(BUCKET)
-            .with_retry(opts.retry_config());
-        for (key, value) in S3Server::env(endpoint) {
-            let key: K =
-                key.to_ascii_lowercase()
-                    .parse()
-                    .map_err(|e| stateify_store::Error::Location {
-                        location: key.into(),
-                        message: format!("{e}"),
-                    })?;
-            b = b.with_config(key, value);
-        }
-        let s3 = b.build().map_err(|e| stateify_store::Error::Location {
-            location: format!("http://{endpoint}"),
-            message: e.to_string(),
-        })?;
+        let s3 = S3Server::client(endpoint, &opts)?;
         stateify_store::Store::from_object_store(
             Arc::new(s3),
             prefix,
