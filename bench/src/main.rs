@@ -4,13 +4,14 @@
 //! and the median of the ratios of runs made back to back. `--quick` keeps
 //! the whole run under a minute.
 //!
-//! `cargo run --release -p stateify-bench --bin compare [-- --quick] [--only graphs,structured,dag,mesh,container,order] [--write docs/PERFORMANCE.md]`
+//! `cargo run --release -p stateify-bench --bin compare [-- --quick] [--only graphs,structured,dag,mesh,container,order,store] [--write docs/PERFORMANCE.md]`
 
 #[path = "../../state/benches/graphs/model.rs"]
 mod model;
 
 mod data;
 mod order;
+mod remote;
 
 use std::hint::black_box;
 use std::io::{Read, Write};
@@ -786,6 +787,74 @@ fn container(run: &Run) {
     );
 }
 
+/// Checkpoints in an S3-protocol server on loopback (`remote.rs`): upload
+/// against a plain multipart upload; restores with 5 ms added per request.
+fn store(run: &Run) {
+    let mib = if run.quick { 64 } else { 256 };
+    let touches = if run.quick { 20 } else { 200 };
+    let f = remote::measure(
+        mib,
+        Duration::from_millis(5),
+        3,
+        touches,
+        stateify_store::StoreOptions::default(),
+    );
+    let mbs = |v: f64| format!("{v:.0} MB/s");
+    let (ours, plain) = f.upload;
+    line(
+        &format!("store {mib}MiB s3s-fs"),
+        "upload vs plain multipart",
+        mbs(ours),
+        mbs(plain),
+        plain / ours,
+        &format!(
+            "a checkpoint of {} MiB with its page save; peer: object_store's WriteMultipart of as many bytes (8 MiB parts, 4 in flight)",
+            f.size >> 20
+        ),
+    );
+    let case = format!("store {mib}MiB +5ms/req");
+    let per_request = |d: Duration| d.as_secs_f64() / f.request.as_secs_f64();
+    let peer = "peer: one 64 KiB ranged GET";
+    line(
+        &case,
+        "runnable",
+        ms(f.runnable),
+        ms(f.request),
+        per_request(f.runnable),
+        &format!("manifest, statefile, page metadata; pages in the background; {peer}"),
+    );
+    let (p50, p99) = f.touch;
+    line(
+        &case,
+        "first touch p50",
+        ms(p50),
+        ms(f.request),
+        per_request(p50),
+        &format!("a random page, as soon as the program runs, {touches} restores; {peer}"),
+    );
+    line(
+        &case,
+        "first touch p99",
+        ms(p99),
+        ms(f.request),
+        per_request(p99),
+        &format!(
+            "goal: 3 requests; p90 {}, slowest {}",
+            ms(f.touch_tail.0),
+            ms(f.touch_tail.1)
+        ),
+    );
+    let (many, one) = f.restore;
+    line(
+        &case,
+        &format!("restore, {} vs 1 in flight", f.page_readers),
+        mbs(many),
+        mbs(one),
+        one / many,
+        &format!("whole restore, {} ranged GETs of up to 512 KiB", f.requests),
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
@@ -810,12 +879,13 @@ fn main() {
     // The graphs run last: they build and drop millions of small
     // allocations, and the pairs of peers should not run on the heap that
     // leaves behind.
-    let groups: [Group; 6] = [
+    let groups: [Group; 7] = [
         ("structured", structured),
         ("dag", dag),
         ("mesh", mesh),
         ("container", container),
         ("order", save_order),
+        ("store", store),
         ("graphs", graphs),
     ];
     for (name, group) in groups {

@@ -89,6 +89,9 @@ impl PageSource for Vec<u8> {
     }
 }
 
+/// Sweep reads at each size before the size doubles.
+const RAMP: usize = 8;
+
 /// How long a waiter yields to a read in flight before it sleeps.
 const SPIN: Duration = Duration::from_millis(2);
 
@@ -148,6 +151,8 @@ struct Queue {
     first_error: Option<(io::ErrorKind, String)>,
     /// Every read, in order: (first unit, unit count, by a waiter).
     order: Vec<(usize, usize, bool)>,
+    /// Reads of the file-order sweep so far (they ramp up in size).
+    sweep_reads: usize,
     source: Option<Arc<dyn PageSource>>,
     on_complete: Option<Completion>,
     finished_at: Option<Instant>,
@@ -253,6 +258,7 @@ impl Restore {
                 failures: BTreeMap::new(),
                 first_error: None,
                 order: Vec::new(),
+                sweep_reads: 0,
                 source: (n > 0).then_some(source),
                 on_complete: None,
                 finished_at: (n == 0).then(Instant::now),
@@ -454,17 +460,25 @@ impl Restore {
     /// the back), else the next pending units in pages-file order.
     fn next_run(&self, q: &mut Queue) -> Option<Range<usize>> {
         while let Some(w) = q.wanted.pop_front() {
-            if let Some((run, rest)) = self.claim_run(w.clone()) {
+            if let Some((run, rest)) = self.claim_run(w.clone(), u64::MAX) {
                 if !rest.is_empty() {
                     q.wanted.push_back(rest);
                 }
                 return Some(run);
             }
         }
+        // The sweep starts with one-unit reads and doubles them every
+        // `RAMP` reads up to `max_read`: the pages a program touches first,
+        // just after it resumes, are not queued behind large reads (at
+        // 5 ms a request from an object store, with 8 reads of 512 KiB in
+        // flight from the start a first touch's p99 was 4-7 requests).
+        let ramp = (q.sweep_reads / RAMP).min(32) as u32;
+        let limit = self.units.first().map_or(0, |u| u.len) << ramp;
         while q.cursor < self.units.len() {
             let at = q.cursor;
-            if let Some((run, _)) = self.claim_run(at..self.units.len()) {
+            if let Some((run, _)) = self.claim_run(at..self.units.len(), limit) {
                 q.cursor = run.end;
+                q.sweep_reads += 1;
                 return Some(run);
             }
             q.cursor += 1;
@@ -473,8 +487,10 @@ impl Restore {
     }
 
     /// Claims the first pending units of `r`, consecutive and at most
-    /// `max_read` bytes; returns them and what is left of `r` after them.
-    fn claim_run(&self, r: Range<usize>) -> Option<(Range<usize>, Range<usize>)> {
+    /// `max_read` (and `limit`) bytes; returns them and what is left of `r`
+    /// after them.
+    fn claim_run(&self, r: Range<usize>, limit: u64) -> Option<(Range<usize>, Range<usize>)> {
+        let max = self.max_read.min(limit.max(1));
         let mut i = r.start;
         while i < r.end && !self.claim(i) {
             i += 1;
@@ -485,7 +501,7 @@ impl Restore {
         let start = i;
         let mut bytes = self.units[i].len;
         i += 1;
-        while i < r.end && bytes + self.units[i].len <= self.max_read && self.claim(i) {
+        while i < r.end && bytes + self.units[i].len <= max && self.claim(i) {
             bytes += self.units[i].len;
             i += 1;
         }
