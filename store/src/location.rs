@@ -278,10 +278,10 @@ impl Store {
     }
 
     /// Runs request `f` and waits for it; `what` names it in the error.
-    pub(crate) fn request<T>(
+    pub(crate) fn request<T: Send>(
         &self,
         what: impl FnOnce() -> String,
-        f: impl std::future::Future<Output = object_store::Result<T>>,
+        f: impl std::future::Future<Output = object_store::Result<T>> + Send,
     ) -> Result<T> {
         self.block_on(f).map_err(|source| Error::Request {
             what: what(),
@@ -289,8 +289,22 @@ impl Store {
         })
     }
 
-    /// Runs `f` on the store's runtime and waits for it.
-    pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
-        self.inner.rt.block_on(f)
+    /// Runs `f` on the store's runtime and waits for it. From inside
+    /// another async runtime (a program thread of a tokio application
+    /// touching a page not yet restored), where blocking is not allowed, it
+    /// waits on a thread of its own.
+    pub(crate) fn block_on<F>(&self, f: F) -> F::Output
+    where
+        F: std::future::Future + Send,
+        F::Output: Send,
+    {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return self.inner.rt.block_on(f);
+        }
+        std::thread::scope(|s| {
+            s.spawn(|| self.inner.rt.block_on(f))
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
     }
 }

@@ -10,7 +10,7 @@ use std::io::{BufReader, Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pgalloc::{AllocOpts, FileRange, MemoryFile, MemoryFileOpts, SaveOpts, PAGE_SIZE};
+use pgalloc::{AllocOpts, FileRange, LoadOpts, MemoryFile, MemoryFileOpts, SaveOpts, PAGE_SIZE};
 use stateify_store::{Store, StoreOptions};
 use stateify_tests::s3::{Proxy, S3Server, BUCKET};
 
@@ -306,4 +306,39 @@ fn dropped_connections_are_retried_and_damage_is_found() {
     f.set_len(m.pages.size - 1).unwrap();
     let e = cp.pages_source().err().unwrap();
     assert!(e.to_string().contains("where the manifest records"), "{e}");
+}
+
+#[test]
+fn pages_load_for_a_program_inside_an_async_runtime() {
+    // A tokio application touching restored memory from a task: the
+    // store's blocking reads must not trip over the caller's runtime.
+    let server = S3Server::start().unwrap();
+    // Slow, so that the touched page is still pending when it is touched.
+    let proxy = Proxy::start(server.addr(), Duration::from_millis(20)).unwrap();
+    let store = S3Server::store(proxy.addr(), "p", opts()).unwrap();
+    let (mf, r) = memory(2);
+    let g = graph();
+    checkpoint(&store, "job", &g, &mf);
+    let app = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    app.block_on(async {
+        let cp = store.open_checkpoint("job").unwrap();
+        let mut sr =
+            statefile::Reader::new(BufReader::new(cp.state_reader().unwrap()), Some(KEY)).unwrap();
+        let back: BTreeMap<String, u64> = stateify::load(&mut sr).unwrap();
+        assert_eq!(back, g);
+        let pages = cp.pages_source().unwrap();
+        let lo = LoadOpts {
+            threads: 1,
+            ..pages.load_opts(true)
+        };
+        let (mf, _) = MemoryFile::load_from(&mut sr, Some(Arc::new(pages)), &lo).unwrap();
+        let last = r.end - PAGE_SIZE;
+        let mut b = [0u8; 8];
+        mf.read_at(last, &mut b).unwrap();
+        assert_eq!(u64::from_le_bytes(b), last ^ 0xfeed);
+        mf.await_all().unwrap();
+    });
 }
