@@ -98,7 +98,29 @@ pub(crate) struct Inner {
     pub prefix: Path,
     pub url: String,
     pub opts: StoreOptions,
-    pub rt: tokio::runtime::Runtime,
+    /// Always `Some` until the store is dropped.
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl Inner {
+    /// The store's runtime.
+    pub fn rt(&self) -> &tokio::runtime::Runtime {
+        self.rt
+            .as_ref()
+            .expect("the runtime lives as long as the store")
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Dropped inside another runtime (the last `Store` of an async
+        // program), a runtime may not wait for its threads: let them go.
+        if let Some(rt) = self.rt.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                rt.shutdown_background();
+            }
+        }
+    }
 }
 
 impl fmt::Debug for Store {
@@ -244,7 +266,7 @@ impl Store {
                 prefix,
                 url,
                 opts,
-                rt,
+                rt: Some(rt),
             }),
         })
     }
@@ -299,10 +321,10 @@ impl Store {
         F::Output: Send,
     {
         if tokio::runtime::Handle::try_current().is_err() {
-            return self.inner.rt.block_on(f);
+            return self.inner.rt().block_on(f);
         }
         std::thread::scope(|s| {
-            s.spawn(|| self.inner.rt.block_on(f))
+            s.spawn(|| self.inner.rt().block_on(f))
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p))
         })

@@ -96,7 +96,7 @@ impl ObjectReader {
                 range.clone(),
             );
             self.pending
-                .push_back((range.start, self.store.inner.rt.spawn(f)));
+                .push_back((range.start, self.store.inner.rt().spawn(f)));
             self.next = range.end;
         }
     }

@@ -119,7 +119,7 @@ impl Write for Upload {
         }
         {
             // A full part is handed to a task on the store's runtime.
-            let _rt = store.inner.rt.enter();
+            let _rt = store.inner.rt().enter();
             w.write(buf);
         }
         self.hasher.update(buf);

@@ -323,7 +323,7 @@ fn pages_load_for_a_program_inside_an_async_runtime() {
         .enable_all()
         .build()
         .unwrap();
-    app.block_on(async {
+    app.block_on(async move {
         let cp = store.open_checkpoint("job").unwrap();
         let mut sr =
             statefile::Reader::new(BufReader::new(cp.state_reader().unwrap()), Some(KEY)).unwrap();
@@ -340,5 +340,7 @@ fn pages_load_for_a_program_inside_an_async_runtime() {
         mf.read_at(last, &mut b).unwrap();
         assert_eq!(u64::from_le_bytes(b), last ^ 0xfeed);
         mf.await_all().unwrap();
+        // The program's last handle on the store goes inside its runtime.
+        drop((cp, store));
     });
 }
