@@ -476,9 +476,11 @@ fn open(from: &Location, eager: bool) -> Result<Opened, Box<dyn std::error::Erro
             let cp = stateify_store::Store::open(url)?.open_checkpoint(NAME)?;
             let pages = cp.pages_source()?;
             let opts = pages.load_opts(!eager);
-            let m = cp.manifest();
-            let name = |n: &str| format!("{}/{n}", url.trim_end_matches('/'));
-            let labels = (name(&m.state.name), name(&m.pages.name));
+            let (m, store) = (cp.manifest(), cp.store());
+            let labels = (
+                store.object_url(&m.state.name),
+                store.object_url(&m.pages.name),
+            );
             (
                 Box::new(cp.state_reader()?),
                 Arc::new(pages),

@@ -90,9 +90,7 @@ impl PagesFile {
     pub fn label(&self) -> String {
         match self {
             PagesFile::Local(p) => p.display().to_string(),
-            PagesFile::Remote { store, name } => {
-                format!("{}/{name}", store.url().trim_end_matches('/'))
-            }
+            PagesFile::Remote { store, name } => store.object_url(name),
         }
     }
 

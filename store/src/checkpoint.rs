@@ -59,45 +59,43 @@ impl Store {
         let pages_name = pages.name().to_string();
         // An error drops both uploads, which aborts them.
         let v = write(&mut state, &mut pages, &pages_name)?;
-        let state_path = state.path().clone();
-        let pages_path = pages.path().clone();
         let state = state.finish()?;
         let pages = match pages.finish() {
             Ok(p) => p,
             Err(e) => {
-                self.delete_quietly(&[state_path]);
+                self.delete_quietly(&[&state.name]);
                 return Err(e.into());
             }
         };
         let manifest = Manifest { state, pages };
         let manifest_name = format!("{name}{MANIFEST_SUFFIX}");
         let put = self.request(
-            || format!("PUT {}", self.describe(&manifest_name)),
+            || format!("PUT {}", self.object_url(&manifest_name)),
             self.inner.store.put(
                 &self.path(&manifest_name),
                 PutPayload::from(manifest.encode()),
             ),
         );
         if let Err(e) = put {
-            self.delete_quietly(&[state_path, pages_path]);
+            self.delete_quietly(&[&manifest.state.name, &manifest.pages.name]);
             return Err(e.into());
         }
         if let Some(old) = previous {
-            let gone: Vec<_> = [old.state.name, old.pages.name]
-                .iter()
+            let gone: Vec<&str> = [&old.state.name, &old.pages.name]
+                .into_iter()
                 .filter(|n| **n != manifest.state.name && **n != manifest.pages.name)
-                .map(|n| self.path(n))
+                .map(String::as_str)
                 .collect();
             self.delete_quietly(&gone);
         }
         Ok((v, manifest))
     }
 
-    /// Deletes objects, ignoring failures (what is left is invisible: no
-    /// manifest names it).
-    fn delete_quietly(&self, paths: &[object_store::path::Path]) {
-        for p in paths {
-            let _ = self.block_on(self.inner.store.delete(p));
+    /// Deletes objects under the prefix, ignoring failures (what is left
+    /// is invisible: no manifest names it).
+    fn delete_quietly(&self, names: &[&str]) {
+        for name in names {
+            let _ = self.block_on(self.inner.store.delete(&self.path(name)));
         }
     }
 
@@ -105,7 +103,7 @@ impl Store {
     pub fn read_manifest(&self, name: &str) -> Result<Manifest> {
         let manifest_name = format!("{name}{MANIFEST_SUFFIX}");
         let path = self.path(&manifest_name);
-        let described = self.describe(&manifest_name);
+        let described = self.object_url(&manifest_name);
         let got = self.block_on(async {
             let r = self.inner.store.get(&path).await?;
             if r.meta.size > MAX_MANIFEST {
@@ -149,8 +147,7 @@ impl Store {
 
     /// Object `name`, read by range as a pages file.
     pub fn pages_object(&self, name: &str) -> Result<RemotePages> {
-        let size = self.size(name)?;
-        RemotePages::new(self, name, size)
+        RemotePages::new(self, name, None)
     }
 }
 
@@ -187,6 +184,6 @@ impl Checkpoint {
     /// statefile's page metadata as they load).
     pub fn pages_source(&self) -> Result<RemotePages> {
         let p = &self.manifest.pages;
-        RemotePages::new(&self.store, &p.name, p.size)
+        RemotePages::new(&self.store, &p.name, Some(p.size))
     }
 }

@@ -141,6 +141,13 @@ fn memory_store(name: &str) -> Arc<InMemory> {
     stores.entry(name.to_string()).or_default().clone()
 }
 
+fn location_error(location: &str, message: String) -> Error {
+    Error::Location {
+        location: location.to_string(),
+        message,
+    }
+}
+
 /// Whether `s` is a URL (`scheme://…`) rather than a local path.
 pub fn is_url(s: &str) -> bool {
     match s.split_once("://") {
@@ -164,70 +171,62 @@ impl Store {
 
     /// Opens `location` with `opts`.
     pub fn open_with(location: &str, opts: StoreOptions) -> Result<Store> {
-        let bad = |message: String| Error::Location {
-            location: location.to_string(),
-            message,
-        };
-        let (store, prefix): (Arc<dyn ObjectStore>, String) = if is_url(location) {
-            let url = url::Url::parse(location).map_err(|e| bad(e.to_string()))?;
-            let prefix = url.path().trim_matches('/').to_string();
-            let millis = |d: Duration| format!("{}ms", d.as_millis());
-            // Each cloud builder, from the environment and the URL, with
-            // this store's retries and timeouts.
-            macro_rules! cloud {
-                ($builder:ty, $key:ident) => {
-                    Arc::new(
-                        <$builder>::from_env()
-                            .with_url(location)
-                            .with_retry(opts.retry_config())
-                            .with_config($key::Client(C::Timeout), millis(opts.request_timeout))
-                            .with_config(
-                                $key::Client(C::ConnectTimeout),
-                                millis(opts.connect_timeout),
-                            )
-                            .build()
-                            .map_err(|e| bad(e.to_string()))?,
-                    )
-                };
-            }
-            use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
-            use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
-            use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
-            use object_store::ClientConfigKey as C;
-            let store: Arc<dyn ObjectStore> = match url.scheme() {
-                "s3" | "s3a" => cloud!(AmazonS3Builder, AmazonS3ConfigKey),
-                "gs" => cloud!(GoogleCloudStorageBuilder, GoogleConfigKey),
-                "az" | "adl" | "azure" | "abfs" | "abfss" => {
-                    cloud!(MicrosoftAzureBuilder, AzureConfigKey)
-                }
-                "memory" => memory_store(url.host_str().unwrap_or("")),
-                "file" => {
-                    let dir = url
-                        .to_file_path()
-                        .map_err(|()| bad("not a local path".into()))?;
-                    return Store::local(location, &dir, opts);
-                }
-                other => {
-                    return Err(bad(format!(
-                        "unknown scheme {other:?} (s3, gs, az, memory, file, or a path)"
-                    )))
-                }
-            };
-            // A memory store's "host" names the store; an S3 URL's names the
-            // bucket: the path is the prefix in both.
-            (store, prefix)
-        } else {
+        if !is_url(location) {
             return Store::local(location, std::path::Path::new(location), opts);
+        }
+        let bad = |message: String| location_error(location, message);
+        let url = url::Url::parse(location).map_err(|e| bad(e.to_string()))?;
+        // A memory store's "host" names the store; an S3 URL's names the
+        // bucket: the path is the prefix in both.
+        let prefix = url.path().trim_matches('/').to_string();
+        let millis = |d: Duration| format!("{}ms", d.as_millis());
+        // Each cloud builder, from the environment and the URL, with
+        // this store's retries and timeouts.
+        macro_rules! cloud {
+            ($builder:ty, $key:ident) => {
+                Arc::new(
+                    <$builder>::from_env()
+                        .with_url(location)
+                        .with_retry(opts.retry_config())
+                        .with_config($key::Client(C::Timeout), millis(opts.request_timeout))
+                        .with_config(
+                            $key::Client(C::ConnectTimeout),
+                            millis(opts.connect_timeout),
+                        )
+                        .build()
+                        .map_err(|e| bad(e.to_string()))?,
+                )
+            };
+        }
+        use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+        use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+        use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+        use object_store::ClientConfigKey as C;
+        let store: Arc<dyn ObjectStore> = match url.scheme() {
+            "s3" | "s3a" => cloud!(AmazonS3Builder, AmazonS3ConfigKey),
+            "gs" => cloud!(GoogleCloudStorageBuilder, GoogleConfigKey),
+            "az" | "adl" | "azure" | "abfs" | "abfss" => {
+                cloud!(MicrosoftAzureBuilder, AzureConfigKey)
+            }
+            "memory" => memory_store(url.host_str().unwrap_or("")),
+            "file" => {
+                let dir = url
+                    .to_file_path()
+                    .map_err(|()| bad("not a local path".into()))?;
+                return Store::local(location, &dir, opts);
+            }
+            other => {
+                return Err(bad(format!(
+                    "unknown scheme {other:?} (s3, gs, az, memory, file, or a path)"
+                )))
+            }
         };
         Store::new(store, &prefix, location.to_string(), opts)
     }
 
     /// A local directory (created if missing) as a store.
     fn local(location: &str, dir: &std::path::Path, opts: StoreOptions) -> Result<Store> {
-        let bad = |message: String| Error::Location {
-            location: location.to_string(),
-            message,
-        };
+        let bad = |message: String| location_error(location, message);
         std::fs::create_dir_all(dir).map_err(|e| bad(e.to_string()))?;
         let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)
             .map_err(|e| bad(e.to_string()))?;
@@ -256,10 +255,7 @@ impl Store {
             .thread_name("stateify-store")
             .enable_all()
             .build()?;
-        let prefix = Path::parse(prefix).map_err(|e| Error::Location {
-            location: url.clone(),
-            message: e.to_string(),
-        })?;
+        let prefix = Path::parse(prefix).map_err(|e| location_error(&url, e.to_string()))?;
         Ok(Store {
             inner: Arc::new(Inner {
                 store,
@@ -286,15 +282,16 @@ impl Store {
         self.inner.prefix.child(name)
     }
 
-    /// How an object is named in messages: the store's URL and its name.
-    pub(crate) fn describe(&self, name: &str) -> String {
+    /// Object `name`'s URL, as messages name it: the store's URL and the
+    /// name.
+    pub fn object_url(&self, name: &str) -> String {
         format!("{}/{name}", self.inner.url.trim_end_matches('/'))
     }
 
     /// The size of object `name` under the prefix.
     pub fn size(&self, name: &str) -> Result<u64> {
         let path = self.path(name);
-        let what = || format!("HEAD {}", self.describe(name));
+        let what = || format!("HEAD {}", self.object_url(name));
         self.request(what, self.inner.store.head(&path))
             .map(|m| m.size)
     }

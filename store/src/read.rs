@@ -55,7 +55,6 @@ pub struct ObjectReader {
     hasher: blake3::Hasher,
     /// The error that stopped the reader, repeated to every later read.
     failed: Option<(io::ErrorKind, String)>,
-    checked: bool,
 }
 
 impl ObjectReader {
@@ -73,7 +72,6 @@ impl ObjectReader {
             cur: Bytes::new(),
             hasher: blake3::Hasher::new(),
             failed: None,
-            checked: false,
         };
         r.fill();
         r
@@ -111,15 +109,11 @@ impl ObjectReader {
 
     /// The end: checks what was read against what was recorded.
     fn check_end(&mut self) -> io::Result<()> {
-        if self.checked {
-            return Ok(());
-        }
-        self.checked = true;
         if let Some(want) = self.expect {
             if *self.hasher.finalize().as_bytes() != want {
                 let msg = format!(
                     "{}: its BLAKE3 digest is not the one the manifest records (the object was changed or damaged)",
-                    self.store.describe(&self.name)
+                    self.store.object_url(&self.name)
                 );
                 return Err(self.fail(io::ErrorKind::InvalidData, msg));
             }
@@ -139,9 +133,17 @@ impl Read for ObjectReader {
                 return Ok(0);
             };
             let got = self.store.block_on(handle);
-            let what = || format!("GET {} from byte {start}", self.store.describe(&self.name));
+            let what = || {
+                format!(
+                    "GET {} from byte {start}",
+                    self.store.object_url(&self.name)
+                )
+            };
             self.cur = match got {
-                Ok(Ok(b)) => b,
+                Ok(Ok(b)) => {
+                    self.hasher.update(&b);
+                    b
+                }
                 Ok(Err(source)) => {
                     let e = io::Error::from(Error::Request {
                         what: what(),
@@ -155,7 +157,6 @@ impl Read for ObjectReader {
         }
         let n = buf.len().min(self.cur.len());
         buf[..n].copy_from_slice(&self.cur[..n]);
-        self.hasher.update(&buf[..n]);
         let _ = self.cur.split_to(n);
         Ok(n)
     }
@@ -185,14 +186,14 @@ pub struct RemotePages {
 }
 
 impl RemotePages {
-    /// Pages file `name` of `size` bytes (as the manifest records it; the
-    /// store is asked for the object's size, which must match).
-    pub(crate) fn new(store: &Store, name: &str, size: u64) -> Result<RemotePages> {
-        let found = store.size(name)?;
-        if found != size {
+    /// Pages file `name`, its size asked of the store (one `HEAD`); when
+    /// a manifest records a size, the two must match.
+    pub(crate) fn new(store: &Store, name: &str, recorded: Option<u64>) -> Result<RemotePages> {
+        let size = store.size(name)?;
+        if let Some(recorded) = recorded.filter(|&r| r != size) {
             return Err(Error::Corrupt {
-                object: store.describe(name),
-                message: format!("{found} bytes, where the manifest records {size}"),
+                object: store.object_url(name),
+                message: format!("{size} bytes, where the manifest records {recorded}"),
             });
         }
         Ok(RemotePages {
@@ -239,7 +240,7 @@ impl RemotePages {
             || {
                 format!(
                     "GET {} bytes {offset}..{}",
-                    self.store.describe(&self.name),
+                    self.store.object_url(&self.name),
                     offset + len
                 )
             },
@@ -252,13 +253,7 @@ impl RemotePages {
 
 impl pgalloc::PageSource for RemotePages {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        let len = (buf.len() as u64).min(self.size.saturating_sub(offset));
-        if len == 0 {
-            return Ok(0);
-        }
-        let b = self.get(offset, len)?;
-        buf[..b.len()].copy_from_slice(&b);
-        Ok(b.len())
+        self.read_vectored_at(&mut [IoSliceMut::new(buf)], offset)
     }
 
     fn read_vectored_at(&self, bufs: &mut [IoSliceMut<'_>], offset: u64) -> io::Result<usize> {

@@ -2,7 +2,6 @@
 
 use std::io::{self, Write};
 
-use object_store::path::Path;
 use object_store::WriteMultipart;
 
 use crate::error::{Error, Result};
@@ -17,7 +16,6 @@ use crate::manifest::ObjectEntry;
 pub struct Upload {
     store: Store,
     name: String,
-    path: Path,
     w: Option<WriteMultipart>,
     hasher: blake3::Hasher,
     size: u64,
@@ -26,15 +24,13 @@ pub struct Upload {
 impl Upload {
     /// Starts uploading object `name` under the store's prefix.
     pub fn new(store: &Store, name: &str) -> Result<Upload> {
-        let path = store.path(name);
         let upload = store.request(
-            || format!("starting the upload of {}", store.describe(name)),
-            store.inner.store.put_multipart(&path),
+            || format!("starting the upload of {}", store.object_url(name)),
+            store.inner.store.put_multipart(&store.path(name)),
         )?;
         Ok(Upload {
             store: store.clone(),
             name: name.to_string(),
-            path,
             w: Some(WriteMultipart::new_with_chunk_size(
                 upload,
                 store.inner.opts.part_size.max(1),
@@ -56,7 +52,7 @@ impl Upload {
 
     fn failed(&self, e: object_store::Error) -> io::Error {
         Error::Request {
-            what: format!("uploading {}", self.store.describe(&self.name)),
+            what: format!("uploading {}", self.store.object_url(&self.name)),
             source: e,
         }
         .into()
@@ -76,26 +72,6 @@ impl Upload {
             blake3: *self.hasher.finalize().as_bytes(),
         })
     }
-
-    /// Aborts the upload: its parts are discarded and the object does not
-    /// appear.
-    pub fn abort(mut self) -> Result<()> {
-        match self.w.take() {
-            Some(w) => self
-                .store
-                .block_on(w.abort())
-                .map_err(|source| Error::Request {
-                    what: format!("aborting the upload of {}", self.store.describe(&self.name)),
-                    source,
-                }),
-            None => Ok(()),
-        }
-    }
-
-    /// The object's path in the store.
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 fn closed(name: &str) -> Error {
@@ -109,11 +85,8 @@ impl Write for Upload {
         // At most one part per call, so that a large write cannot put more
         // than `in_flight` parts in memory.
         let buf = &buf[..buf.len().min(part)];
-        let store = self.store.clone();
-        let w = self
-            .w
-            .as_mut()
-            .ok_or_else(|| io::Error::from(closed(&self.name)))?;
+        let Upload { store, name, w, .. } = self;
+        let w = w.as_mut().ok_or_else(|| io::Error::from(closed(name)))?;
         if let Err(e) = store.block_on(w.wait_for_capacity(in_flight)) {
             return Err(self.failed(e));
         }
