@@ -78,6 +78,7 @@ fn main() {
         huge_pages: env("PGALLOC_BENCH_HUGE", 1) == 1,
         max_read: env("PGALLOC_BENCH_MAX_READ", LoadOpts::default().max_read),
         skip_verify: env("PGALLOC_BENCH_SKIP_VERIFY", 0) == 1,
+        ..LoadOpts::default()
     };
 
     // Full loads, eager and background interleaved.

@@ -108,6 +108,11 @@ pub enum Error {
     /// records (truncated or extended).
     #[error("pages file: {0}")]
     PagesFile(String),
+    /// The layers given to [`MemoryFile::load_chain`](crate::MemoryFile::load_chain)
+    /// are not one chain (a delta missing, out of order, or of another
+    /// parent), or a delta was given alone.
+    #[error("checkpoint chain: {0}")]
+    Chain(String),
 }
 
 /// The crate's result type.

@@ -46,8 +46,8 @@ mod segment;
 
 pub use error::{Error, Result};
 pub use file::{
-    AllocOpts, FileRange, MemoryFile, MemoryFileOpts, MemoryKind, UsageTotals, DEFAULT_CHUNK_SIZE,
-    HUGE_PAGE_SIZE, MAX_CHUNKS, MAX_FILE_SIZE, PAGE_SIZE,
+    AllocOpts, FileRange, MemoryFile, MemoryFileOpts, MemoryKind, Tracking, TrackingMethod,
+    UsageTotals, DEFAULT_CHUNK_SIZE, HUGE_PAGE_SIZE, MAX_CHUNKS, MAX_FILE_SIZE, PAGE_SIZE,
 };
 pub use load::{verify_pages, LoadOpts, LoadStats, PagesReport};
 pub use restore::{Completion, PageSource, RestoreProgress};

@@ -1,17 +1,19 @@
 //! `load_from`: rebuilds a memory file from its metadata graph and page
 //! blocks (eagerly: every page is in place when it returns).
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::file::{
-    valid_chunk_size, FileRange, MemoryFile, MemoryFileOpts, Usage, MAX_CHUNKS, MAX_FILE_SIZE,
-    MAX_REFS, PAGE_SIZE,
+    intersect, subtract, valid_chunk_size, FileRange, Lineage, MemoryFile, MemoryFileOpts,
+    Tracking, Usage, MAX_CHUNKS, MAX_FILE_SIZE, MAX_REFS, PAGE_SIZE,
 };
-use crate::restore::{Background, PageSource, Restore, SourceLayout};
-use crate::save::{pieces, read_pages_header, SavedFile, DIGEST, MAX_BLOCK, PAGES_HEADER};
+use crate::restore::{Background, Layer, PageSource, Restore, SourceLayout};
+use crate::save::{
+    parse_pages_header, pieces, SavedFile, DELTA_PAGES, DIGEST, FULL_PAGES, MAX_BLOCK, PAGES_HEADER,
+};
 
 /// Options of [`MemoryFile::load_from`].
 #[derive(Clone, Copy, Debug)]
@@ -33,6 +35,9 @@ pub struct LoadOpts {
     /// (for a trusted local restore); [`LoadStats::verified`] says whether
     /// they were checked.
     pub skip_verify: bool,
+    /// The change tracking of the new file: its changes are counted from
+    /// the checkpoint loaded, so its next save can be incremental.
+    pub tracking: Tracking,
 }
 
 impl Default for LoadOpts {
@@ -43,6 +48,7 @@ impl Default for LoadOpts {
             huge_pages: true,
             background: false,
             skip_verify: false,
+            tracking: Tracking::Auto,
         }
     }
 }
@@ -66,7 +72,10 @@ pub struct LoadStats {
     pub verified: bool,
     /// The checkpoint id shared by the metadata and the pages file's
     /// header, checked to match (0: saved inline, or before ids existed).
+    /// For a chain, the newest layer's.
     pub checkpoint_id: u128,
+    /// Layers loaded: 1, or a chain's base and deltas.
+    pub layers: usize,
 }
 
 fn corrupt(msg: String) -> Error {
@@ -154,6 +163,154 @@ pub(crate) fn validate(s: &SavedFile) -> Result<()> {
             s.digests.len()
         )));
     }
+    validate_delta(s)
+}
+
+/// A delta names its parent, has a pages file, and its changed ranges are
+/// sorted, disjoint, page-aligned, inside the file, and hold its blocks; a
+/// full checkpoint has none of these.
+fn validate_delta(s: &SavedFile) -> Result<()> {
+    if s.parent.is_empty() {
+        if s.layer != 0 || !s.changed.is_empty() {
+            return Err(corrupt(format!(
+                "layer {} with {} changed ranges and no parent",
+                s.layer,
+                s.changed.len()
+            )));
+        }
+        return Ok(());
+    }
+    if s.parent.len() != DIGEST || s.layer == 0 || s.checkpoint_id == 0 {
+        return Err(corrupt(format!(
+            "delta at layer {} with a {}-byte parent digest and {} pages file",
+            s.layer,
+            s.parent.len(),
+            if s.checkpoint_id == 0 { "no" } else { "a" }
+        )));
+    }
+    let mut prev_end = 0;
+    for (i, c) in s.changed.iter().enumerate() {
+        let end = c.start.saturating_add(c.len);
+        if c.len == 0
+            || c.start % PAGE_SIZE != 0
+            || c.len % PAGE_SIZE != 0
+            || c.start < prev_end
+            || end > s.file_size
+        {
+            return Err(corrupt(format!(
+                "changed range {i} ({:#x}, {} bytes) is empty, unaligned, out of order or beyond the file",
+                c.start, c.len
+            )));
+        }
+        prev_end = end;
+    }
+    let changed = ranges(s.changed.iter().map(|c| (c.start, c.len)));
+    let blocks = ranges(s.blocks.iter().map(|b| (b.start, b.len)));
+    if !subtract(&blocks, &changed).is_empty() {
+        return Err(corrupt(
+            "a delta's page block lies outside its changed ranges".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// (start, len) pairs as ranges.
+fn ranges(it: impl Iterator<Item = (u64, u64)>) -> Vec<FileRange> {
+    it.map(|(start, len)| FileRange {
+        start,
+        end: start + len,
+    })
+    .collect()
+}
+
+/// Reads the metadata record at the front of `meta`, and the BLAKE3 digest
+/// of its bytes (what a delta names its parent by).
+pub(crate) fn read_saved<R: BufRead>(meta: R) -> Result<(SavedFile, [u8; 32])> {
+    let mut hashing = Hashing {
+        inner: meta,
+        hasher: blake3::Hasher::new(),
+    };
+    let saved: SavedFile = stateify::load(&mut hashing)?;
+    Ok((saved, *hashing.hasher.finalize().as_bytes()))
+}
+
+/// A reader that hashes what is consumed from it.
+struct Hashing<R> {
+    inner: R,
+    hasher: blake3::Hasher,
+}
+
+impl<R: BufRead> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Hashing<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        // The bytes just returned by `fill_buf`: still buffered, no I/O.
+        if let Ok(b) = self.inner.fill_buf() {
+            self.hasher.update(&b[..n.min(b.len())]);
+        }
+        self.inner.consume(n);
+    }
+}
+
+/// A short hex form of a digest, for messages.
+fn short(d: &[u8]) -> String {
+    d.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks that `layers` (metadata and its digest, oldest first) form one
+/// chain: a full checkpoint, then deltas each naming the one before.
+pub(crate) fn check_chain(layers: &[(&SavedFile, [u8; 32])]) -> Result<()> {
+    let Some((base, _)) = layers.first() else {
+        return Err(Error::InvalidArgument("a chain of no checkpoints".into()));
+    };
+    if base.layer != 0 {
+        return Err(Error::Chain(format!(
+            "the first layer is delta {} (parent {}), not a full checkpoint: the chain must start with its base",
+            base.layer,
+            short(&base.parent)
+        )));
+    }
+    for (i, pair) in layers.windows(2).enumerate() {
+        let ((below, digest), (delta, _)) = (&pair[0], &pair[1]);
+        let at = i + 1;
+        if delta.layer == 0 {
+            return Err(Error::Chain(format!(
+                "layer {at} is a full checkpoint, not a delta: a chain has one base, first"
+            )));
+        }
+        if delta.parent != digest[..] {
+            let hint = if delta.layer != below.layer + 1 {
+                format!(
+                    " (it is delta {} and follows layer {}: missing or out of order)",
+                    delta.layer, below.layer
+                )
+            } else {
+                String::new()
+            };
+            return Err(Error::Chain(format!(
+                "layer {at}'s parent is {}, but layer {} below it is {}{hint}",
+                short(&delta.parent),
+                at - 1,
+                short(digest)
+            )));
+        }
+        if delta.chunk_size != below.chunk_size {
+            return Err(Error::Chain(format!(
+                "layer {at} has chunk size {}, the layer below {}",
+                delta.chunk_size, below.chunk_size
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -179,8 +336,8 @@ pub struct PagesReport {
 /// checkpoint id and the file's length, then every piece of every block
 /// against its digest, reading the file once in order. A bad piece is
 /// [`Error::BadPages`], naming its block, memory range and file offset.
-pub fn verify_pages<R: BufRead>(mut meta: R, pages: &dyn PageSource) -> Result<PagesReport> {
-    let saved: SavedFile = stateify::load(&mut meta)?;
+pub fn verify_pages<R: BufRead>(meta: R, pages: &dyn PageSource) -> Result<PagesReport> {
+    let (saved, _) = read_saved(meta)?;
     validate(&saved)?;
     let data_offset = check_pages_file(&saved, pages)?;
     let mut report = PagesReport {
@@ -287,12 +444,23 @@ pub(crate) fn check_pages_file(saved: &SavedFile, source: &dyn PageSource) -> Re
             Err(e) => return Err(e.into()),
         }
     }
-    let found = read_pages_header(&h[..got]).map_err(Error::PagesFile)?;
+    let (version, found) = parse_pages_header(&h[..got]).map_err(Error::PagesFile)?;
     if found != saved.checkpoint_id {
         return Err(Error::ForeignPages {
             expected: saved.checkpoint_id,
             found,
         });
+    }
+    let want = if saved.layer == 0 {
+        FULL_PAGES
+    } else {
+        DELTA_PAGES
+    };
+    if version != want {
+        return Err(Error::PagesFile(format!(
+            "header version {version} for metadata of layer {}",
+            saved.layer
+        )));
     }
     let len = source.size()?;
     if len != saved.pages_len {
@@ -325,7 +493,7 @@ impl MemoryFile {
     /// `None`, raw records) or from `pages` (a pages file, or any
     /// [`PageSource`]) — eagerly, or in the background with
     /// [`LoadOpts::background`]. On any error the half-built file is
-    /// dropped.
+    /// dropped. A delta is refused: load it with [`MemoryFile::load_chain`].
     pub fn load_from<R: BufRead>(
         mut meta: R,
         pages: Option<Arc<dyn PageSource>>,
@@ -336,116 +504,242 @@ impl MemoryFile {
                 "a background load needs a pages file (inline pages are read eagerly)".into(),
             ));
         }
-        let mut stats = LoadStats::default();
         let t = Instant::now();
-        let saved: SavedFile = stateify::load(&mut meta)?;
+        let (saved, digest) = read_saved(&mut meta)?;
         validate(&saved)?;
-        let verify = !opts.skip_verify && saved.has_digests();
-        stats.verified = verify;
-        let piece = saved.piece();
-        // The pages file is checked to be this checkpoint's before anything
-        // is allocated or read.
-        let data_offset = match &pages {
-            Some(source) => check_pages_file(&saved, &**source)?,
-            None if saved.checkpoint_id != 0 => {
-                return Err(Error::PagesFile(
-                    "this memory was saved with a pages file, and none was given".into(),
-                ))
-            }
-            None => 0,
-        };
-        stats.checkpoint_id = saved.checkpoint_id;
-        let mf = MemoryFile::new(MemoryFileOpts {
-            chunk_size: saved.chunk_size,
-            huge_pages: opts.huge_pages,
-        })?;
-        {
-            let mut st = mf.state.lock().unwrap_or_else(|e| e.into_inner());
-            mf.grow_to(&mut st, saved.file_size)?;
-            for g in &saved.segments {
-                st.usage.insert(
-                    g.start..g.end,
-                    Usage {
-                        kind: g.kind,
-                        memcg: g.memcg,
-                        refs: g.refs,
-                        committed: g.committed,
-                    },
-                );
-            }
+        if saved.layer != 0 {
+            return Err(Error::Chain(format!(
+                "this is delta {} of a chain (parent {}): load it with MemoryFile::load_chain, after its base and the deltas before it",
+                saved.layer,
+                short(&saved.parent)
+            )));
         }
-        stats.meta_time = t.elapsed();
-
-        let t = Instant::now();
         match pages {
-            None => {
-                let mut digest_index = 0;
-                for b in &saved.blocks {
-                    let (len, object) = stateify::read_header(&mut meta)?;
-                    if object {
-                        return Err(Error::NotRaw { start: b.start });
-                    }
-                    if len != b.len {
-                        return Err(Error::MismatchedSegment {
-                            start: b.start,
-                            expected: b.len,
-                            got: len,
-                        });
-                    }
-                    let r = FileRange {
-                        start: b.start,
-                        end: b.start + b.len,
-                    };
-                    mf.with_slice_mut(r, |s| meta.read_exact(s))??;
-                    if verify {
-                        let first = digest_index;
-                        digest_index += pieces(b.len, piece);
-                        let want = &saved.digests[first * DIGEST..digest_index * DIGEST];
-                        let bad = mf.with_slice(r, |s| {
-                            s.chunks(piece as usize)
-                                .zip(want.chunks_exact(DIGEST))
-                                .position(|(p, d)| blake3::hash(p).as_bytes() != d)
-                        })?;
-                        if let Some(k) = bad {
-                            let start = b.start + k as u64 * piece;
-                            return Err(Error::PagesUnavailable {
-                                start,
-                                error: std::io::Error::new(
-                                    std::io::ErrorKind::InvalidData,
-                                    digest_mismatch(start, piece.min(b.start + b.len - start)),
-                                ),
-                            });
-                        }
-                    }
-                }
+            Some(source) => Self::load_layers(vec![(saved, digest, source)], opts, t),
+            None => Self::load_inline(meta, saved, digest, opts, t),
+        }
+    }
+
+    /// Loads a chain: a full checkpoint and the deltas saved on it, oldest
+    /// first, each as its metadata and its pages file. Each page is read
+    /// from the newest layer that holds it, eagerly or in the background
+    /// ([`LoadOpts::background`]: waited pages first, whatever layer holds
+    /// them). Every layer is checked before any page is read: each delta
+    /// must name the layer below as its parent ([`Error::Chain`]), and each
+    /// pages file must be its layer's. The file's next incremental save
+    /// continues the chain.
+    pub fn load_chain<R: BufRead>(
+        layers: impl IntoIterator<Item = (R, Arc<dyn PageSource>)>,
+        opts: &LoadOpts,
+    ) -> Result<(MemoryFile, LoadStats)> {
+        let t = Instant::now();
+        let mut read = Vec::new();
+        for (i, (meta, source)) in layers.into_iter().enumerate() {
+            let (saved, digest) = read_saved(meta).map_err(|e| in_layer(i, e))?;
+            validate(&saved).map_err(|e| in_layer(i, e))?;
+            read.push((saved, digest, source));
+        }
+        let chain: Vec<(&SavedFile, [u8; 32])> = read.iter().map(|(s, d, _)| (s, *d)).collect();
+        check_chain(&chain)?;
+        Self::load_layers(read, opts, t)
+    }
+
+    /// A new file with the top layer's size and segments.
+    fn rebuild(top: &SavedFile, opts: &LoadOpts) -> Result<MemoryFile> {
+        let mf = MemoryFile::new(MemoryFileOpts {
+            chunk_size: top.chunk_size,
+            huge_pages: opts.huge_pages,
+            tracking: opts.tracking,
+        })?;
+        let mut st = mf.state.lock().unwrap_or_else(|e| e.into_inner());
+        mf.grow_to(&mut st, top.file_size)?;
+        for g in &top.segments {
+            st.usage.insert(
+                g.start..g.end,
+                Usage {
+                    kind: g.kind,
+                    memcg: g.memcg,
+                    refs: g.refs,
+                    committed: g.committed,
+                },
+            );
+        }
+        drop(st);
+        Ok(mf)
+    }
+
+    /// Counts changes from the checkpoint just loaded.
+    fn track_loaded(&self, top: &SavedFile, digest: [u8; 32], opts: &LoadOpts) -> Result<()> {
+        if opts.tracking == Tracking::Off {
+            return Ok(());
+        }
+        self.track_from(Lineage {
+            digest,
+            layer: top.layer,
+        })
+    }
+
+    /// Loads pages inline on `meta` (raw records after the graph), eagerly.
+    fn load_inline<R: BufRead>(
+        mut meta: R,
+        saved: SavedFile,
+        digest: [u8; 32],
+        opts: &LoadOpts,
+        t: Instant,
+    ) -> Result<(MemoryFile, LoadStats)> {
+        if saved.checkpoint_id != 0 {
+            return Err(Error::PagesFile(
+                "this memory was saved with a pages file, and none was given".into(),
+            ));
+        }
+        let verify = !opts.skip_verify && saved.has_digests();
+        let piece = saved.piece();
+        let mf = Self::rebuild(&saved, opts)?;
+        let mut stats = LoadStats {
+            verified: verify,
+            layers: 1,
+            meta_time: t.elapsed(),
+            ..LoadStats::default()
+        };
+        let t = Instant::now();
+        let mut digest_index = 0;
+        for b in &saved.blocks {
+            let (len, object) = stateify::read_header(&mut meta)?;
+            if object {
+                return Err(Error::NotRaw { start: b.start });
             }
-            Some(source) => {
-                let restore = Restore::new(
-                    saved.blocks.iter().map(|b| (b.start, b.len)),
-                    mf.chunk_bases(),
-                    saved.chunk_size,
-                    opts.max_read as u64,
-                    source,
-                    SourceLayout {
-                        data_offset,
-                        unit: piece,
-                        digests: verify.then_some(&saved.digests[..]),
-                    },
-                );
-                let bg = Background::start(restore, opts.threads);
-                if opts.background {
-                    stats.blocks = saved.blocks.len() as u64;
-                    stats.pages_time = t.elapsed();
-                    let _ = mf.background.set(bg);
-                    return Ok((mf, stats));
+            if len != b.len {
+                return Err(Error::MismatchedSegment {
+                    start: b.start,
+                    expected: b.len,
+                    got: len,
+                });
+            }
+            let r = FileRange {
+                start: b.start,
+                end: b.start + b.len,
+            };
+            mf.with_slice_mut(r, |s| meta.read_exact(s))??;
+            if verify {
+                let first = digest_index;
+                digest_index += pieces(b.len, piece);
+                let want = &saved.digests[first * DIGEST..digest_index * DIGEST];
+                let bad = mf.with_slice(r, |s| {
+                    s.chunks(piece as usize)
+                        .zip(want.chunks_exact(DIGEST))
+                        .position(|(p, d)| blake3::hash(p).as_bytes() != d)
+                })?;
+                if let Some(k) = bad {
+                    let start = b.start + k as u64 * piece;
+                    return Err(Error::PagesUnavailable {
+                        start,
+                        error: std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            digest_mismatch(start, piece.min(b.start + b.len - start)),
+                        ),
+                    });
                 }
-                bg.restore.await_all()?;
             }
         }
+        mf.track_loaded(&saved, digest, opts)?;
         stats.blocks = saved.blocks.len() as u64;
         stats.bytes_read = saved.blocks.iter().map(|b| b.len).sum();
         stats.pages_time = t.elapsed();
         Ok((mf, stats))
+    }
+
+    /// Loads one full checkpoint, or a checked chain, from page sources.
+    fn load_layers(
+        layers: Vec<(SavedFile, [u8; 32], Arc<dyn PageSource>)>,
+        opts: &LoadOpts,
+        t: Instant,
+    ) -> Result<(MemoryFile, LoadStats)> {
+        // Every pages file is checked to be its layer's before anything is
+        // allocated or read.
+        let mut offsets = Vec::with_capacity(layers.len());
+        for (i, (saved, _, source)) in layers.iter().enumerate() {
+            let at = check_pages_file(saved, &**source);
+            offsets.push(if layers.len() > 1 {
+                at.map_err(|e| in_layer(i, e))?
+            } else {
+                at?
+            });
+        }
+        let (top, digest, _) = layers.last().expect("at least one layer");
+        let verify = !opts.skip_verify && layers.iter().all(|(s, _, _)| s.has_digests());
+        let mf = Self::rebuild(top, opts)?;
+        let mut stats = LoadStats {
+            verified: verify,
+            checkpoint_id: top.checkpoint_id,
+            layers: layers.len(),
+            meta_time: t.elapsed(),
+            ..LoadStats::default()
+        };
+        let t = Instant::now();
+        // What each layer provides: the newest layer's allocated memory,
+        // each page from the newest layer that changed it (a base holds
+        // all).
+        let mut left = ranges(top.segments.iter().map(|g| (g.start, g.end - g.start)));
+        let mut visible = vec![Vec::new(); layers.len()];
+        for (i, (saved, _, _)) in layers.iter().enumerate().rev() {
+            if i == 0 {
+                visible[0] = std::mem::take(&mut left);
+            } else {
+                let cover = ranges(saved.changed.iter().map(|c| (c.start, c.len)));
+                visible[i] = intersect(&left, &cover);
+                left = subtract(&left, &cover);
+            }
+        }
+        let background = opts.background;
+        if background {
+            // Counted from the checkpoint now: the workers protect what they
+            // load again, so the program's own writes alone count.
+            mf.track_loaded(top, *digest, opts)?;
+        }
+        let plan = layers
+            .iter()
+            .zip(offsets)
+            .zip(visible)
+            .map(|(((saved, _, source), data_offset), visible)| Layer {
+                source: source.clone(),
+                blocks: saved.blocks.iter().map(|b| (b.start, b.len)).collect(),
+                layout: SourceLayout {
+                    data_offset,
+                    unit: saved.piece(),
+                    digests: verify.then_some(&saved.digests[..]),
+                },
+                visible,
+            })
+            .collect();
+        let restore = Restore::new(
+            plan,
+            mf.chunk_bases(),
+            top.chunk_size,
+            opts.max_read as u64,
+            if background { mf.writes.clone() } else { None },
+        );
+        let total = restore.bytes_total();
+        let bg = Background::start(restore, opts.threads);
+        stats.blocks = layers.iter().map(|(s, _, _)| s.blocks.len() as u64).sum();
+        if background {
+            stats.pages_time = t.elapsed();
+            let _ = mf.background.set(bg);
+            return Ok((mf, stats));
+        }
+        bg.restore.await_all()?;
+        drop(bg);
+        mf.track_loaded(top, *digest, opts)?;
+        stats.bytes_read = total;
+        stats.pages_time = t.elapsed();
+        Ok((mf, stats))
+    }
+}
+
+/// `e`, said to be about layer `i` of a chain.
+fn in_layer(i: usize, e: Error) -> Error {
+    match e {
+        Error::Chain(m) => Error::Chain(m),
+        e => Error::Chain(format!("layer {i}: {e}")),
     }
 }
 

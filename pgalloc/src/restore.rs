@@ -104,9 +104,16 @@ const FAILED: u8 = 3;
 pub(crate) struct Unit {
     /// Offset in the memory file.
     pub mem: u64,
-    /// Offset in the pages file.
+    /// Offset in its layer's pages file.
     pub file: u64,
     pub len: u64,
+    /// The layer (index into the sources) that holds it.
+    layer: u32,
+    /// Its parts that no newer layer replaces: `visible[vis.0..vis.1]`.
+    vis: (u32, u32),
+    /// All of it is visible: it is read straight into memory. Otherwise
+    /// it is read into a buffer, checked, and its visible parts copied.
+    full: bool,
 }
 
 /// Progress of a background restore, readable at any time.
@@ -153,9 +160,24 @@ struct Queue {
     order: Vec<(usize, usize, bool)>,
     /// Reads of the file-order sweep so far (they ramp up in size).
     sweep_reads: usize,
-    source: Option<Arc<dyn PageSource>>,
+    /// One source per layer, oldest first (emptied once done).
+    sources: Vec<Arc<dyn PageSource>>,
     on_complete: Option<Completion>,
     finished_at: Option<Instant>,
+}
+
+/// One layer of a restore: a source, its blocks, and which of their
+/// memory it provides.
+pub(crate) struct Layer<'a> {
+    pub source: Arc<dyn PageSource>,
+    /// Memory offset and length of each block, concatenated in the source
+    /// in this order.
+    pub blocks: Vec<(u64, u64)>,
+    pub layout: SourceLayout<'a>,
+    /// Sorted, disjoint memory ranges this layer provides: the parts of
+    /// its blocks outside them come from a newer layer (or are no longer
+    /// allocated) and are not loaded from it.
+    pub visible: Vec<FileRange>,
 }
 
 /// Where the page data sits in a source, and how it is cut and checked.
@@ -169,7 +191,16 @@ pub(crate) struct SourceLayout<'a> {
 }
 
 pub(crate) struct Restore {
+    /// In load order: layer by layer, oldest first, in file order.
     units: Vec<Unit>,
+    /// The visible parts of the units (see `Unit::vis`).
+    visible: Vec<FileRange>,
+    /// Every visible part, sorted by memory offset, with its unit: what an
+    /// access looks up.
+    frags: Vec<(FileRange, u32)>,
+    /// Re-protects loaded pages, when the file tracks writes with it, so
+    /// the restore's own writes do not count as changes.
+    tracker: Option<Arc<crate::file::WriteTracker>>,
     /// The BLAKE3 digest of each unit (a unit is one digested piece of a
     /// block), when the load verifies: a unit is published as loaded only
     /// after its bytes match.
@@ -206,49 +237,97 @@ fn unavailable(start: u64, kind: io::ErrorKind, msg: &str) -> Error {
 }
 
 impl Restore {
-    /// Cuts `blocks` (memory offset, length; concatenated in the pages
-    /// file in this order) into units.
+    /// Cuts the blocks of every layer into units (the digested pieces),
+    /// keeping only those with a visible part.
     pub fn new(
-        blocks: impl Iterator<Item = (u64, u64)>,
+        layers: Vec<Layer<'_>>,
         bases: Vec<usize>,
         chunk_size: u64,
         max_read: u64,
-        source: Arc<dyn PageSource>,
-        layout: SourceLayout<'_>,
+        tracker: Option<Arc<crate::file::WriteTracker>>,
     ) -> Restore {
-        let SourceLayout {
-            data_offset,
-            unit,
-            digests,
-        } = layout;
         let mut units = Vec::new();
-        let mut file = data_offset;
-        for (mem, len) in blocks {
-            let mut done = 0;
-            while done < len {
-                let n = (len - done).min(unit);
-                units.push(Unit {
-                    mem: mem + done,
-                    file: file + done,
-                    len: n,
-                });
-                done += n;
+        let mut visible = Vec::new();
+        let mut digests: Option<Vec<u8>> = Some(Vec::new());
+        let mut sources = Vec::new();
+        let mut min_unit = u64::MAX;
+        for (li, layer) in layers.into_iter().enumerate() {
+            let SourceLayout {
+                data_offset,
+                unit,
+                digests: layer_digests,
+            } = layer.layout;
+            min_unit = min_unit.min(unit);
+            if layer_digests.is_none() {
+                digests = None;
             }
-            file += len;
+            let mut file = data_offset;
+            let mut piece = 0usize;
+            let mut v = 0usize; // first visible range that may still overlap
+            for (mem, len) in layer.blocks {
+                let mut done = 0;
+                while done < len {
+                    let n = (len - done).min(unit);
+                    let r = FileRange {
+                        start: mem + done,
+                        end: mem + done + n,
+                    };
+                    while v < layer.visible.len() && layer.visible[v].end <= r.start {
+                        v += 1;
+                    }
+                    let first = visible.len();
+                    let mut k = v;
+                    while k < layer.visible.len() && layer.visible[k].start < r.end {
+                        let part = FileRange {
+                            start: r.start.max(layer.visible[k].start),
+                            end: r.end.min(layer.visible[k].end),
+                        };
+                        visible.push(part);
+                        k += 1;
+                    }
+                    if visible.len() > first {
+                        let full = visible.len() == first + 1 && visible[first] == r;
+                        units.push(Unit {
+                            mem: r.start,
+                            file: file + done,
+                            len: n,
+                            layer: li as u32,
+                            vis: (first as u32, visible.len() as u32),
+                            full,
+                        });
+                        if let (Some(all), Some(d)) = (&mut digests, layer_digests) {
+                            all.extend_from_slice(&d[piece * 32..(piece + 1) * 32]);
+                        }
+                    }
+                    piece += 1;
+                    done += n;
+                }
+                file += len;
+            }
+            sources.push(layer.source);
         }
+        let mut frags: Vec<(FileRange, u32)> = units
+            .iter()
+            .enumerate()
+            .flat_map(|(i, u)| {
+                visible[u.vis.0 as usize..u.vis.1 as usize]
+                    .iter()
+                    .map(move |r| (*r, i as u32))
+            })
+            .collect();
+        frags.sort_unstable_by_key(|(r, _)| r.start);
         let n = units.len();
-        // One digest per unit: units (the largest unit of loading, and of a
-        // waiter's read) cut blocks exactly as the save cut them into
-        // digested pieces.
-        let digests = digests.map(<[u8]>::to_vec);
         Restore {
             digests,
             state: (0..n).map(|_| AtomicU8::new(PENDING)).collect(),
-            bytes_total: file - data_offset,
+            bytes_total: units.iter().map(|u| u.len).sum(),
             units,
+            visible,
+            frags,
+            tracker,
             bases,
             chunk_size,
-            max_read: max_read.max(unit),
+            max_read: max_read.max(if n == 0 { 0 } else { min_unit }),
             remaining: AtomicUsize::new(n),
             clean: AtomicBool::new(n == 0),
             cancel: AtomicBool::new(false),
@@ -259,7 +338,7 @@ impl Restore {
                 first_error: None,
                 order: Vec::new(),
                 sweep_reads: 0,
-                source: (n > 0).then_some(source),
+                sources: if n > 0 { sources } else { Vec::new() },
                 on_complete: None,
                 finished_at: (n == 0).then(Instant::now),
             }),
@@ -271,6 +350,11 @@ impl Restore {
             waited_ns: AtomicU64::new(0),
             longest_ns: AtomicU64::new(0),
         }
+    }
+
+    /// Page bytes the restore reads.
+    pub fn bytes_total(&self) -> u64 {
+        self.bytes_total
     }
 
     /// Every unit loaded or failed. (Set inside the queue lock by the last
@@ -285,11 +369,29 @@ impl Restore {
         self.clean.load(Ordering::Acquire)
     }
 
-    /// The units intersecting `r`.
-    fn units_of(&self, r: FileRange) -> Range<usize> {
-        let first = self.units.partition_point(|u| u.mem + u.len <= r.start);
-        let last = self.units.partition_point(|u| u.mem < r.end);
+    /// The visible parts intersecting `r` (indices into `frags`).
+    fn frags_of(&self, r: FileRange) -> Range<usize> {
+        let first = self.frags.partition_point(|(f, _)| f.end <= r.start);
+        let last = self.frags.partition_point(|(f, _)| f.start < r.end);
         first..last.max(first)
+    }
+
+    /// The unit of visible part `k`.
+    fn unit_of(&self, k: usize) -> usize {
+        self.frags[k].1 as usize
+    }
+
+    /// The visible parts of unit `i`.
+    fn visible_of(&self, i: usize) -> &[FileRange] {
+        let (a, b) = self.units[i].vis;
+        &self.visible[a as usize..b as usize]
+    }
+
+    /// Whether unit `j` can join a read of the units before it, ending
+    /// with unit `j - 1`: same source, next in it, both read whole.
+    fn joins(&self, j: usize) -> bool {
+        let (a, b) = (&self.units[j - 1], &self.units[j]);
+        a.full && b.full && a.layer == b.layer && a.file + a.len == b.file
     }
 
     /// Claims unit `i` if it is pending.
@@ -299,19 +401,23 @@ impl Restore {
             .is_ok()
     }
 
-    /// Reads the claimed units `run` (consecutive, so contiguous in the
-    /// pages file) with one vectored read per `max_read` bytes, and
-    /// publishes the outcome.
+    /// Reads the claimed units `run` (consecutive in one source, or one
+    /// unit read through a buffer), checks them, and publishes the outcome.
     fn read_run(&self, run: Range<usize>, by_waiter: bool) {
-        let source = lock(&self.q).source.clone();
+        let layer = self.units[run.start].layer as usize;
+        let source = lock(&self.q).sources.get(layer).cloned();
         let mut outcome: Vec<io::Result<()>> = match &source {
+            Some(src) if !self.units[run.start].full => vec![self.read_partial(&**src, run.start)],
             Some(src) => match self.read_into(&**src, run.clone()) {
-                Ok(()) => run.clone().map(|_| Ok(())).collect(),
+                Ok(()) => run.clone().map(|i| self.check_unit(i)).collect(),
                 // Retry unit by unit, so that one bad spot fails only the
                 // unit that holds it.
                 Err(_) if run.len() > 1 => run
                     .clone()
-                    .map(|i| self.read_into(&**src, i..i + 1))
+                    .map(|i| {
+                        self.read_into(&**src, i..i + 1)
+                            .and_then(|()| self.check_unit(i))
+                    })
                     .collect(),
                 Err(e) => vec![Err(e)],
             },
@@ -323,16 +429,18 @@ impl Restore {
         // Before the last unit completes the restore: the completion says
         // the source is free, so no handle may outlive it.
         drop(source);
-        if let Some(digests) = &self.digests {
-            // Hashed by the thread that read, so workers verify in parallel.
+        if let Some(t) = &self.tracker {
+            // The restore's writes are not changes: protect the loaded
+            // pages again before any access can write them.
             for (i, r) in run.clone().zip(outcome.iter_mut()) {
-                let want = &digests[i * 32..(i + 1) * 32];
-                if r.is_ok() && blake3::hash(self.unit_bytes(i)).as_bytes() != want {
-                    let u = self.units[i];
-                    *r = Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        crate::load::digest_mismatch(u.mem, u.len),
-                    ));
+                if r.is_ok() {
+                    for v in self.visible_of(i) {
+                        let addr = self.addr_of(v.start);
+                        if let Err(e) = t.protect(addr, v.len()) {
+                            *r = Err(e);
+                            break;
+                        }
+                    }
                 }
             }
         }
@@ -358,6 +466,48 @@ impl Restore {
         self.finish_units(q, run.len());
     }
 
+    /// Checks unit `i`, read in place, against its digest (when the load
+    /// verifies). Hashed by the thread that read, so workers verify in
+    /// parallel.
+    fn check_unit(&self, i: usize) -> io::Result<()> {
+        self.check_digest(i, self.unit_bytes(i))
+    }
+
+    fn check_digest(&self, i: usize, bytes: &[u8]) -> io::Result<()> {
+        match &self.digests {
+            Some(d) if blake3::hash(bytes).as_bytes() != &d[i * 32..(i + 1) * 32] => {
+                let u = self.units[i];
+                Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    crate::load::digest_mismatch(u.mem, u.len),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Reads unit `i`, of which newer layers replace some pages, into a
+    /// buffer, checks it whole, and copies its visible parts into memory.
+    fn read_partial(&self, src: &dyn PageSource, i: usize) -> io::Result<()> {
+        let u = self.units[i];
+        let mut buf = vec![0u8; u.len as usize];
+        self.read_source(src, &mut [IoSliceMut::new(&mut buf)], u.file, u.len)?;
+        self.check_digest(i, &buf)?;
+        for v in self.visible_of(i) {
+            let from = (v.start - u.mem) as usize;
+            // SAFETY: the visible part lies inside unit `i`, inside one
+            // chunk's mapping that stays mapped while the restore runs; this
+            // thread claimed the unit (LOADING) and no access touches its
+            // visible pages before it is published, and no other unit
+            // covers them (visible parts are disjoint).
+            let dst = unsafe {
+                std::slice::from_raw_parts_mut(self.addr_of(v.start) as *mut u8, v.len() as usize)
+            };
+            dst.copy_from_slice(&buf[from..from + v.len() as usize]);
+        }
+        Ok(())
+    }
+
     /// Counts `n` units as finished (the queue lock held); at the last,
     /// completes the restore and releases the lock before running the
     /// completion callback.
@@ -367,7 +517,7 @@ impl Restore {
         if left == 0 {
             q.finished_at = Some(Instant::now());
             // The source is no longer needed: the pages file may go.
-            q.source = None;
+            q.sources.clear();
             self.clean.store(q.first_error.is_none(), Ordering::Release);
             let err = q.first_error.as_ref().map(|(k, m)| unavailable(0, *k, m));
             callback = q.on_complete.take().map(|f| (f, err));
@@ -395,7 +545,12 @@ impl Restore {
 
     /// Where unit `u` is mapped.
     fn unit_addr(&self, u: &Unit) -> usize {
-        self.bases[(u.mem / self.chunk_size) as usize] + (u.mem % self.chunk_size) as usize
+        self.addr_of(u.mem)
+    }
+
+    /// Where memory offset `mem` is mapped.
+    fn addr_of(&self, mem: u64) -> usize {
+        self.bases[(mem / self.chunk_size) as usize] + (mem % self.chunk_size) as usize
     }
 
     fn read_into(&self, src: &dyn PageSource, run: Range<usize>) -> io::Result<()> {
@@ -418,9 +573,20 @@ impl Restore {
             }
             iov.push(IoSliceMut::new(bytes));
         }
-        let mut offset = units.first().map_or(0, |u| u.file);
-        let mut left: u64 = units.iter().map(|u| u.len).sum();
-        let mut rest = &mut iov[..];
+        let offset = units.first().map_or(0, |u| u.file);
+        let left: u64 = units.iter().map(|u| u.len).sum();
+        self.read_source(src, &mut iov, offset, left)
+    }
+
+    /// Fills `iov` (`left` bytes) from `src` at `offset`.
+    fn read_source(
+        &self,
+        src: &dyn PageSource,
+        iov: &mut [IoSliceMut<'_>],
+        mut offset: u64,
+        mut left: u64,
+    ) -> io::Result<()> {
+        let mut rest = iov;
         while !rest.is_empty() {
             // A source that panics fails these units instead of the worker.
             let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -460,7 +626,7 @@ impl Restore {
     /// the back), else the next pending units in pages-file order.
     fn next_run(&self, q: &mut Queue) -> Option<Range<usize>> {
         while let Some(w) = q.wanted.pop_front() {
-            if let Some((run, rest)) = self.claim_run(w.clone(), u64::MAX) {
+            if let Some((run, rest)) = self.claim_wanted(w.clone()) {
                 if !rest.is_empty() {
                     q.wanted.push_back(rest);
                 }
@@ -476,7 +642,7 @@ impl Restore {
         let limit = self.units.first().map_or(0, |u| u.len) << ramp;
         while q.cursor < self.units.len() {
             let at = q.cursor;
-            if let Some((run, _)) = self.claim_run(at..self.units.len(), limit) {
+            if let Some(run) = self.claim_run(at..self.units.len(), limit) {
                 q.cursor = run.end;
                 q.sweep_reads += 1;
                 return Some(run);
@@ -486,10 +652,9 @@ impl Restore {
         None
     }
 
-    /// Claims the first pending units of `r`, consecutive and at most
-    /// `max_read` (and `limit`) bytes; returns them and what is left of `r`
-    /// after them.
-    fn claim_run(&self, r: Range<usize>, limit: u64) -> Option<(Range<usize>, Range<usize>)> {
+    /// Claims the first pending unit of `r` and the units after it that
+    /// join its read, at most `max_read` (and `limit`) bytes.
+    fn claim_run(&self, r: Range<usize>, limit: u64) -> Option<Range<usize>> {
         let max = self.max_read.min(limit.max(1));
         let mut i = r.start;
         while i < r.end && !self.claim(i) {
@@ -501,11 +666,38 @@ impl Restore {
         let start = i;
         let mut bytes = self.units[i].len;
         i += 1;
-        while i < r.end && bytes + self.units[i].len <= max && self.claim(i) {
+        while i < r.end && self.joins(i) && bytes + self.units[i].len <= max && self.claim(i) {
             bytes += self.units[i].len;
             i += 1;
         }
-        Some((start..i, i..r.end))
+        Some(start..i)
+    }
+
+    /// Claims the first pending unit among the visible parts `w` (a waited
+    /// range) and the units after it whose parts follow in `w` and that
+    /// join its read; returns them and what is left of `w`.
+    fn claim_wanted(&self, w: Range<usize>) -> Option<(Range<usize>, Range<usize>)> {
+        let mut k = w.start;
+        while k < w.end && !self.claim(self.unit_of(k)) {
+            k += 1;
+        }
+        if k == w.end {
+            return None;
+        }
+        let start = self.unit_of(k);
+        let (mut end, mut bytes) = (start + 1, self.units[start].len);
+        k += 1;
+        while k < w.end
+            && self.unit_of(k) == end
+            && self.joins(end)
+            && bytes + self.units[end].len <= self.max_read
+            && self.claim(end)
+        {
+            bytes += self.units[end].len;
+            end += 1;
+            k += 1;
+        }
+        Some((start..end, k..w.end))
     }
 
     /// The worker loop.
@@ -538,24 +730,25 @@ impl Restore {
         if self.all_loaded() {
             return Ok(());
         }
-        let units = self.units_of(r);
+        let frags = self.frags_of(r);
         // Fast path: all loaded already.
-        if units
+        if frags
             .clone()
-            .all(|i| self.state[i].load(Ordering::Acquire) == LOADED)
+            .all(|k| self.state[self.unit_of(k)].load(Ordering::Acquire) == LOADED)
         {
             return Ok(());
         }
         let t = Instant::now();
-        if units.len() > 1 {
+        if frags.len() > 1 {
             // Let the workers help, before the unwaited rest.
-            lock(&self.q).wanted.push_back(units.clone());
+            lock(&self.q).wanted.push_back(frags.clone());
             self.cv.notify_all();
         }
-        let mut i = units.start;
-        while i < units.end {
+        let mut k = frags.start;
+        while k < frags.end {
+            let i = self.unit_of(k);
             match self.state[i].load(Ordering::Acquire) {
-                LOADED => i += 1,
+                LOADED => k += 1,
                 FAILED => {
                     let q = lock(&self.q);
                     let (kind, msg) = q
@@ -603,9 +796,13 @@ impl Restore {
         if self.done() {
             return Ok(());
         }
-        for i in self.units_of(r) {
+        for k in self.frags_of(r) {
+            let i = self.unit_of(k);
             let u = self.units[i];
-            let inside = u.mem >= r.start && u.mem + u.len <= r.end;
+            let inside = self
+                .visible_of(i)
+                .iter()
+                .all(|v| v.start >= r.start && v.end <= r.end);
             if inside && self.claim(i) {
                 self.state[i].store(LOADED, Ordering::Release);
                 self.bytes_loaded.fetch_add(u.len, Ordering::Relaxed);

@@ -8,7 +8,8 @@ use nix::unistd::Whence;
 
 use crate::error::{sys, Error, Result};
 use crate::file::{
-    FileRange, MemoryFile, MemoryKind, SharedAccess, Usage, HUGE_PAGE_SIZE, PAGE_SIZE,
+    union, FileRange, Lineage, MemoryFile, MemoryKind, SharedAccess, Tracking, TrackingMethod,
+    Usage, HUGE_PAGE_SIZE, PAGE_SIZE,
 };
 
 /// Options of [`MemoryFile::save_to`].
@@ -24,6 +25,13 @@ pub struct SaveOpts {
     /// Record no page digests: a load of this save cannot verify its pages
     /// (its `LoadStats::verified` is false). For measurements.
     pub skip_digests: bool,
+    /// Save only the pages changed since this file's last checkpoint (the
+    /// last save, or the checkpoint it was loaded from): a *delta* whose
+    /// metadata names that checkpoint as its parent. Pages freed or zeroed
+    /// since are recorded as such, not written. Needs a pages file, change
+    /// tracking ([`Tracking`]) and a last checkpoint; load the chain with
+    /// [`MemoryFile::load_chain`].
+    pub incremental: bool,
 }
 
 /// What a save did (the figures gVisor logs).
@@ -51,6 +59,18 @@ pub struct SaveStats {
     /// Time writing the page blocks (with a pages file: scan and writes,
     /// which overlap).
     pub pages_time: Duration,
+    /// How the changed pages of an incremental save were found
+    /// ([`TrackingMethod::Full`] for a full save).
+    pub tracking: TrackingMethod,
+    /// Bytes of allocated memory the save took as changed (all of it for a
+    /// full save).
+    pub changed_bytes: u64,
+    /// 0 for a full checkpoint; a delta's depth in its chain (1 on a full
+    /// checkpoint).
+    pub layer: u64,
+    /// BLAKE3 of the metadata record written: the name a delta saved next
+    /// gives its parent.
+    pub digest: [u8; 32],
 }
 
 /// The metadata graph of a saved memory file.
@@ -79,6 +99,18 @@ pub(crate) struct SavedFile {
     /// before they existed (the pages cannot be verified).
     #[state(default)]
     pub digests: Vec<u8>,
+    /// A delta's parent: BLAKE3 of the parent's metadata record (32 bytes).
+    /// Empty: a full checkpoint.
+    #[state(default)]
+    pub parent: Vec<u8>,
+    /// 0: a full checkpoint; a delta's depth in its chain.
+    #[state(default)]
+    pub layer: u64,
+    /// A delta's changed memory, sorted and disjoint: its pages read as the
+    /// delta's blocks, or zeros where no block covers them. Every other
+    /// page reads as in the parent.
+    #[state(default)]
+    pub changed: Vec<SavedBlock>,
 }
 
 /// The bytes each digest of a new save covers: the unit a background
@@ -118,12 +150,18 @@ pub const PAGES_MAGIC: [u8; 8] = *b"\x89SPAGE\r\n";
 /// page-aligned (for `O_DIRECT`).
 pub const PAGES_HEADER: u64 = PAGE_SIZE;
 
-/// The header of a pages file: magic, format version 1, the checkpoint id,
+/// The pages file header version of a full checkpoint.
+pub(crate) const FULL_PAGES: u32 = 1;
+/// The pages file header version of a delta: a reader from before deltas
+/// refuses it instead of loading it as a whole memory.
+pub(crate) const DELTA_PAGES: u32 = 2;
+
+/// The header of a pages file: magic, format version, the checkpoint id,
 /// zeros to a page.
-pub(crate) fn pages_header(id: u128) -> Vec<u8> {
+pub(crate) fn pages_header(id: u128, version: u32) -> Vec<u8> {
     let mut h = vec![0u8; PAGES_HEADER as usize];
     h[..8].copy_from_slice(&PAGES_MAGIC);
-    h[8..12].copy_from_slice(&1u32.to_le_bytes());
+    h[8..12].copy_from_slice(&version.to_le_bytes());
     h[16..32].copy_from_slice(&id.to_le_bytes());
     h
 }
@@ -131,13 +169,18 @@ pub(crate) fn pages_header(id: u128) -> Vec<u8> {
 /// The checkpoint id in a pages file header (its first `PAGES_HEADER`
 /// bytes), or why it is not one.
 pub fn read_pages_header(h: &[u8]) -> std::result::Result<u128, String> {
+    parse_pages_header(h).map(|(_, id)| id)
+}
+
+/// The version (1: full, 2: delta) and checkpoint id of a pages file header.
+pub(crate) fn parse_pages_header(h: &[u8]) -> std::result::Result<(u32, u128), String> {
     if h.len() < 32 || h[..8] != PAGES_MAGIC {
         return Err(
             "no pages file header (written before checkpoint ids, or not a pages file)".into(),
         );
     }
     let version = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
-    if version != 1 {
+    if version != FULL_PAGES && version != DELTA_PAGES {
         return Err(format!(
             "pages file header version {version} is not supported"
         ));
@@ -155,7 +198,7 @@ pub fn read_pages_header(h: &[u8]) -> std::result::Result<u128, String> {
     }
     let mut id = [0u8; 16];
     id.copy_from_slice(&h[16..32]);
-    Ok(u128::from_le_bytes(id))
+    Ok((version, u128::from_le_bytes(id)))
 }
 
 /// A new random checkpoint id (never 0).
@@ -439,15 +482,76 @@ impl MemoryFile {
     /// are written as it finds them; the metadata graph (which lists them)
     /// follows on `meta` at the end. Inline, the graph must come first, so
     /// the scan finishes before anything is written.
+    ///
+    /// With [`SaveOpts::incremental`] only the pages changed since the
+    /// file's last checkpoint are scanned and written (see there). Either
+    /// way, from a successful save on, changes are counted from it; a
+    /// failed save loses no change.
     pub fn save_to<W: Write>(
         &self,
-        mut meta: W,
+        meta: W,
         pages: Option<&mut (dyn Write + Send)>,
         opts: &SaveOpts,
     ) -> Result<SaveStats> {
         // A file still being restored is saved once every page is in.
         self.await_all()?;
-        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let tracking = self.opts.tracking;
+        if opts.incremental {
+            let why = if pages.is_none() {
+                Some("an incremental save needs a pages file")
+            } else if tracking == Tracking::Off {
+                Some("an incremental save needs change tracking (this file has Tracking::Off)")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(Error::InvalidArgument(why.into()));
+            }
+        }
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let parent = match (opts.incremental, st.last) {
+            (false, _) => None,
+            (true, Some(last)) => Some(last),
+            (true, None) => {
+                return Err(Error::InvalidArgument(
+                    "no checkpoint to save changes against: this file was neither saved nor loaded in full yet".into(),
+                ))
+            }
+        };
+        let (taken, method) = if tracking == Tracking::Off {
+            (Vec::new(), TrackingMethod::Full)
+        } else {
+            self.take_changes()?
+        };
+        let saved = self.save_locked(
+            &st,
+            meta,
+            pages,
+            opts,
+            parent.map(|p| (p, &taken[..], method)),
+        );
+        match &saved {
+            Ok(stats) => {
+                st.last = Some(Lineage {
+                    digest: stats.digest,
+                    layer: stats.layer,
+                })
+            }
+            Err(_) => self.untake(&taken),
+        }
+        saved
+    }
+
+    /// `save_to` with the state locked; `delta`: the parent, the pages
+    /// changed since it, and how they were found.
+    fn save_locked<W: Write>(
+        &self,
+        st: &crate::file::State,
+        mut meta: W,
+        pages: Option<&mut (dyn Write + Send)>,
+        opts: &SaveOpts,
+        delta: Option<(Lineage, &[FileRange], TrackingMethod)>,
+    ) -> Result<SaveStats> {
         let segments: Vec<(FileRange, Usage)> = st
             .usage
             .iter()
@@ -463,14 +567,32 @@ impl MemoryFile {
             .collect();
         let inline = pages.is_none();
         let checkpoint_id = if inline { 0 } else { new_checkpoint_id()? };
+        // What to scan: everything, or a delta's changed pages.
+        let (changed, to_scan) = match delta {
+            None => (Vec::new(), segments.clone()),
+            Some((_, taken, method)) => {
+                // Freed pages stay in: a later allocation of them must
+                // not see the parent's bytes.
+                let changed = if method == TrackingMethod::Untracked {
+                    let allocated: Vec<FileRange> = segments.iter().map(|(r, _)| *r).collect();
+                    union(taken, &allocated)
+                } else {
+                    taken.to_vec()
+                };
+                let to_scan = clip_segments(&segments, &changed);
+                (changed, to_scan)
+            }
+        };
         self.shared_access(|access| {
             let mut stats = SaveStats::default();
             let mut decommit = Vec::new();
             let mut blocks = Vec::new();
             let mut digests = Vec::new();
             stats.allocated_bytes = segments.iter().map(|(r, _)| r.len()).sum();
+            stats.changed_bytes = to_scan.iter().map(|(r, _)| r.len()).sum();
+            stats.tracking = delta.map_or(TrackingMethod::Full, |d| d.2);
             let t = Instant::now();
-            let jobs = self.scan_jobs(&segments)?;
+            let jobs = self.scan_jobs(&to_scan)?;
             let tally = |sc: &Scanned, stats: &mut SaveStats, decommit: &mut Vec<FileRange>| {
                 stats.bytes_scanned += sc.bytes_scanned;
                 stats.zero_bytes += sc.zero_bytes;
@@ -488,7 +610,12 @@ impl MemoryFile {
                     stats.scan_time = t.elapsed();
                 }
                 Some(out) => {
-                    out.write_all(&pages_header(checkpoint_id))?;
+                    let version = if delta.is_some() {
+                        DELTA_PAGES
+                    } else {
+                        FULL_PAGES
+                    };
+                    out.write_all(&pages_header(checkpoint_id, version))?;
                     // One thread scans while this one writes what it found.
                     let (tx, rx) = std::sync::mpsc::sync_channel::<Scanned>(2);
                     let scanned = std::thread::scope(|s| {
@@ -563,8 +690,22 @@ impl MemoryFile {
                     PAGES_HEADER + blocks.iter().map(|b| b.len()).sum::<u64>()
                 },
                 digests,
+                parent: delta.map_or_else(Vec::new, |(p, _, _)| p.digest.to_vec()),
+                layer: delta.map_or(0, |(p, _, _)| p.layer + 1),
+                changed: changed
+                    .iter()
+                    .map(|r| SavedBlock {
+                        start: r.start,
+                        len: r.len(),
+                    })
+                    .collect(),
             };
-            stateify::save(&mut meta, &saved)?;
+            // Written whole, so that its digest names it.
+            let mut record = Vec::new();
+            stateify::save(&mut record, &saved)?;
+            stats.digest = *blake3::hash(&record).as_bytes();
+            stats.layer = saved.layer;
+            meta.write_all(&record)?;
             stats.meta_time = t.elapsed();
             stats.blocks = blocks.len() as u64;
             stats.bytes_written = blocks.iter().map(|b| b.len()).sum();
@@ -579,6 +720,31 @@ impl MemoryFile {
             Ok::<_, Error>(stats)
         })
     }
+}
+
+/// The parts of `segments` inside `changed` (both sorted), each with its
+/// segment's usage.
+fn clip_segments(
+    segments: &[(FileRange, Usage)],
+    changed: &[FileRange],
+) -> Vec<(FileRange, Usage)> {
+    let mut out = Vec::new();
+    let mut j = 0;
+    for (seg, u) in segments {
+        while j < changed.len() && changed[j].end <= seg.start {
+            j += 1;
+        }
+        let mut k = j;
+        while k < changed.len() && changed[k].start < seg.end {
+            let r = FileRange {
+                start: seg.start.max(changed[k].start),
+                end: seg.end.min(changed[k].end),
+            };
+            out.push((r, *u));
+            k += 1;
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ fn saved(pages: u64) -> (Vec<u8>, File, FileRange) {
     let mf = MemoryFile::new(MemoryFileOpts {
         chunk_size: 64 * MIB,
         huge_pages: false,
+        ..Default::default()
     })
     .unwrap();
     let r = mf

@@ -25,6 +25,7 @@ fn saved(pages: u64, seed: u8, opts: SaveOpts) -> Saved {
     let mf = MemoryFile::new(MemoryFileOpts {
         chunk_size: 64 << 20,
         huge_pages: false,
+        ..Default::default()
     })
     .unwrap();
     let range = mf

@@ -20,6 +20,7 @@ fn small_file() -> MemoryFile {
     MemoryFile::new(MemoryFileOpts {
         chunk_size: 16 * MIB,
         huge_pages: true,
+        ..Default::default()
     })
     .unwrap()
 }

@@ -40,6 +40,7 @@ fn memory(mib: u64) -> (MemoryFile, FileRange) {
     let mf = MemoryFile::new(MemoryFileOpts {
         chunk_size: 64 << 20,
         huge_pages: false,
+        ..Default::default()
     })
     .unwrap();
     let r = mf.allocate(mib << 20, AllocOpts::default()).unwrap();

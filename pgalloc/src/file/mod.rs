@@ -14,8 +14,13 @@ use crate::error::{sys, Error, Result};
 pub use crate::range::FileRange;
 use crate::segment::SegmentSet;
 
+mod track;
+mod uffd;
 mod usage;
 
+pub(crate) use track::{intersect, subtract, union, Changed};
+pub use track::{Tracking, TrackingMethod};
+pub(crate) use uffd::WriteTracker;
 pub(crate) use usage::Usage;
 pub use usage::{MemoryKind, UsageTotals};
 
@@ -39,6 +44,8 @@ pub struct MemoryFileOpts {
     pub chunk_size: u64,
     /// Advise huge pages for each chunk (`MADV_HUGEPAGE`).
     pub huge_pages: bool,
+    /// Which changes are tracked for incremental saves.
+    pub tracking: Tracking,
 }
 
 impl Default for MemoryFileOpts {
@@ -46,6 +53,7 @@ impl Default for MemoryFileOpts {
         MemoryFileOpts {
             chunk_size: DEFAULT_CHUNK_SIZE,
             huge_pages: true,
+            tracking: Tracking::Auto,
         }
     }
 }
@@ -75,6 +83,18 @@ pub(crate) struct State {
     /// allocating at the end of a large file does not walk every segment.
     low_water: u64,
     last_scan: Option<Instant>,
+    /// The checkpoint this file was last saved to or loaded from: what an
+    /// incremental save records changes against.
+    pub last: Option<Lineage>,
+}
+
+/// A checkpoint a file descends from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Lineage {
+    /// BLAKE3 of its metadata record.
+    pub digest: [u8; 32],
+    /// 0 for a full checkpoint, else its depth in its chain.
+    pub layer: u64,
 }
 
 /// memfd-backed page memory. See the crate documentation.
@@ -88,8 +108,14 @@ pub struct MemoryFile {
     /// One mapping per chunk, in file order; only ever appended to.
     chunks: RwLock<Vec<MmapRaw>>,
     /// Readers of the mapped bytes share it, writers hold it alone, so safe
-    /// code never sees a slice that another thread writes.
-    access: RwLock<()>,
+    /// code never sees a slice that another thread writes. Writers record
+    /// the pages they change in it.
+    access: RwLock<Changed>,
+    /// The kernel's record of writes through the mappings, if it keeps one.
+    pub(crate) writes: Option<std::sync::Arc<WriteTracker>>,
+    /// A raw pointer was handed out: without `writes`, writes are no longer
+    /// all seen.
+    raw: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -104,7 +130,7 @@ fn read<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
 /// writer (`write_at`, `with_slice_mut`, allocation…) runs, so its bytes
 /// can be read in place. Made only by [`MemoryFile::shared_access`].
 pub(crate) struct SharedAccess<'a> {
-    _guard: RwLockReadGuard<'a, ()>,
+    _guard: RwLockReadGuard<'a, Changed>,
     file: &'a MemoryFile,
 }
 
@@ -112,12 +138,12 @@ impl SharedAccess<'_> {
     /// The bytes of `r`, which must lie inside one chunk's mapping, for as
     /// long as the access is held.
     pub(crate) fn bytes(&self, r: FileRange) -> Result<&[u8]> {
-        // SAFETY: `raw_ptr`'s contract: the pointer is valid for `r.len()`
-        // bytes while the file lives, which outlasts `self`; the slice
-        // below borrows `self`, whose guard keeps every safe writer out.
-        let ptr = unsafe { self.file.raw_ptr(r)? };
-        // SAFETY: inside one live mapping (`raw_ptr` checked the chunk),
-        // not written while the guard, and so the slice, lives.
+        // `span` checked that `r` lies inside one chunk's mapping, valid
+        // while the file lives, which outlasts `self`; the slice below
+        // borrows `self`, whose guard keeps every safe writer out.
+        let ptr = self.file.span(r)?;
+        // SAFETY: inside one live mapping (`span` checked the chunk), not
+        // written while the guard, and so the slice, lives.
         Ok(unsafe { std::slice::from_raw_parts(ptr, r.len() as usize) })
     }
 }
@@ -156,6 +182,10 @@ impl MemoryFile {
             nix::sys::memfd::MFdFlags::MFD_CLOEXEC,
         )
         .map_err(sys("memfd_create"))?;
+        let writes = match opts.tracking {
+            Tracking::Auto => WriteTracker::new().ok().map(std::sync::Arc::new),
+            Tracking::Api | Tracking::Off => None,
+        };
         Ok(MemoryFile {
             background: std::sync::OnceLock::new(),
             file: File::from(fd),
@@ -165,9 +195,12 @@ impl MemoryFile {
                 usage: SegmentSet::new(),
                 low_water: 0,
                 last_scan: None,
+                last: None,
             }),
             chunks: RwLock::new(Vec::new()),
-            access: RwLock::new(()),
+            access: RwLock::new(Changed::default()),
+            writes,
+            raw: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -205,6 +238,16 @@ impl MemoryFile {
             if self.opts.huge_pages && c >= HUGE_PAGE_SIZE {
                 // Advice only: a kernel without shmem THP ignores it.
                 let _ = map.advise(memmap2::Advice::HugePage);
+            }
+            if let Some(t) = &self.writes {
+                // Its pages count as written once mapped (faulted in), until
+                // a save or load protects them.
+                t.register(map.as_mut_ptr() as usize, c).map_err(|e| {
+                    Error::Io(std::io::Error::new(
+                        e.kind(),
+                        format!("userfaultfd registration of a new chunk: {e}"),
+                    ))
+                })?;
             }
             chunks.push(map);
         }
@@ -336,7 +379,8 @@ impl MemoryFile {
     pub(crate) fn decommit(&self, r: FileRange) -> Result<()> {
         // Alone: no safe slice may see the bytes change under it.
         let punched = {
-            let _alone = write(&self.access);
+            let mut alone = write(&self.access);
+            alone.mark(r);
             self.punch(r)?
         };
         if !punched {
@@ -469,7 +513,8 @@ impl MemoryFile {
     pub fn with_slice_mut<T>(&self, r: FileRange, f: impl FnOnce(&mut [u8]) -> T) -> Result<T> {
         let ptr = self.span(r)?;
         self.await_range(r)?;
-        let _alone = write(&self.access);
+        let mut alone = write(&self.access);
+        alone.mark(r);
         // SAFETY: as in `with_slice`, and the exclusive guard means no other
         // safe reference to mapped bytes exists while `f` runs.
         let s = unsafe { std::slice::from_raw_parts_mut(ptr, r.len() as usize) };
@@ -527,8 +572,63 @@ impl MemoryFile {
     /// `read_at`) may be reading: it takes over the synchronization that
     /// the safe methods do with their lock. During a background restore it
     /// must call [`MemoryFile::await_range`] before touching the bytes.
+    ///
+    /// Writes through the pointer are tracked for incremental saves by the
+    /// kernel where it can ([`Tracking::Auto`]); otherwise, from the first
+    /// call on, every page holding data counts as changed
+    /// ([`TrackingMethod::Untracked`]).
     pub unsafe fn raw_ptr(&self, r: FileRange) -> Result<*mut u8> {
+        self.raw.store(true, std::sync::atomic::Ordering::Relaxed);
         self.span(r)
+    }
+
+    /// Takes the pages changed since the last checkpoint (written or freed
+    /// through the API, and written through the mappings where the kernel
+    /// tracks them; the latter are write-protected again), and how they
+    /// were found. [`Self::untake`] puts them back if the save fails.
+    pub(crate) fn take_changes(&self) -> Result<(Vec<FileRange>, TrackingMethod)> {
+        let api = write(&self.access).take();
+        let Some(t) = &self.writes else {
+            let untracked = self.raw.load(std::sync::atomic::Ordering::Relaxed);
+            let method = if untracked {
+                TrackingMethod::Untracked
+            } else {
+                TrackingMethod::Api
+            };
+            return Ok((api, method));
+        };
+        let mut written = Vec::new();
+        let c = self.opts.chunk_size;
+        for (i, base) in self.chunk_bases().into_iter().enumerate() {
+            let taken = t.take_written(base, c, &mut written, i as u64 * c);
+            if let Err(e) = taken {
+                write(&self.access).mark_all(&api);
+                return Err(Error::Io(std::io::Error::new(
+                    e.kind(),
+                    format!("reading written pages (PAGEMAP_SCAN): {e}"),
+                )));
+            }
+        }
+        Ok((union(&api, &written), TrackingMethod::WriteProtect))
+    }
+
+    /// Puts back changes taken by a save that failed.
+    pub(crate) fn untake(&self, changed: &[FileRange]) {
+        write(&self.access).mark_all(changed);
+    }
+
+    /// Starts tracking afresh from a checkpoint just loaded: nothing has
+    /// changed since it (the load's own writes are not changes).
+    pub(crate) fn track_from(&self, lineage: Lineage) -> Result<()> {
+        write(&self.access).take();
+        if let Some(t) = &self.writes {
+            let c = self.opts.chunk_size;
+            for base in self.chunk_bases() {
+                t.protect(base, c)?;
+            }
+        }
+        lock(&self.state).last = Some(lineage);
+        Ok(())
     }
 
     /// Holds off every safe access while `f` runs with shared access to
