@@ -49,7 +49,9 @@ pub use file::{
     AllocOpts, FileRange, MemoryFile, MemoryFileOpts, MemoryKind, Tracking, TrackingMethod,
     UsageTotals, DEFAULT_CHUNK_SIZE, HUGE_PAGE_SIZE, MAX_CHUNKS, MAX_FILE_SIZE, PAGE_SIZE,
 };
-pub use load::{verify_pages, LoadOpts, LoadStats, PagesReport};
+pub use load::{
+    check_chain, read_layer, squash, verify_pages, LayerInfo, LoadOpts, LoadStats, PagesReport,
+};
 pub use restore::{Completion, PageSource, RestoreProgress};
 pub use save::{read_pages_header, SaveOpts, SaveStats, PAGES_HEADER, PAGES_MAGIC};
 pub use saved::{SavedPages, SavedSegment};

@@ -267,28 +267,82 @@ fn short(d: &[u8]) -> String {
     d.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
-/// Checks that `layers` (metadata and its digest, oldest first) form one
-/// chain: a full checkpoint, then deltas each naming the one before.
-pub(crate) fn check_chain(layers: &[(&SavedFile, [u8; 32])]) -> Result<()> {
-    let Some((base, _)) = layers.first() else {
+/// Where a saved memory stands in a chain of checkpoints: what its
+/// metadata record says ([`read_layer`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerInfo {
+    /// BLAKE3 of the metadata record: what a delta on it names as parent.
+    pub digest: [u8; 32],
+    /// A delta's parent (the digest of the layer below); `None` for a full
+    /// checkpoint.
+    pub parent: Option<[u8; 32]>,
+    /// 0 for a full checkpoint, else the delta's depth in its chain.
+    pub layer: u64,
+    /// For a full checkpoint squashed from a chain: the digest of the
+    /// chain's newest layer, which deltas saved on it name as parent.
+    pub squashed: Option<[u8; 32]>,
+    /// The checkpoint id shared with its pages file's header.
+    pub checkpoint_id: u128,
+    /// Memory the delta replaces (0 for a full checkpoint).
+    pub changed_bytes: u64,
+    /// Page bytes in its pages file.
+    pub page_bytes: u64,
+    /// Chunk size of the saved file.
+    pub chunk_size: u64,
+}
+
+impl LayerInfo {
+    fn of(s: &SavedFile, digest: [u8; 32]) -> LayerInfo {
+        let d32 = |v: &[u8]| <[u8; 32]>::try_from(v).ok();
+        LayerInfo {
+            digest,
+            parent: d32(&s.parent),
+            layer: s.layer,
+            squashed: d32(&s.squashed),
+            checkpoint_id: s.checkpoint_id,
+            changed_bytes: s.changed.iter().map(|c| c.len).sum(),
+            page_bytes: s.blocks.iter().map(|b| b.len).sum(),
+            chunk_size: s.chunk_size,
+        }
+    }
+
+    /// Whether a delta naming `parent` lies on this layer.
+    fn is(&self, parent: &[u8; 32]) -> bool {
+        self.digest == *parent || self.squashed.as_ref() == Some(parent)
+    }
+}
+
+/// Reads and checks the metadata record at the front of `meta` (written by
+/// [`MemoryFile::save_to`]) and says where it stands in its chain.
+pub fn read_layer<R: BufRead>(meta: R) -> Result<LayerInfo> {
+    let (saved, digest) = read_saved(meta)?;
+    validate(&saved)?;
+    Ok(LayerInfo::of(&saved, digest))
+}
+
+/// Checks that `layers` (oldest first) form one chain: a full checkpoint,
+/// then deltas each naming the layer below as its parent. The error
+/// ([`Error::Chain`]) names the first layer that does not fit, and why.
+pub fn check_chain(layers: &[LayerInfo]) -> Result<()> {
+    let Some(base) = layers.first() else {
         return Err(Error::InvalidArgument("a chain of no checkpoints".into()));
     };
-    if base.layer != 0 {
+    if let Some(p) = &base.parent {
         return Err(Error::Chain(format!(
             "the first layer is delta {} (parent {}), not a full checkpoint: the chain must start with its base",
             base.layer,
-            short(&base.parent)
+            short(p)
         )));
     }
     for (i, pair) in layers.windows(2).enumerate() {
-        let ((below, digest), (delta, _)) = (&pair[0], &pair[1]);
+        let (below, delta) = (&pair[0], &pair[1]);
         let at = i + 1;
-        if delta.layer == 0 {
+        let Some(parent) = &delta.parent else {
             return Err(Error::Chain(format!(
                 "layer {at} is a full checkpoint, not a delta: a chain has one base, first"
             )));
-        }
-        if delta.parent != digest[..] {
+        };
+        if !below.is(parent) {
             let hint = if delta.layer != below.layer + 1 {
                 format!(
                     " (it is delta {} and follows layer {}: missing or out of order)",
@@ -299,9 +353,9 @@ pub(crate) fn check_chain(layers: &[(&SavedFile, [u8; 32])]) -> Result<()> {
             };
             return Err(Error::Chain(format!(
                 "layer {at}'s parent is {}, but layer {} below it is {}{hint}",
-                short(&delta.parent),
+                short(parent),
                 at - 1,
-                short(digest)
+                short(&below.digest)
             )));
         }
         if delta.chunk_size != below.chunk_size {
@@ -312,6 +366,28 @@ pub(crate) fn check_chain(layers: &[(&SavedFile, [u8; 32])]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Squashes a chain (as [`MemoryFile::load_chain`] takes it) into one full
+/// checkpoint: the metadata on `meta`, the pages into `pages`. The chain
+/// is checked and loaded as for a restore (every piece verified), into
+/// memory, then saved whole; deltas saved on the chain's newest layer chain
+/// onto the squashed checkpoint too.
+pub fn squash<R: BufRead>(
+    layers: impl IntoIterator<Item = (R, Arc<dyn PageSource>)>,
+    meta: impl std::io::Write,
+    pages: &mut (dyn std::io::Write + Send),
+    opts: &crate::SaveOpts,
+) -> Result<crate::SaveStats> {
+    let load = LoadOpts {
+        tracking: Tracking::Api,
+        ..LoadOpts::default()
+    };
+    let (mf, _) = MemoryFile::load_chain(layers, &load)?;
+    let top = crate::file::lock_state(&mf)
+        .last
+        .ok_or_else(|| Error::InvalidArgument("nothing loaded".into()))?;
+    mf.save_squashed(meta, pages, opts, top.digest)
 }
 
 /// What [`verify_pages`] checked.
@@ -539,7 +615,7 @@ impl MemoryFile {
             validate(&saved).map_err(|e| in_layer(i, e))?;
             read.push((saved, digest, source));
         }
-        let chain: Vec<(&SavedFile, [u8; 32])> = read.iter().map(|(s, d, _)| (s, *d)).collect();
+        let chain: Vec<LayerInfo> = read.iter().map(|(s, d, _)| LayerInfo::of(s, *d)).collect();
         check_chain(&chain)?;
         Self::load_layers(read, opts, t)
     }

@@ -111,6 +111,11 @@ pub(crate) struct SavedFile {
     /// page reads as in the parent.
     #[state(default)]
     pub changed: Vec<SavedBlock>,
+    /// A full checkpoint made by squashing a chain: the digest of the
+    /// chain's newest layer, which deltas saved on that layer name as their
+    /// parent (32 bytes). Empty otherwise.
+    #[state(default)]
+    pub squashed: Vec<u8>,
 }
 
 /// The bytes each digest of a new save covers: the unit a background
@@ -529,6 +534,7 @@ impl MemoryFile {
             pages,
             opts,
             parent.map(|p| (p, &taken[..], method)),
+            None,
         );
         match &saved {
             Ok(stats) => {
@@ -542,6 +548,21 @@ impl MemoryFile {
         saved
     }
 
+    /// A full save that stands for the chain layer `squashed` (the digest
+    /// of the layer this file was loaded from): deltas on that layer chain
+    /// onto it.
+    pub(crate) fn save_squashed<W: Write>(
+        &self,
+        meta: W,
+        pages: &mut (dyn Write + Send),
+        opts: &SaveOpts,
+        squashed: [u8; 32],
+    ) -> Result<SaveStats> {
+        self.await_all()?;
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        self.save_locked(&st, meta, Some(pages), opts, None, Some(squashed))
+    }
+
     /// `save_to` with the state locked; `delta`: the parent, the pages
     /// changed since it, and how they were found.
     fn save_locked<W: Write>(
@@ -551,6 +572,7 @@ impl MemoryFile {
         pages: Option<&mut (dyn Write + Send)>,
         opts: &SaveOpts,
         delta: Option<(Lineage, &[FileRange], TrackingMethod)>,
+        squashed: Option<[u8; 32]>,
     ) -> Result<SaveStats> {
         let segments: Vec<(FileRange, Usage)> = st
             .usage
@@ -699,6 +721,7 @@ impl MemoryFile {
                         len: r.len(),
                     })
                     .collect(),
+                squashed: squashed.map_or_else(Vec::new, |d| d.to_vec()),
             };
             // Written whole, so that its digest names it.
             let mut record = Vec::new();

@@ -192,6 +192,49 @@ fn writes_through_raw_mappings_are_tracked_by_the_kernel_or_make_every_page_coun
     }
 }
 
+fn squash(chain: &[Saved]) -> Saved {
+    let (mut meta, mut pages) = (Vec::new(), Vec::new());
+    let stats =
+        pgalloc::squash(layers(chain), &mut meta, &mut pages, &SaveOpts::default()).unwrap();
+    assert_eq!((stats.layer, stats.tracking), (0, TrackingMethod::Full));
+    Saved { meta, pages }
+}
+
+#[test]
+fn a_squashed_chain_is_one_full_checkpoint_that_later_deltas_chain_onto() {
+    let mf = file(Tracking::Api);
+    let a = mf.allocate(64 * PAGE_SIZE, AllocOpts::default()).unwrap();
+    for p in 0..64 {
+        stamp(&mf, a.start + p * PAGE_SIZE, p as u8 + 1);
+    }
+    let mut chain = vec![save(&mf, false).0];
+    for i in 0..3u64 {
+        stamp(&mf, a.start + (10 + i) * PAGE_SIZE, 0xa0 + i as u8);
+        chain.push(save(&mf, true).0);
+    }
+    let squashed = squash(&chain);
+    let info = pgalloc::read_layer(&squashed.meta[..]).unwrap();
+    let top = pgalloc::read_layer(&chain[3].meta[..]).unwrap();
+    assert_eq!(
+        (info.layer, info.parent, info.squashed),
+        (0, None, Some(top.digest))
+    );
+    assert_eq!(top.layer, 3);
+    assert_eq!(top.changed_bytes, PAGE_SIZE);
+    // The next delta of the live file names layer 3, and loads on either.
+    stamp(&mf, a.start + 40 * PAGE_SIZE, 0xff);
+    let (d4, _) = save(&mf, true);
+    assert_same(&mf, &load(&[squashed.clone(), d4.clone()], false).unwrap());
+    chain.push(d4);
+    assert_same(&mf, &load(&chain, true).unwrap());
+    let infos: Vec<_> = chain
+        .iter()
+        .map(|s| pgalloc::read_layer(&s.meta[..]).unwrap())
+        .collect();
+    pgalloc::check_chain(&infos).unwrap();
+    assert!(pgalloc::check_chain(&infos[1..]).is_err());
+}
+
 #[test]
 fn broken_chains_are_refused_before_any_page_is_read() {
     let mf = file(Tracking::Api);
@@ -431,5 +474,15 @@ proptest! {
             let back = load(&chain, background).unwrap();
             assert_same(&mf, &back);
         }
+        // Squashed, it is one full checkpoint of the same memory.
+        let squashed = squash(&chain);
+        let (back, stats) = MemoryFile::load_from(
+            &squashed.meta[..],
+            Some(Arc::new(squashed.pages.clone())),
+            &LoadOpts::default(),
+        )
+        .unwrap();
+        assert_eq!(stats.layers, 1);
+        assert_same(&mf, &back);
     }
 }

@@ -122,6 +122,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The file's state, locked.
+pub(crate) fn lock_state(mf: &MemoryFile) -> MutexGuard<'_, State> {
+    lock(&mf.state)
+}
+
 fn read<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     m.read().unwrap_or_else(|e| e.into_inner())
 }
