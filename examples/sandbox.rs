@@ -7,17 +7,22 @@
 //! sandbox demo [--dir DIR] [--memory-mib N] [--eager]
 //! sandbox checkpoint --dir DIR [--memory-mib N]     (prints the expectations)
 //! sandbox migrate --to URL [--memory-mib N] [--eager]
-//! sandbox restore (--dir DIR | --from URL) [--eager] [--expect-graph H --expect-memory H --ports P,P]
+//! sandbox restore (--dir DIR [--name NAME] | --from URL) [--eager] [--expect-graph H --expect-memory H --ports P,P]
 //! ```
 //!
 //! `demo` builds the sandbox, serves a TCP client, checkpoints the object
 //! graph into a statefile and the pages into a pages file (in parallel,
-//! each file created atomically), shuts the sandbox down, restores it in a
-//! child process (pages in the background unless `--eager`) and checks that
-//! everything came back: the graph (a digest of its contents and sharing),
-//! the memory (a checksum through the restored `MemoryFile`), a new TCP
-//! client served on the same port, timers firing on time. Files go to a
-//! temporary directory removed at the end, unless `--dir` is given.
+//! each file created atomically), then changes about 1% of the memory and
+//! some of the graph and takes an *incremental* checkpoint on it
+//! (`sandbox-1`: the whole graph, and only the pages changed since the
+//! first). It shuts the sandbox down, restores the chain in a child process
+//! (pages in the background unless `--eager`, each from the newest layer
+//! that holds it) and checks that everything came back: the graph (a
+//! digest of its contents and sharing), the memory (a checksum through the
+//! restored `MemoryFile`), a new TCP client served on the same port, timers
+//! firing on time. Files go to a temporary directory removed at the end,
+//! unless `--dir` is given. `checkpoint` takes the first, full checkpoint
+//! only.
 //!
 //! `migrate --to URL` does the same through an object store
 //! (`stateify_store`: `s3://bucket/prefix` with the usual `AWS_*`
@@ -326,6 +331,37 @@ const KEY: &[u8] = b"stateify sandbox demo key";
 /// file it names (`statefile::write_pair`).
 const NAME: &str = "sandbox";
 
+/// The incremental checkpoint `demo` takes on `NAME`.
+const DELTA: &str = "sandbox-1";
+
+/// After the first checkpoint: every 100th page of the tasks' memory
+/// rewritten (about 1%), init's working directory changed, and task 2 given
+/// a new descriptor sharing task 3's socket. Returns the pages written,
+/// and the tasks' pages in all.
+fn change(sb: &Sandbox) -> Result<(u64, u64), Box<dyn std::error::Error>> {
+    let mem = sb.memory.as_ref().ok_or("the sandbox has no memory file")?;
+    let (mut pages, mut all) = (0, 0);
+    for t in sb.tasks.values() {
+        for &(start, end) in &t.borrow().memory {
+            all += (end - start) / PAGE_SIZE;
+            let mut at = start + 37 * PAGE_SIZE;
+            while at < end {
+                let page = FileRange {
+                    start: at,
+                    end: at + PAGE_SIZE,
+                };
+                mem.with_slice_mut(page, |s| fill_page(s, at ^ 0xde17a))?;
+                pages += 1;
+                at += 100 * PAGE_SIZE;
+            }
+        }
+    }
+    sb.init.borrow_mut().cwd = "/srv/after-the-first-checkpoint".into();
+    let sock = sb.tasks[&3].borrow().fds[&4].clone();
+    sb.tasks[&2].borrow_mut().fds.insert(9, sock);
+    Ok((pages, all))
+}
+
 fn mib(b: u64) -> f64 {
     b as f64 / (1u64 << 20) as f64
 }
@@ -339,13 +375,22 @@ fn gbps(b: u64, d: Duration) -> f64 {
 /// page metadata, which names the pages file; a kill at any moment leaves
 /// the previous checkpoint or this one. The statefile's metadata also
 /// records the graph and memory digests, which a restore checks.
-fn checkpoint(sb: &Sandbox, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+///
+/// With a `parent` (another checkpoint of this sandbox in `dir`, the last
+/// one taken), the checkpoint is incremental: its pages file holds only the
+/// pages changed since, and its metadata names the parent.
+fn checkpoint(
+    sb: &Sandbox,
+    dir: &Path,
+    name: &str,
+    parent: Option<&str>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
-    let (graph, pages) = statefile::write_pair(dir, NAME, |state_out, pages_out, pages_name| {
-        write_checkpoint(sb, state_out, pages_out, pages_name)
+    let (graph, pages) = statefile::write_pair(dir, name, |state_out, pages_out, pages_name| {
+        write_checkpoint(sb, state_out, pages_out, pages_name, parent)
     })?;
     let took = t.elapsed();
-    let p = statefile::find_pair(dir, NAME)?;
+    let p = statefile::find_pair(dir, name)?;
     let state_len = std::fs::metadata(&p.state)?.len();
     report_checkpoint(&graph, &pages, state_len, took);
     println!(
@@ -364,9 +409,9 @@ fn checkpoint(sb: &Sandbox, dir: &Path) -> Result<(), Box<dyn std::error::Error>
 fn checkpoint_to_store(sb: &Sandbox, url: &str) -> Result<(), Box<dyn std::error::Error>> {
     let store = stateify_store::Store::open(url)?;
     let t = Instant::now();
-    let ((graph, pages), manifest) = store
-        .write_checkpoint(NAME, |state_out, pages_out, pages_name| {
-            write_checkpoint(sb, state_out, pages_out, pages_name)
+    let ((graph, pages), manifest) =
+        store.write_checkpoint(NAME, |state_out, pages_out, pages_name| {
+            write_checkpoint(sb, state_out, pages_out, pages_name, None)
         })?;
     let took = t.elapsed();
     report_checkpoint(&graph, &pages, manifest.state.size, took);
@@ -383,23 +428,31 @@ fn checkpoint_to_store(sb: &Sandbox, url: &str) -> Result<(), Box<dyn std::error
 
 /// The checkpoint's bytes: the statefile into `state_out`, the pages into
 /// `pages_out` (on a second thread), the pages file's name in the
-/// statefile's metadata.
+/// statefile's metadata, and the parent's name for an incremental one.
 fn write_checkpoint(
     sb: &Sandbox,
     state_out: &mut dyn Write,
     pages_out: &mut (dyn Write + Send),
     pages_name: &str,
+    parent: Option<&str>,
 ) -> Result<(stateify::SaveStats, pgalloc::SaveStats), Box<dyn std::error::Error>> {
     let mem = sb.memory.as_ref().ok_or("the sandbox has no memory file")?;
     let mut page_meta = Vec::new();
-    let meta = BTreeMap::from([
+    let mut meta = BTreeMap::from([
         ("app".to_string(), "stateify sandbox demo".to_string()),
         (statefile::PAGES_KEY.to_string(), pages_name.to_string()),
         ("graph_digest".to_string(), graph_digest(sb)),
     ]);
+    if let Some(p) = parent {
+        meta.insert(statefile::PARENT_KEY.to_string(), p.to_string());
+    }
+    let opts = SaveOpts {
+        incremental: parent.is_some(),
+        ..SaveOpts::default()
+    };
     let mut w = statefile::Writer::new(state_out, Some(KEY), &meta)?;
     let (graph, pages) = std::thread::scope(|s| {
-        let pages = s.spawn(|| mem.save_to(&mut page_meta, Some(pages_out), &SaveOpts::default()));
+        let pages = s.spawn(|| mem.save_to(&mut page_meta, Some(pages_out), &opts));
         let graph = stateify::save(&mut w, sb);
         let pages = pages.join().map_err(|_| "the page saver panicked")?;
         Ok::<_, Box<dyn std::error::Error>>((graph?, pages?))
@@ -418,6 +471,20 @@ fn report_checkpoint(
     state_len: u64,
     took: Duration,
 ) {
+    if pages.layer > 0 {
+        println!(
+            "incremental checkpoint (delta {} on the last one, changes found by {:?}): graph of {} objects, {} bytes; pages {:.2} MiB written of {:.2} MiB changed, {:.1} MiB allocated; {:.1?}",
+            pages.layer,
+            pages.tracking,
+            graph.objects,
+            graph.bytes,
+            mib(pages.bytes_written),
+            mib(pages.changed_bytes),
+            mib(pages.allocated_bytes),
+            took,
+        );
+        return;
+    }
     println!(
         "checkpoint: graph of {} objects, {} bytes; pages {:.1} MiB written of {:.1} MiB allocated ({:.1} MiB of zero pages skipped, {:.1} MiB never touched); {:.1?}, {:.2} GB/s",
         graph.objects,
@@ -437,27 +504,31 @@ struct Expect {
     ports: Vec<u16>,
 }
 
-/// Where a checkpoint is: a local directory, or an object store's URL.
+/// Where a checkpoint is: a local directory and its name there, or an
+/// object store's URL.
 enum Location {
-    Dir(PathBuf),
+    Dir(PathBuf, String),
     Store(String),
 }
 
 /// The statefile (streamed), the pages (read at offsets), the load options
-/// that suit them, and how each is named in messages.
+/// that suit them, how each is named in messages, and the checkpoints below
+/// an incremental one (oldest first).
 type Opened = (
     Box<dyn std::io::Read>,
     Arc<dyn PageSource>,
     LoadOpts,
     String,
     String,
+    Vec<statefile::Pair>,
 );
 
 fn open(from: &Location, eager: bool) -> Result<Opened, Box<dyn std::error::Error>> {
     Ok(match from {
-        Location::Dir(dir) => {
-            let p =
-                statefile::find_pair(dir, NAME).map_err(|e| format!("{}: {e}", dir.display()))?;
+        Location::Dir(dir, name) => {
+            let mut chain =
+                statefile::find_chain(dir, name).map_err(|e| format!("{}: {e}", dir.display()))?;
+            let p = chain.pop().ok_or("an empty chain")?;
             let state = File::open(&p.state).map_err(|e| format!("{}: {e}", p.state.display()))?;
             let pages = File::open(&p.pages).map_err(|e| format!("{}: {e}", p.pages.display()))?;
             let opts = LoadOpts {
@@ -470,6 +541,7 @@ fn open(from: &Location, eager: bool) -> Result<Opened, Box<dyn std::error::Erro
                 opts,
                 p.state.display().to_string(),
                 p.pages.display().to_string(),
+                chain,
             )
         }
         Location::Store(url) => {
@@ -487,6 +559,7 @@ fn open(from: &Location, eager: bool) -> Result<Opened, Box<dyn std::error::Erro
                 opts,
                 labels.0,
                 labels.1,
+                Vec::new(),
             )
         }
     })
@@ -499,7 +572,7 @@ fn restore(
     expect: &Expect,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
-    let (state, pages, opts, state_name, pages_name) = open(from, eager)?;
+    let (state, pages, opts, state_name, pages_name, below) = open(from, eager)?;
     let mut r = statefile::Reader::new(BufReader::new(state), Some(KEY))
         .map_err(|e| format!("{state_name}: {e}"))?;
     // What this checkpoint saved, unless the caller says otherwise.
@@ -514,8 +587,35 @@ fn restore(
     let mut sb: Sandbox = stateify::load_with(&mut r, &mut res)
         .map_err(|e| format!("{state_name}: object graph: {e}"))?;
     let graph_time = t.elapsed();
-    let (mem, _) = MemoryFile::load_from(&mut r, Some(pages), &opts)
-        .map_err(|e| format!("{pages_name}: pages: {e}"))?;
+    // The page metadata of each checkpoint below, after its graph.
+    let mut lower = Vec::new();
+    for p in &below {
+        let at = |e: &dyn std::fmt::Display| format!("{}: {e}", p.state.display());
+        let file: Box<dyn std::io::Read> = Box::new(File::open(&p.state).map_err(|e| at(&e))?);
+        let mut rd = statefile::Reader::new(BufReader::new(file), Some(KEY)).map_err(|e| at(&e))?;
+        let (len, _) = stateify::read_header(&mut rd).map_err(|e| at(&e))?;
+        stateify::skip_record(&mut rd, len).map_err(|e| at(&e))?;
+        let pages = File::open(&p.pages).map_err(|e| format!("{}: {e}", p.pages.display()))?;
+        lower.push((rd, Arc::new(pages) as Arc<dyn PageSource>));
+    }
+    let layers = lower
+        .iter_mut()
+        .map(|(rd, p)| (rd, p.clone()))
+        .chain(std::iter::once((&mut r, pages)));
+    let (mem, loaded) =
+        MemoryFile::load_chain(layers, &opts).map_err(|e| format!("{pages_name}: pages: {e}"))?;
+    if loaded.layers > 1 {
+        println!(
+            "restore: memory from a chain of {} checkpoints ({}), each page from the newest that holds it",
+            loaded.layers,
+            below
+                .iter()
+                .map(|p| p.state.display().to_string())
+                .chain([state_name.clone()])
+                .collect::<Vec<_>>()
+                .join(" <- ")
+        );
+    }
     // The memory digest the checkpoint recorded, unless the caller gave one.
     let recorded: String =
         stateify::load(&mut r).map_err(|e| format!("{state_name}: memory digest: {e}"))?;
@@ -647,6 +747,8 @@ fn check(what: &str, ok: bool, detail: &str) -> Result<(), String> {
 struct Args {
     cmd: String,
     dir: Option<PathBuf>,
+    /// The checkpoint to restore in `--dir` (default `sandbox`).
+    name: Option<String>,
     /// An object store's URL: `migrate --to`, `restore --from`.
     url: Option<String>,
     memory_mib: u64,
@@ -660,6 +762,7 @@ fn parse() -> Result<Args, String> {
     let mut a = Args {
         cmd,
         dir: None,
+        name: None,
         url: None,
         memory_mib: 256,
         eager: false,
@@ -673,6 +776,7 @@ fn parse() -> Result<Args, String> {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
             "--dir" => a.dir = Some(value()?.into()),
+            "--name" => a.name = Some(value()?),
             "--to" | "--from" => a.url = Some(value()?),
             "--memory-mib" => {
                 a.memory_mib = value()?.parse().map_err(|e| format!("--memory-mib: {e}"))?
@@ -702,11 +806,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 _ if args.cmd == "migrate" => return Err("migrate needs --to URL".into()),
                 (Some(d), _) => {
                     std::fs::create_dir_all(d)?;
-                    Location::Dir(d.clone())
+                    Location::Dir(d.clone(), NAME.into())
                 }
                 (None, _) if args.cmd == "demo" => {
                     tmp = tempfile::tempdir()?;
-                    Location::Dir(tmp.path().to_path_buf())
+                    Location::Dir(tmp.path().to_path_buf(), NAME.into())
                 }
                 (None, _) => return Err("checkpoint needs --dir".into()),
             };
@@ -715,7 +819,17 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             let reply = netstack::call(port)?;
             println!("sandbox: {TASKS} tasks, {} MiB of memory, listening on {:?}; a client got {reply:?}", args.memory_mib, sb.stack.listening_ports());
             match &to {
-                Location::Dir(dir) => checkpoint(&sb, dir)?,
+                Location::Dir(dir, name) => {
+                    checkpoint(&sb, dir, name, None)?;
+                    if args.cmd == "demo" {
+                        let (changed, all) = change(&sb)?;
+                        println!(
+                            "changed: {changed} of {all} pages of memory ({:.1}%), init's working directory, a descriptor of task 2",
+                            100.0 * changed as f64 / all.max(1) as f64
+                        );
+                        checkpoint(&sb, dir, DELTA, Some(name))?;
+                    }
+                }
                 Location::Store(url) => checkpoint_to_store(&sb, url)?,
             }
             let graph = graph_digest(&sb);
@@ -731,7 +845,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             drop(sb);
             let mut restore = Command::new(std::env::current_exe()?);
             match &to {
-                Location::Dir(dir) => restore.arg("restore").arg("--dir").arg(dir),
+                Location::Dir(dir, name) => {
+                    let top = if args.cmd == "demo" { DELTA } else { name };
+                    restore
+                        .arg("restore")
+                        .arg("--dir")
+                        .arg(dir)
+                        .args(["--name", top])
+                }
                 Location::Store(url) => restore.args(["restore", "--from", url]),
             };
             restore.args([
@@ -759,7 +880,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         "restore" => {
             let from = match (args.dir, args.url) {
                 (_, Some(url)) => Location::Store(url),
-                (Some(dir), None) => Location::Dir(dir),
+                (Some(dir), None) => Location::Dir(dir, args.name.unwrap_or_else(|| NAME.into())),
                 (None, None) => return Err("restore needs --dir DIR or --from URL".into()),
             };
             restore(&from, args.eager, &args.expect)

@@ -25,7 +25,82 @@ fn demo_restores_everything_in_a_child_process() {
     for extra in [&[][..], &["--eager"][..]] {
         let mut args = vec!["demo", "--memory-mib", "16"];
         args.extend_from_slice(extra);
-        assert_restored(&sandbox(&args), &[]);
+        assert_restored(
+            &sandbox(&args),
+            &[
+                "changed: 40 of 4096 pages of memory (1.0%)",
+                "incremental checkpoint (delta 1 on the last one",
+                "restore: memory from a chain of 2 checkpoints",
+            ],
+        );
+    }
+}
+
+/// `demo --dir` leaves a base and a delta whose pages file holds only the
+/// changed pages; the chain restores on its own, and a base taken again
+/// since (another parent) or gone is refused with a clear message.
+#[test]
+fn the_incremental_checkpoint_is_small_and_needs_its_own_parent() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let o = sandbox(&["demo", "--dir", d.to_str().unwrap(), "--memory-mib", "16"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let base = statefile::find_pair(d, "sandbox").unwrap();
+    let delta = statefile::find_pair(d, "sandbox-1").unwrap();
+    let (base_len, delta_len) = (
+        std::fs::metadata(&base.pages).unwrap().len(),
+        std::fs::metadata(&delta.pages).unwrap().len(),
+    );
+    // 8 MiB of data in the base; 40 changed pages and a header in the delta.
+    assert_eq!(delta_len, 4096 + 40 * 4096, "base {base_len}");
+    assert!(base_len > 8 << 20);
+    let restore = || {
+        sandbox(&[
+            "restore",
+            "--dir",
+            d.to_str().unwrap(),
+            "--name",
+            "sandbox-1",
+        ])
+    };
+    assert_restored_alone(&restore());
+    // The base taken again: the delta's parent is gone.
+    let o = sandbox(&[
+        "checkpoint",
+        "--dir",
+        d.to_str().unwrap(),
+        "--memory-mib",
+        "16",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = restore();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("checkpoint chain: layer 1's parent is"),
+        "{}",
+        text(&o)
+    );
+    // No base at all.
+    std::fs::remove_file(&statefile::find_pair(d, "sandbox").unwrap().state).unwrap();
+    let o = restore();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("parent checkpoint \"sandbox\""),
+        "{}",
+        text(&o)
+    );
+}
+
+/// A `restore` process succeeded with every check.
+fn assert_restored_alone(o: &Output) {
+    let t = text(o);
+    assert!(o.status.success(), "{t}");
+    for needle in [
+        "ok  graph digest",
+        "ok  memory checksum",
+        "ok  timers: alarm fired",
+    ] {
+        assert!(t.contains(needle), "missing {needle:?} in:\n{t}");
     }
 }
 

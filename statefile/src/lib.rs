@@ -52,4 +52,4 @@ pub use chunk::{
 pub use compress::Compression;
 pub use error::{Error, Result};
 pub use header::{read_header, Header, MAGIC, MAX_METADATA, VERSION_MAJOR, VERSION_MINOR};
-pub use pair::{find_pair, write_pair, Pair, PAGES_KEY};
+pub use pair::{find_chain, find_pair, write_pair, Pair, MAX_CHAIN, PAGES_KEY, PARENT_KEY};

@@ -16,6 +16,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// The statefile metadata key that names the pages file.
 pub const PAGES_KEY: &str = "pages";
 
+/// The statefile metadata key of an incremental checkpoint that names its
+/// parent: another checkpoint in the same directory (its `NAME`).
+pub const PARENT_KEY: &str = "parent";
+
+/// The longest chain [`find_chain`] follows.
+pub const MAX_CHAIN: usize = 4096;
+
 /// The files of a checkpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pair {
@@ -149,10 +156,93 @@ pub fn find_pair(dir: &Path, name: &str) -> crate::Result<Pair> {
     })
 }
 
+/// The checkpoints of the chain that ends with `name` in `dir`, oldest
+/// first: `name`, its parent (metadata key [`PARENT_KEY`]), the parent's
+/// parent, … down to a checkpoint that names none. Only file names are
+/// followed; whether each layer is its parent's delta is checked when the
+/// pages load. A missing parent, a loop, or a chain over [`MAX_CHAIN`]
+/// layers is an error that names the statefile at fault.
+pub fn find_chain(dir: &Path, name: &str) -> crate::Result<Vec<Pair>> {
+    let mut chain = Vec::new();
+    let mut names = std::collections::HashSet::new();
+    let mut next = Some(name.to_string());
+    while let Some(n) = next {
+        if !names.insert(n.clone()) || chain.len() >= MAX_CHAIN {
+            let last: &Pair = chain.last().expect("the first name is new");
+            return Err(invalid(format!(
+                "{}: its chain of parents loops or passes {MAX_CHAIN} checkpoints at {n:?}",
+                last.state.display()
+            ))
+            .into());
+        }
+        let pair = find_pair(dir, &n).map_err(|e| match chain.last() {
+            Some(child) => crate::Error::from(invalid(format!(
+                "{}: parent checkpoint {n:?}: {e}",
+                child.state.display()
+            ))),
+            None => e,
+        })?;
+        let header = crate::read_header(io::BufReader::new(File::open(&pair.state)?))?;
+        next = header.metadata.get(PARENT_KEY).cloned();
+        if let Some(p) = &next {
+            check_name(p).map_err(|e| invalid(format!("{}: {e}", pair.state.display())))?;
+        }
+        chain.push(pair);
+    }
+    chain.reverse();
+    Ok(chain)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
+
+    /// Writes checkpoint `name` naming `parent`.
+    fn layer(d: &Path, name: &str, parent: Option<&str>) {
+        write_pair(d, name, |s, p, pages_name| {
+            p.write_all(b"pages")?;
+            let mut meta =
+                std::collections::BTreeMap::from([(PAGES_KEY.into(), pages_name.into())]);
+            if let Some(parent) = parent {
+                meta.insert(PARENT_KEY.into(), parent.into());
+            }
+            crate::Writer::new(&mut *s, None, &meta)?.finish()?;
+            Ok::<_, crate::Error>(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn a_chain_is_found_by_its_parents_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        layer(d, "cp", None);
+        layer(d, "cp-1", Some("cp"));
+        layer(d, "cp-2", Some("cp-1"));
+        let chain = find_chain(d, "cp-2").unwrap();
+        let states: Vec<_> = chain.iter().map(|p| p.state.clone()).collect();
+        assert_eq!(
+            states,
+            ["cp", "cp-1", "cp-2"].map(|n| d.join(format!("{n}.state")))
+        );
+        assert_eq!(find_chain(d, "cp").unwrap().len(), 1);
+        // A missing parent names the child that wants it.
+        layer(d, "lost-1", Some("lost"));
+        let e = find_chain(d, "lost-1").unwrap_err().to_string();
+        assert!(
+            e.contains("lost-1.state: parent checkpoint \"lost\""),
+            "{e}"
+        );
+        // A loop.
+        layer(d, "a", Some("b"));
+        layer(d, "b", Some("a"));
+        let e = find_chain(d, "a").unwrap_err().to_string();
+        assert!(e.contains("loops"), "{e}");
+        // A parent that is not a plain name.
+        layer(d, "x", Some("../etc"));
+        assert!(find_chain(d, "x").is_err());
+    }
 
     fn names(dir: &Path) -> Vec<String> {
         let mut v: Vec<String> = fs::read_dir(dir)
