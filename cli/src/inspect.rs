@@ -92,6 +92,18 @@ pub(crate) fn info(cli: &Cli, file: &Path) -> Result<u8> {
             if let Some((text, _)) = &page_meta {
                 t.push_str(text);
             }
+            // The checkpoints below an incremental one, by name.
+            let chain = crate::chain::chain_of(file)?;
+            if let Some(c) = &chain {
+                t.push_str(&format!(
+                    "chain: {} layers, oldest first: {} (`verify` checks each and their parents)\n",
+                    c.len(),
+                    c.iter()
+                        .map(|p| p.state.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(" <- ")
+                ));
+            }
             emit(
                 cli,
                 t,
@@ -107,6 +119,7 @@ pub(crate) fn info(cli: &Cli, file: &Path) -> Result<u8> {
                     "metadata": h.metadata,
                     "pages": pair.map(|p| p.json),
                     "page_metadata": page_meta.map(|(_, j)| j),
+                    "chain": chain.map(|c| c.iter().map(|p| p.state.clone()).collect::<Vec<_>>()),
                 }),
             )
         }
@@ -148,6 +161,41 @@ pub(crate) fn info(cli: &Cli, file: &Path) -> Result<u8> {
 }
 
 pub(crate) fn verify(cli: &Cli, file: &Path) -> Result<u8> {
+    let (mut text, mut j) = verify_one(cli, file)?;
+    // An incremental checkpoint: every layer below, and the chain.
+    if let Some(chain) = crate::chain::chain_of(file)? {
+        let mut layers_json = Vec::new();
+        for p in &chain[..chain.len() - 1] {
+            let (t, lj) = verify_one(cli, &p.state)
+                .map_err(|Failure(m)| Failure(format!("{}: {m}", p.state.display())))?;
+            text += &format!("{}: {t}", p.state.display());
+            layers_json.push(lj);
+        }
+        let infos = crate::chain::layers(cli, &chain)?;
+        pgalloc::check_chain(&infos).map_err(|e| Failure(e.to_string()))?;
+        text += &format!(
+            "chain: {} layers, each delta's parent checked by digest:\n",
+            infos.len()
+        );
+        for (p, l) in chain.iter().zip(&infos) {
+            text += &format!("  {}: {}\n", p.state.display(), crate::chain::describe(l));
+        }
+        j["chain"] = json!(chain
+            .iter()
+            .zip(&infos)
+            .map(|(p, l)| {
+                let mut v = crate::chain::layer_json(l);
+                v["state"] = json!(p.state);
+                v
+            })
+            .collect::<Vec<_>>());
+        j["layers_below"] = json!(layers_json);
+    }
+    emit(cli, text, j)
+}
+
+/// Verifies one statefile or stream (and the pages file it names).
+fn verify_one(cli: &Cli, file: &Path) -> Result<(String, serde_json::Value)> {
     let mut inp = open(cli, file)?;
     let kind = inp.kind;
     let (mut graphs, mut raw) = (0u64, 0u64);
@@ -181,9 +229,7 @@ pub(crate) fn verify(cli: &Cli, file: &Path) -> Result<u8> {
     // A checkpoint that names its pages file (`statefile::write_pair`):
     // the pages against the page metadata record.
     if let (Some(pages), Some(meta)) = (named_pages_file(file)?, page_meta) {
-        let mut record = Vec::with_capacity(meta.len() + 10);
-        stateify::write_header(&mut record, meta.len() as u64, true)?;
-        record.extend_from_slice(&meta);
+        let record = crate::chain::record(&meta);
         let source = pages.source()?;
         let r = pgalloc::verify_pages(&record[..], &*source)
             .map_err(|e| Failure(format!("pages file {}: {e}", pages.label())))?;
@@ -202,11 +248,10 @@ pub(crate) fn verify(cli: &Cli, file: &Path) -> Result<u8> {
         pages_json = json!({"file": pages.label(), "checkpoint_id": format!("{:032x}", r.checkpoint_id),
             "blocks": r.blocks, "bytes": r.bytes, "digests": r.verified});
     }
-    emit(
-        cli,
+    Ok((
         text,
         json!({"ok": true, "kind": kind.name(), "graphs": graphs, "raw_records": raw, "pages": pages_json}),
-    )
+    ))
 }
 
 /// What `info` shows of a page metadata record (`pgalloc`'s `SavedFile`).
@@ -216,6 +261,8 @@ pub(crate) struct PageMeta {
     /// Digested pieces, and their size.
     digests: usize,
     piece: u64,
+    /// Where it stands in a chain of incremental checkpoints.
+    layer: Option<pgalloc::LayerInfo>,
 }
 
 /// The page metadata records of a statefile (its contents read, so keyed
@@ -249,6 +296,7 @@ pub(crate) fn page_metadata(cli: &Cli, file: &Path) -> Result<Vec<PageMeta>> {
                 Some(Value::Int(p)) if *p > 0 => *p as u64,
                 _ => 256 << 10,
             },
+            layer: pgalloc::read_layer(&crate::chain::record(body)[..]).ok(),
         });
     }
     Ok(out)
@@ -272,10 +320,20 @@ pub(crate) fn page_meta_info(metas: &[PageMeta]) -> Option<(String, serde_json::
             "page metadata (record {}): page digests: {line}\n",
             m.record
         );
+        if let Some(l) = &m.layer {
+            text += &format!(
+                "page metadata (record {}): {}\n",
+                m.record,
+                crate::chain::describe(l)
+            );
+        }
     }
     let list: Vec<_> = metas
         .iter()
-        .map(|m| json!({"record": m.record, "digest_pieces": m.digests}))
+        .map(|m| {
+            json!({"record": m.record, "digest_pieces": m.digests,
+                "layer": m.layer.as_ref().map(crate::chain::layer_json)})
+        })
         .collect();
     (!list.is_empty()).then(|| (text, json!(list)))
 }

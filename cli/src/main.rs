@@ -8,6 +8,7 @@
 //! `stateify_cli::input`.
 
 mod browse;
+mod chain;
 mod diff;
 mod inspect;
 mod mount;
@@ -77,6 +78,9 @@ enum Cmd {
     },
     /// Structural differences by path; exit code 1 when they differ.
     Diff { a: PathBuf, b: PathBuf },
+    /// Write the chain of incremental checkpoints FILE ends as one full
+    /// checkpoint NAME beside it (NAME.state and a new pages file).
+    Squash { file: PathBuf, name: String },
     /// Mount the checkpoint read-only at MOUNTPOINT (FUSE) until
     /// interrupted or unmounted: records, objects, metadata, pages as files.
     Mount {
@@ -126,6 +130,7 @@ fn run(cli: &Cli) -> Result<u8> {
         Cmd::Ls { file, path, long } => on(file, |f| browse::ls(cli, f, path, *long)),
         Cmd::Cat { file, path } => on(file, |f| browse::cat(cli, f, path)),
         Cmd::Stats { file, top } => on(file, |f| browse::stats(cli, f, *top)),
+        Cmd::Squash { file, name } => chain::squash(cli, file, name).map_err(at(file)),
         Cmd::Diff { a, b } => {
             let (la, lb) = (
                 remote::local(a).map_err(at(a))?,
