@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Cursor, Read, Write};
 use std::sync::Arc;
 
-use pgalloc::{AllocOpts, FileRange, LoadOpts, MemoryFile, MemoryKind, PAGE_SIZE};
+use pgalloc::{AllocOpts, FileRange, LoadOpts, MemoryFile, MemoryKind, SaveOpts, PAGE_SIZE};
 use stateify::Stateify;
 
 use crate::model::{self, Collections, Compound, Event, Packed, Scalars, Shapes, Sharing};
@@ -316,6 +316,70 @@ fn read_pages_file(files: &Files) -> Result<Loaded, BoxError> {
     })
 }
 
+/// The layers of the chain entry: a full save of `build_memory`, then two
+/// deltas (pages written, one zeroed, a range freed and another allocated).
+fn write_pages_chain() -> Result<Files, BoxError> {
+    let mf = build_memory()?;
+    let mut files = Files::new();
+    let mut save = |i: usize, incremental: bool| -> Result<(), BoxError> {
+        let (mut meta, mut pages) = (Vec::new(), Vec::new());
+        let opts = SaveOpts {
+            incremental,
+            ..SaveOpts::default()
+        };
+        mf.save_to(&mut meta, Some(&mut pages), &opts)?;
+        files.insert(format!("chain.{i}.meta"), meta);
+        files.insert(format!("chain.{i}.pages"), pages);
+        Ok(())
+    };
+    save(0, false)?;
+    mf.write_at(3 * PAGE_SIZE + 10, b"changed after the base")?;
+    mf.write_at(6 * PAGE_SIZE, &[0; PAGE_SIZE as usize])?;
+    save(1, true)?;
+    let seg = mf.segments();
+    let (last, ..) = seg.last().ok_or("no segments")?;
+    mf.dec_ref(*last)?;
+    let n = mf.allocate(3 * PAGE_SIZE, AllocOpts::default())?;
+    mf.write_at(n.start + PAGE_SIZE, b"a page of the second delta")?;
+    mf.write_at(7 * PAGE_SIZE + 4090, b"across a page boundary")?;
+    save(2, true)?;
+    Ok(files)
+}
+
+fn read_pages_chain(files: &Files) -> Result<Loaded, BoxError> {
+    let mut layers = Vec::new();
+    let mut description = String::new();
+    let mut streams = Vec::new();
+    for i in 0..3 {
+        let meta = file(files, &format!("chain.{i}.meta"))?;
+        let pages: Arc<dyn pgalloc::PageSource> =
+            Arc::new(file(files, &format!("chain.{i}.pages"))?.to_vec());
+        let l = pgalloc::read_layer(meta)?;
+        description += &format!(
+            "layer {}: parent {}, {} bytes changed, {} bytes of pages\n",
+            l.layer,
+            if l.parent.is_some() { "named" } else { "none" },
+            l.changed_bytes,
+            l.page_bytes
+        );
+        streams.push(Stream {
+            file: format!("chain.{i}.meta"),
+            bytes: meta.to_vec(),
+            reencoded: None,
+        });
+        layers.push((Cursor::new(meta), pages));
+    }
+    let (mf, _) = MemoryFile::load_chain(layers.iter_mut().map(|(c, p)| (c, p.clone())), &eager())?;
+    for (i, (cur, _)) in layers.iter().enumerate() {
+        expect_end(cur, &format!("chain.{i}.meta"))?;
+    }
+    description += &describe_memory(&mf)?;
+    Ok(Loaded {
+        description,
+        streams,
+    })
+}
+
 fn write_pages_inline() -> Result<Files, BoxError> {
     let mf = build_memory()?;
     let mut meta = Vec::new();
@@ -542,6 +606,12 @@ pub fn entries() -> Vec<Entry> {
             about: "the same memory with its pages inline, as raw records after the metadata",
             write: write_pages_inline,
             read: read_pages_inline,
+        },
+        Entry {
+            name: "pages-chain",
+            about: "incremental saves: a full pgalloc save and two deltas on it, each with its pages file (header version 2), loaded as a chain",
+            write: write_pages_chain,
+            read: read_pages_chain,
         },
         Entry {
             name: "sandbox",
