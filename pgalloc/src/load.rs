@@ -792,7 +792,10 @@ impl MemoryFile {
             mf.chunk_bases(),
             top.chunk_size,
             opts.max_read as u64,
-            if background { mf.writes.clone() } else { None },
+            match (&mf.writes, background) {
+                (Some(t), true) => Some((t.clone(), mf.raw.clone())),
+                _ => None,
+            },
         );
         let total = restore.bytes_total();
         let bg = Background::start(restore, opts.threads);

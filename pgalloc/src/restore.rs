@@ -200,7 +200,7 @@ pub(crate) struct Restore {
     frags: Vec<(FileRange, u32)>,
     /// Re-protects loaded pages, when the file tracks writes with it, so
     /// the restore's own writes do not count as changes.
-    tracker: Option<Arc<crate::file::WriteTracker>>,
+    tracker: Option<(Arc<crate::file::WriteTracker>, Arc<AtomicBool>)>,
     /// The BLAKE3 digest of each unit (a unit is one digested piece of a
     /// block), when the load verifies: a unit is published as loaded only
     /// after its bytes match.
@@ -244,7 +244,7 @@ impl Restore {
         bases: Vec<usize>,
         chunk_size: u64,
         max_read: u64,
-        tracker: Option<Arc<crate::file::WriteTracker>>,
+        tracker: Option<(Arc<crate::file::WriteTracker>, Arc<AtomicBool>)>,
     ) -> Restore {
         let mut units = Vec::new();
         let mut visible = Vec::new();
@@ -429,9 +429,14 @@ impl Restore {
         // Before the last unit completes the restore: the completion says
         // the source is free, so no handle may outlive it.
         drop(source);
-        if let Some(t) = &self.tracker {
-            // The restore's writes are not changes: protect the loaded
-            // pages again before any access can write them.
+        if let Some((t, _)) = self
+            .tracker
+            .as_ref()
+            .filter(|(_, raw)| raw.load(Ordering::SeqCst))
+        {
+            // The restore's writes are not changes: once raw pointers are
+            // out (and pages protected), protect the loaded pages again
+            // before any access can write them.
             for (i, r) in run.clone().zip(outcome.iter_mut()) {
                 if r.is_ok() {
                     for v in self.visible_of(i) {

@@ -235,6 +235,63 @@ fn a_squashed_chain_is_one_full_checkpoint_that_later_deltas_chain_onto() {
     assert!(pgalloc::check_chain(&infos[1..]).is_err());
 }
 
+/// Pages read slowly: a background restore is still running while the
+/// program starts writing.
+struct Slow(Vec<u8>);
+
+impl PageSource for Slow {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        std::thread::sleep(std::time::Duration::from_micros(300));
+        self.0.read_at(buf, offset)
+    }
+
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.0.len() as u64)
+    }
+}
+
+#[test]
+fn raw_writes_during_a_background_restore_make_the_next_delta_and_the_restore_does_not() {
+    if !uffd_expected() {
+        return;
+    }
+    let mf = file(Tracking::Auto);
+    let a = mf.allocate(1024 * PAGE_SIZE, AllocOpts::default()).unwrap();
+    for p in 0..1024 {
+        stamp(&mf, a.start + p * PAGE_SIZE, p as u8 | 1);
+    }
+    let (base, _) = save(&mf, false);
+    let chain: Vec<(&[u8], Arc<dyn PageSource>)> =
+        vec![(&base.meta[..], Arc::new(Slow(base.pages.clone())))];
+    let opts = LoadOpts {
+        background: true,
+        threads: 1,
+        ..LoadOpts::default()
+    };
+    let (back, _) = MemoryFile::load_chain(chain, &opts).unwrap();
+    let page = FileRange {
+        start: a.start + 3 * PAGE_SIZE,
+        end: a.start + 4 * PAGE_SIZE,
+    };
+    // SAFETY: this thread alone writes, after the page is restored, and no
+    // slice of it is alive.
+    unsafe {
+        let p = back.raw_ptr(page).unwrap();
+        back.await_range(page).unwrap();
+        p.add(5).write_volatile(0x99);
+    }
+    let progress = back.restore_progress().unwrap();
+    assert!(
+        !progress.done,
+        "the restore ended before the first raw write"
+    );
+    back.await_all().unwrap();
+    let (d1, delta) = save(&back, true);
+    assert_eq!(delta.tracking, TrackingMethod::WriteProtect);
+    assert_eq!(delta.bytes_written, PAGE_SIZE, "{delta:?}");
+    assert_same(&back, &load(&[base, d1], false).unwrap());
+}
+
 #[test]
 fn broken_chains_are_refused_before_any_page_is_read() {
     let mf = file(Tracking::Api);

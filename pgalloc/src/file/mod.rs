@@ -113,9 +113,13 @@ pub struct MemoryFile {
     access: RwLock<Changed>,
     /// The kernel's record of writes through the mappings, if it keeps one.
     pub(crate) writes: Option<std::sync::Arc<WriteTracker>>,
-    /// A raw pointer was handed out: without `writes`, writes are no longer
-    /// all seen.
-    raw: std::sync::atomic::AtomicBool,
+    /// A raw pointer was handed out: from then on `writes` protects pages
+    /// at every checkpoint (without it, writes are no longer all seen).
+    /// Until then the API bitmap is exact and no write takes a fault.
+    pub(crate) raw: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The first `raw_ptr` protects every page, once, before any raw
+    /// pointer is handed out; `Err` if the kernel refused.
+    raw_init: std::sync::OnceLock<std::result::Result<(), String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -205,7 +209,8 @@ impl MemoryFile {
             chunks: RwLock::new(Vec::new()),
             access: RwLock::new(Changed::default()),
             writes,
-            raw: std::sync::atomic::AtomicBool::new(false),
+            raw: Default::default(),
+            raw_init: std::sync::OnceLock::new(),
         })
     }
 
@@ -583,8 +588,30 @@ impl MemoryFile {
     /// call on, every page holding data counts as changed
     /// ([`TrackingMethod::Untracked`]).
     pub unsafe fn raw_ptr(&self, r: FileRange) -> Result<*mut u8> {
-        self.raw.store(true, std::sync::atomic::Ordering::Relaxed);
+        // Other callers wait here until every page is protected, so no raw
+        // write can slip in before its page is.
+        self.raw_init.get_or_init(|| {
+            self.raw.store(true, std::sync::atomic::Ordering::SeqCst);
+            self.protect_all().map_err(|e| e.to_string())
+        });
         self.span(r)
+    }
+
+    /// Write-protects every page, if the kernel tracks writes.
+    fn protect_all(&self) -> Result<()> {
+        if let Some(t) = &self.writes {
+            let c = self.opts.chunk_size;
+            for base in self.chunk_bases() {
+                t.protect(base, c)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The kernel tracks writes through raw pointers: they were handed out
+    /// and every page was protected first.
+    pub(crate) fn tracks_raw_writes(&self) -> bool {
+        self.writes.is_some() && matches!(self.raw_init.get(), Some(Ok(())))
     }
 
     /// Takes the pages changed since the last checkpoint (written or freed
@@ -593,14 +620,11 @@ impl MemoryFile {
     /// were found. [`Self::untake`] puts them back if the save fails.
     pub(crate) fn take_changes(&self) -> Result<(Vec<FileRange>, TrackingMethod)> {
         let api = write(&self.access).take();
-        let Some(t) = &self.writes else {
-            let untracked = self.raw.load(std::sync::atomic::Ordering::Relaxed);
-            let method = if untracked {
-                TrackingMethod::Untracked
-            } else {
-                TrackingMethod::Api
-            };
-            return Ok((api, method));
+        let raw = self.raw.load(std::sync::atomic::Ordering::SeqCst);
+        let t = match &self.writes {
+            Some(t) if self.tracks_raw_writes() => t,
+            _ if raw => return Ok((api, TrackingMethod::Untracked)),
+            _ => return Ok((api, TrackingMethod::Api)),
         };
         let mut written = Vec::new();
         let c = self.opts.chunk_size;
@@ -626,11 +650,8 @@ impl MemoryFile {
     /// changed since it (the load's own writes are not changes).
     pub(crate) fn track_from(&self, lineage: Lineage) -> Result<()> {
         write(&self.access).take();
-        if let Some(t) = &self.writes {
-            let c = self.opts.chunk_size;
-            for base in self.chunk_bases() {
-                t.protect(base, c)?;
-            }
+        if self.tracks_raw_writes() {
+            self.protect_all()?;
         }
         lock(&self.state).last = Some(lineage);
         Ok(())

@@ -2,6 +2,10 @@
 //! mode (`UFFD_FEATURE_WP_ASYNC`, Linux 6.7), read back and re-armed with
 //! one `PAGEMAP_SCAN` ioctl on `/proc/self/pagemap`.
 //!
+//! A `MemoryFile` registers each chunk as it maps it, but protects pages
+//! only from the first raw pointer on: until then its API bitmap is exact,
+//! and no write takes a protection fault.
+//!
 //! After [`WriteTracker::protect`], the first write to each page of a
 //! registered mapping (through any pointer, by any thread) clears that
 //! page's write-protection inside the kernel's fault path, with no message
