@@ -4,12 +4,13 @@
 //! and the median of the ratios of runs made back to back. `--quick` keeps
 //! the whole run under a minute.
 //!
-//! `cargo run --release -p stateify-bench --bin compare [-- --quick] [--only graphs,structured,dag,mesh,container,order,store] [--write docs/PERFORMANCE.md]`
+//! `cargo run --release -p stateify-bench --bin compare [-- --quick] [--only graphs,structured,dag,mesh,container,order,store,incremental] [--write docs/PERFORMANCE.md]`
 
 #[path = "../../state/benches/graphs/model.rs"]
 mod model;
 
 mod data;
+mod incremental;
 mod order;
 mod remote;
 
@@ -17,6 +18,7 @@ use std::hint::black_box;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
+#[derive(Clone, Copy)]
 struct Run {
     /// Runs of each graph save and load.
     runs: usize,
@@ -879,13 +881,14 @@ fn main() {
     // The graphs run last: they build and drop millions of small
     // allocations, and the pairs of peers should not run on the heap that
     // leaves behind.
-    let groups: [Group; 7] = [
+    let groups: [Group; 8] = [
         ("structured", structured),
         ("dag", dag),
         ("mesh", mesh),
         ("container", container),
         ("order", save_order),
         ("store", store),
+        ("incremental", incremental::incremental),
         ("graphs", graphs),
     ];
     for (name, group) in groups {

@@ -388,10 +388,10 @@ impl Restore {
     }
 
     /// Whether unit `j` can join a read of the units before it, ending
-    /// with unit `j - 1`: same source, next in it, both read whole.
+    /// with unit `j - 1`: same source, next in it.
     fn joins(&self, j: usize) -> bool {
         let (a, b) = (&self.units[j - 1], &self.units[j]);
-        a.full && b.full && a.layer == b.layer && a.file + a.len == b.file
+        a.layer == b.layer && a.file + a.len == b.file
     }
 
     /// Claims unit `i` if it is pending.
@@ -407,16 +407,15 @@ impl Restore {
         let layer = self.units[run.start].layer as usize;
         let source = lock(&self.q).sources.get(layer).cloned();
         let mut outcome: Vec<io::Result<()>> = match &source {
-            Some(src) if !self.units[run.start].full => vec![self.read_partial(&**src, run.start)],
-            Some(src) => match self.read_into(&**src, run.clone()) {
-                Ok(()) => run.clone().map(|i| self.check_unit(i)).collect(),
+            Some(src) => match self.load_run(&**src, run.clone()) {
+                Ok(each) => each,
                 // Retry unit by unit, so that one bad spot fails only the
                 // unit that holds it.
                 Err(_) if run.len() > 1 => run
                     .clone()
                     .map(|i| {
-                        self.read_into(&**src, i..i + 1)
-                            .and_then(|()| self.check_unit(i))
+                        self.load_run(&**src, i..i + 1)
+                            .and_then(|mut one| one.pop().unwrap_or(Ok(())))
                     })
                     .collect(),
                 Err(e) => vec![Err(e)],
@@ -471,11 +470,45 @@ impl Restore {
         self.finish_units(q, run.len());
     }
 
-    /// Checks unit `i`, read in place, against its digest (when the load
-    /// verifies). Hashed by the thread that read, so workers verify in
-    /// parallel.
-    fn check_unit(&self, i: usize) -> io::Result<()> {
-        self.check_digest(i, self.unit_bytes(i))
+    /// Reads the units `run` with one vectored read — units read whole
+    /// straight into memory, the others into a buffer — then checks each
+    /// against its digest (when the load verifies; hashed by the thread
+    /// that read, so workers verify in parallel) and copies the visible
+    /// parts of the buffered ones into place. The outer error is the read's;
+    /// the inner ones each unit's.
+    fn load_run(
+        &self,
+        src: &dyn PageSource,
+        run: Range<usize>,
+    ) -> io::Result<Vec<io::Result<()>>> {
+        thread_local! {
+            /// A worker's buffer for partly replaced units (grown, never
+            /// zeroed again).
+            static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let units = &self.units[run.clone()];
+        let buffered = units.iter().filter(|u| !u.full).map(|u| u.len).sum::<u64>() as usize;
+        BUF.with_borrow_mut(|buf| {
+            if buf.len() < buffered {
+                buf.resize(buffered, 0);
+            }
+            let buf = &mut buf[..buffered];
+            self.read_into(src, run.clone(), buf)?;
+            let mut at = 0;
+            Ok(run
+                .map(|i| {
+                    let u = &self.units[i];
+                    if u.full {
+                        return self.check_digest(i, self.unit_bytes(i));
+                    }
+                    let bytes = &buf[at..at + u.len as usize];
+                    at += u.len as usize;
+                    self.check_digest(i, bytes)?;
+                    self.place(i, bytes);
+                    Ok(())
+                })
+                .collect())
+        })
     }
 
     fn check_digest(&self, i: usize, bytes: &[u8]) -> io::Result<()> {
@@ -491,26 +524,22 @@ impl Restore {
         }
     }
 
-    /// Reads unit `i`, of which newer layers replace some pages, into a
-    /// buffer, checks it whole, and copies its visible parts into memory.
-    fn read_partial(&self, src: &dyn PageSource, i: usize) -> io::Result<()> {
+    /// Copies the visible parts of unit `i` from `bytes`, the whole unit as
+    /// read and checked.
+    fn place(&self, i: usize, bytes: &[u8]) {
         let u = self.units[i];
-        let mut buf = vec![0u8; u.len as usize];
-        self.read_source(src, &mut [IoSliceMut::new(&mut buf)], u.file, u.len)?;
-        self.check_digest(i, &buf)?;
         for v in self.visible_of(i) {
             let from = (v.start - u.mem) as usize;
             // SAFETY: the visible part lies inside unit `i`, inside one
             // chunk's mapping that stays mapped while the restore runs; this
-            // thread claimed the unit (LOADING) and no access touches its
-            // visible pages before it is published, and no other unit
-            // covers them (visible parts are disjoint).
+            // thread claimed the unit (LOADING), no access touches its
+            // visible pages before it is published, and no other unit covers
+            // them (visible parts are disjoint).
             let dst = unsafe {
                 std::slice::from_raw_parts_mut(self.addr_of(v.start) as *mut u8, v.len() as usize)
             };
-            dst.copy_from_slice(&buf[from..from + v.len() as usize]);
+            dst.copy_from_slice(&bytes[from..from + v.len() as usize]);
         }
-        Ok(())
     }
 
     /// Counts `n` units as finished (the queue lock held); at the last,
@@ -558,10 +587,24 @@ impl Restore {
         self.bases[(mem / self.chunk_size) as usize] + (mem % self.chunk_size) as usize
     }
 
-    fn read_into(&self, src: &dyn PageSource, run: Range<usize>) -> io::Result<()> {
+    /// Reads `run` from `src`: whole units into memory, the others in turn
+    /// into `buf`.
+    fn read_into(&self, src: &dyn PageSource, run: Range<usize>, buf: &mut [u8]) -> io::Result<()> {
         let units = &self.units[run];
         let mut iov: Vec<IoSliceMut<'_>> = Vec::with_capacity(units.len());
+        let mut rest = buf;
         for u in units {
+            if !u.full {
+                if units.len() > 1 {
+                    // Where its visible parts go (see `populate`): writes
+                    // nothing, so the parts other units hold are safe.
+                    populate_range(self.unit_addr(u), u.len);
+                }
+                let (mine, after) = std::mem::take(&mut rest).split_at_mut(u.len as usize);
+                rest = after;
+                iov.push(IoSliceMut::new(mine));
+                continue;
+            }
             // SAFETY: the unit lies inside one chunk's mapping (blocks never
             // cross a chunk; units split blocks), which stays mapped while
             // the restore runs (`MemoryFile` stops and joins the workers
@@ -989,14 +1032,16 @@ impl Drop for Background {
 /// on a kernel without `MADV_POPULATE_WRITE` (before 5.14) the read
 /// faults the pages in as before.
 fn populate(bytes: &mut [u8]) {
-    // SAFETY: `bytes` is memory this thread may write (a claimed unit of
-    // the file's own mapping); populating writes nothing the program sees:
-    // the pages are allocated, their contents unchanged (zeros).
+    populate_range(bytes.as_mut_ptr() as usize, bytes.len() as u64);
+}
+
+/// `populate` of `len` bytes at `addr`, inside the file's own mapping.
+fn populate_range(addr: usize, len: u64) {
+    // SAFETY: `addr..addr + len` lies inside the file's own mapping (a
+    // claimed unit); populating writes nothing any thread sees, only
+    // allocates the pages with their contents unchanged, so it is safe even
+    // over pages another thread is writing.
     let _ = unsafe {
-        libc::madvise(
-            bytes.as_mut_ptr().cast(),
-            bytes.len(),
-            libc::MADV_POPULATE_WRITE,
-        )
+        libc::madvise(addr as *mut libc::c_void, len as usize, libc::MADV_POPULATE_WRITE)
     };
 }

@@ -285,6 +285,21 @@ struct Scanned {
     decommit: Vec<FileRange>,
 }
 
+/// Scanned bytes the scanner hands to the writer at once (or less, at the
+/// end).
+const SEND_BATCH: u64 = 4 << 20;
+
+impl Scanned {
+    /// Appends what a later job found.
+    fn merge(&mut self, other: Scanned) {
+        self.bytes_scanned += other.bytes_scanned;
+        self.zero_bytes += other.zero_bytes;
+        self.blocks.extend(other.blocks);
+        self.digests.extend(other.digests);
+        self.decommit.extend(other.decommit);
+    }
+}
+
 fn opts_threads(opts: &SaveOpts) -> usize {
     if opts.threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -329,18 +344,42 @@ impl MemoryFile {
         Ok(())
     }
 
-    /// Cuts the data of `segments` into scan jobs: data runs (found with
-    /// `lseek`, so holes are never read), split at chunk boundaries and
-    /// every `SCAN_JOB` bytes. The cut depends only on the file, so the
-    /// blocks a save writes do not depend on how many threads scanned.
+    /// Cuts the data of `segments` (sorted ranges) into scan jobs: data
+    /// runs (found with `lseek`, so holes are never read), split at chunk
+    /// boundaries and every `SCAN_JOB` bytes. The cut depends only on the
+    /// file, so the blocks a save writes do not depend on how many threads
+    /// scanned.
     fn scan_jobs(&self, segments: &[(FileRange, Usage)]) -> Result<Vec<ScanJob>> {
         let c = self.opts.chunk_size;
         let mut jobs = Vec::new();
-        let mut runs = Vec::new();
+        // One pass over the file: `SEEK_HOLE` walks the page cache up to the
+        // next hole, so asking per segment (or per changed range of a delta)
+        // walked the same data again for each (a delta of 655 pages of a
+        // full 256 MiB file took 0.9 s).
+        let (Some(first), Some(last)) = (segments.first(), segments.last()) else {
+            return Ok(jobs);
+        };
+        let mut all = Vec::new();
+        self.data_runs(
+            FileRange {
+                start: first.0.start,
+                end: last.0.end,
+            },
+            &mut all,
+        )?;
+        let mut j = 0;
         for (seg, u) in segments {
-            runs.clear();
-            self.data_runs(*seg, &mut runs)?;
-            for run in &runs {
+            while j < all.len() && all[j].end <= seg.start {
+                j += 1;
+            }
+            let runs = all[j..]
+                .iter()
+                .take_while(|r| r.start < seg.end)
+                .map(|r| FileRange {
+                    start: r.start.max(seg.start),
+                    end: r.end.min(seg.end),
+                });
+            for run in runs {
                 let mut at = run.start;
                 while at < run.end {
                     let end = run.end.min((at / c + 1) * c).min(at + SCAN_JOB);
@@ -643,10 +682,17 @@ impl MemoryFile {
                     let scanned = std::thread::scope(|s| {
                         let scanner = s.spawn(|| {
                             let t = Instant::now();
-                            for job in &jobs {
-                                let sc = self.scan_job(access, job, opts)?;
+                            // Small jobs (a delta's scattered pages) go
+                            // over in batches: a hand-off per page cost
+                            // more than its scan.
+                            let mut batch = Scanned::default();
+                            for (i, job) in jobs.iter().enumerate() {
+                                batch.merge(self.scan_job(access, job, opts)?);
+                                if batch.bytes_scanned < SEND_BATCH && i + 1 < jobs.len() {
+                                    continue;
+                                }
                                 // The writer hung up: it has the error.
-                                if tx.send(sc).is_err() {
+                                if tx.send(std::mem::take(&mut batch)).is_err() {
                                     break;
                                 }
                             }
