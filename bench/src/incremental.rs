@@ -58,7 +58,8 @@ fn change(mf: &MemoryFile, ranges: &[FileRange], share: f64, seed: &mut u64) -> 
         *seed ^= *seed >> 7;
         *seed ^= *seed << 17;
         let at = pages[(*seed % pages.len() as u64) as usize];
-        mf.write_at(at + (*seed >> 52), &seed.to_le_bytes()).unwrap();
+        mf.write_at(at + (*seed >> 52), &seed.to_le_bytes())
+            .unwrap();
     }
     n
 }
@@ -80,8 +81,12 @@ fn save(mf: &MemoryFile, dir: &Path, name: &str, incremental: bool) -> (SaveStat
 
 /// A full save into `io::sink`: no file system noise.
 fn sink_save(mf: &MemoryFile) -> SaveStats {
-    mf.save_to(std::io::sink(), Some(&mut std::io::sink()), &SaveOpts::default())
-        .unwrap()
+    mf.save_to(
+        std::io::sink(),
+        Some(&mut std::io::sink()),
+        &SaveOpts::default(),
+    )
+    .unwrap()
 }
 
 fn paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {

@@ -15,6 +15,13 @@
 //! touches (which it reads itself if no worker has yet), waited pages before
 //! the rest, I/O errors reported to the accesses they affect, never a panic.
 //!
+//! Saves can be incremental ([`SaveOpts::incremental`]): the file tracks
+//! which pages change after each checkpoint ([`Tracking`]), a delta holds
+//! only those and names its parent by digest, and
+//! [`MemoryFile::load_chain`] restores a full checkpoint and its deltas,
+//! each page from the newest layer that holds it; [`squash`] makes a chain
+//! one full checkpoint again (docs/FORMAT.md §8a).
+//!
 //! ```
 //! use pgalloc::{AllocOpts, MemoryFile, MemoryFileOpts};
 //!

@@ -796,6 +796,7 @@ impl MemoryFile {
                 (Some(t), true) => Some((t.clone(), mf.raw.clone())),
                 _ => None,
             },
+            !background && layers.len() > 1,
         );
         let total = restore.bytes_total();
         let bg = Background::start(restore, opts.threads);
@@ -806,6 +807,9 @@ impl MemoryFile {
             return Ok((mf, stats));
         }
         bg.restore.await_all()?;
+        for r in bg.restore.stale() {
+            mf.decommit(r)?;
+        }
         drop(bg);
         mf.track_loaded(top, *digest, opts)?;
         stats.bytes_read = total;

@@ -14,6 +14,14 @@
 //! capped piece at a time and rotated to the back, so no waiter starves
 //! another. Workers otherwise read in pages-file order, merging consecutive
 //! units into one vectored read of at most `MAX_READ` bytes.
+//!
+//! A chain (a full checkpoint and its deltas) is one restore of several
+//! *layers*, one source each. Each unit knows its layer and its *visible*
+//! parts: the pages no newer layer replaces. Accesses look units up by
+//! visible part; a unit with none is never read; a unit with some replaced
+//! is read whole into a buffer, checked against its digest and its visible
+//! parts copied (in the background), or, in an eager load, read whole into
+//! place layer after layer, newer layers overwriting older ones.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
@@ -193,6 +201,14 @@ pub(crate) struct SourceLayout<'a> {
 pub(crate) struct Restore {
     /// In load order: layer by layer, oldest first, in file order.
     units: Vec<Unit>,
+    /// An eager load of a chain: every unit is read whole straight into
+    /// memory, layer after layer (no unit of a layer starts before every
+    /// unit below it is done), so newer layers overwrite what they
+    /// replace; then [`Restore::stale`] is zeroed. No copy through a
+    /// buffer, at the price of writing replaced pages twice.
+    layered: bool,
+    /// Units of each layer not yet finished.
+    layer_left: Vec<AtomicUsize>,
     /// The visible parts of the units (see `Unit::vis`).
     visible: Vec<FileRange>,
     /// Every visible part, sorted by memory offset, with its unit: what an
@@ -245,6 +261,7 @@ impl Restore {
         chunk_size: u64,
         max_read: u64,
         tracker: Option<(Arc<crate::file::WriteTracker>, Arc<AtomicBool>)>,
+        layered: bool,
     ) -> Restore {
         let mut units = Vec::new();
         let mut visible = Vec::new();
@@ -286,7 +303,7 @@ impl Restore {
                         k += 1;
                     }
                     if visible.len() > first {
-                        let full = visible.len() == first + 1 && visible[first] == r;
+                        let full = layered || (visible.len() == first + 1 && visible[first] == r);
                         units.push(Unit {
                             mem: r.start,
                             file: file + done,
@@ -317,7 +334,13 @@ impl Restore {
             .collect();
         frags.sort_unstable_by_key(|(r, _)| r.start);
         let n = units.len();
+        let mut per_layer = vec![0usize; sources.len()];
+        for u in &units {
+            per_layer[u.layer as usize] += 1;
+        }
         Restore {
+            layered,
+            layer_left: per_layer.into_iter().map(AtomicUsize::new).collect(),
             digests,
             state: (0..n).map(|_| AtomicU8::new(PENDING)).collect(),
             bytes_total: units.iter().map(|u| u.len).sum(),
@@ -355,6 +378,27 @@ impl Restore {
     /// Page bytes the restore reads.
     pub fn bytes_total(&self) -> u64 {
         self.bytes_total
+    }
+
+    /// After a layered load: memory that whole-unit reads wrote and no
+    /// visible part covers (pages a newer layer zeroed, or that are no
+    /// longer allocated). It must be zeroed again.
+    pub fn stale(&self) -> Vec<FileRange> {
+        if !self.layered {
+            return Vec::new();
+        }
+        let written: Vec<FileRange> = (0..self.units.len())
+            .filter_map(|i| {
+                let u = self.units[i];
+                let r = FileRange {
+                    start: u.mem,
+                    end: u.mem + u.len,
+                };
+                (self.visible_of(i) != [r]).then_some(r)
+            })
+            .collect();
+        let visible: Vec<FileRange> = self.frags.iter().map(|(r, _)| *r).collect();
+        crate::file::subtract(&crate::file::union(&written, &[]), &visible)
     }
 
     /// Every unit loaded or failed. (Set inside the queue lock by the last
@@ -449,6 +493,7 @@ impl Restore {
             }
         }
         let mut q = lock(&self.q);
+        self.layer_left[layer].fetch_sub(run.len(), Ordering::AcqRel);
         q.order.push((run.start, run.len(), by_waiter));
         for (i, r) in run.clone().zip(outcome.drain(..)) {
             match r {
@@ -476,11 +521,7 @@ impl Restore {
     /// that read, so workers verify in parallel) and copies the visible
     /// parts of the buffered ones into place. The outer error is the read's;
     /// the inner ones each unit's.
-    fn load_run(
-        &self,
-        src: &dyn PageSource,
-        run: Range<usize>,
-    ) -> io::Result<Vec<io::Result<()>>> {
+    fn load_run(&self, src: &dyn PageSource, run: Range<usize>) -> io::Result<Vec<io::Result<()>>> {
         thread_local! {
             /// A worker's buffer for partly replaced units (grown, never
             /// zeroed again).
@@ -690,6 +731,15 @@ impl Restore {
         let limit = self.units.first().map_or(0, |u| u.len) << ramp;
         while q.cursor < self.units.len() {
             let at = q.cursor;
+            let layer = self.units[at].layer as usize;
+            if self.layered
+                && self.layer_left[..layer]
+                    .iter()
+                    .any(|n| n.load(Ordering::Acquire) > 0)
+            {
+                // The layers below first (their finisher wakes us).
+                return None;
+            }
             if let Some(run) = self.claim_run(at..self.units.len(), limit) {
                 q.cursor = run.end;
                 q.sweep_reads += 1;
@@ -852,6 +902,7 @@ impl Restore {
                 .iter()
                 .all(|v| v.start >= r.start && v.end <= r.end);
             if inside && self.claim(i) {
+                self.layer_left[u.layer as usize].fetch_sub(1, Ordering::AcqRel);
                 self.state[i].store(LOADED, Ordering::Release);
                 self.bytes_loaded.fetch_add(u.len, Ordering::Relaxed);
                 self.finish_units(lock(&self.q), 1);
@@ -1042,6 +1093,10 @@ fn populate_range(addr: usize, len: u64) {
     // allocates the pages with their contents unchanged, so it is safe even
     // over pages another thread is writing.
     let _ = unsafe {
-        libc::madvise(addr as *mut libc::c_void, len as usize, libc::MADV_POPULATE_WRITE)
+        libc::madvise(
+            addr as *mut libc::c_void,
+            len as usize,
+            libc::MADV_POPULATE_WRITE,
+        )
     };
 }

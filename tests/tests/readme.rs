@@ -138,6 +138,33 @@ fn page_memory_section() -> TestResult {
 }
 
 #[test]
+fn incremental_section() -> TestResult {
+    use pgalloc::SaveOpts;
+    let mf = pgalloc::MemoryFile::new(Default::default())?;
+    let r = mf.allocate(64 << 20, Default::default())?;
+    mf.write_at(r.start, &vec![7u8; 64 << 20])?;
+    let (mut base_meta, mut base_pages) = (Vec::new(), Vec::new());
+    mf.save_to(&mut base_meta, Some(&mut base_pages), &Default::default())?;
+    mf.write_at(r.start + 4096, b"one page changed")?;
+    let (mut delta_meta, mut delta_pages) = (Vec::new(), Vec::new());
+    let delta = SaveOpts {
+        incremental: true,
+        ..Default::default()
+    };
+    let stats = mf.save_to(&mut delta_meta, Some(&mut delta_pages), &delta)?;
+    assert_eq!(stats.bytes_written, 4096); // of 64 MiB
+    let chain: Vec<(&[u8], Arc<dyn pgalloc::PageSource>)> = vec![
+        (&base_meta[..], Arc::new(base_pages)),
+        (&delta_meta[..], Arc::new(delta_pages)),
+    ];
+    let (restored, _) = pgalloc::MemoryFile::load_chain(chain, &Default::default())?;
+    let mut back = [0u8; 16];
+    restored.read_at(r.start + 4096, &mut back)?;
+    assert_eq!(&back, b"one page changed");
+    Ok(())
+}
+
+#[test]
 fn object_storage_section() -> TestResult {
     use std::io::{BufReader, Write};
     #[derive(stateify::Stateify, Debug, PartialEq)]
@@ -210,7 +237,7 @@ fn every_readme_snippet_is_compiled_here() {
         rest = &body[end + 3..];
     }
     assert_eq!(
-        snippets, 5,
+        snippets, 6,
         "README.md has a Rust snippet this file does not know"
     );
 }
