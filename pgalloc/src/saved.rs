@@ -35,10 +35,18 @@ impl SavedPages {
     /// Reads the metadata `save_to` wrote (`meta`, at its graph record) and
     /// checks it, and `source` against it: for a pages file, its header's
     /// checkpoint id and its length. For pages saved inline, `source` is
-    /// the blocks' bytes one after another.
+    /// the blocks' bytes one after another. A delta is refused
+    /// ([`Error::Chain`](crate::Error::Chain)): its pages alone are not the
+    /// memory.
     pub fn open<R: BufRead>(mut meta: R, source: Box<dyn PageSource>) -> Result<SavedPages> {
         let saved: SavedFile = stateify::load(&mut meta)?;
         validate(&saved)?;
+        if saved.layer != 0 {
+            return Err(crate::Error::Chain(format!(
+                "delta {} of a chain: its pages are only what changed since its parent; read the chain squashed (`stateify squash`)",
+                saved.layer
+            )));
+        }
         let data = check_pages_file(&saved, &*source)?;
         let piece = saved.piece();
         let (mut offset, mut pieces) = (data, 0);
@@ -182,6 +190,20 @@ mod tests {
         sp.read_at(seg.start, &mut buf).unwrap();
         let e = sp.read_at(seg.start + (3 << 20) - 3, &mut buf).unwrap_err();
         assert!(matches!(e, Error::BadPages { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_delta_is_refused() {
+        let (mf, _, _) = saved(false);
+        mf.write_at(0, b"changed").unwrap();
+        let (mut meta, mut pages) = (Vec::new(), Vec::new());
+        let opts = SaveOpts {
+            incremental: true,
+            ..SaveOpts::default()
+        };
+        mf.save_to(&mut meta, Some(&mut pages), &opts).unwrap();
+        let e = SavedPages::open(&meta[..], Box::new(pages)).err().unwrap();
+        assert!(matches!(e, Error::Chain(_)), "{e}");
     }
 
     #[test]

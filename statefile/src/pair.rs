@@ -118,7 +118,14 @@ fn remove_orphans(dir: &Path, name: &str, keep: &str) -> io::Result<()> {
     for e in fs::read_dir(dir)? {
         let file = e?.file_name();
         let Some(f) = file.to_str() else { continue };
-        let orphan = f.starts_with(&prefix) && f.ends_with(".pages") && f != keep;
+        // `NAME.UNIQUE.pages`, UNIQUE without a dot: the pages of another
+        // checkpoint whose name starts with `NAME.` (a delta `NAME.1`, say)
+        // are not this one's orphans.
+        let orphan = f
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".pages"))
+            .is_some_and(|unique| !unique.contains('.'))
+            && f != keep;
         let dead_tmp = f.starts_with(&tmp_prefix) && f.contains(".tmp-");
         if orphan || dead_tmp {
             fs::remove_file(dir.join(f))?;
@@ -211,6 +218,18 @@ mod tests {
             Ok::<_, crate::Error>(())
         })
         .unwrap();
+    }
+
+    #[test]
+    fn writing_a_checkpoint_keeps_the_pages_of_one_named_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        layer(d, "cp", None);
+        layer(d, "cp.1", Some("cp"));
+        layer(d, "cp", None);
+        let delta = find_pair(d, "cp.1").unwrap();
+        assert!(delta.pages.exists(), "{:?}", names(d));
+        assert_eq!(names(d).len(), 4, "{:?}", names(d));
     }
 
     #[test]

@@ -185,6 +185,10 @@ fn open_pages(file: &Path, pages: Option<&Path>, records: &[Record]) -> Result<O
             );
             Ok(None)
         }
+        Err(pgalloc::Error::Chain(m)) => {
+            eprintln!("stateify: the pages of record {meta} are {m}; mounting without /pages");
+            Ok(None)
+        }
         Err(e) => Err(Failure(format!(
             "saved pages (record {meta}{}): {e}",
             path.map(|p| format!(", {}", p.label())).unwrap_or_default()
