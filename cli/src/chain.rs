@@ -17,7 +17,9 @@ use crate::{emit, Cli, MAX_DEPTH};
 /// The checkpoints of the chain `file` ends, oldest first (`file` last),
 /// or `None` if its metadata names no parent.
 pub(crate) fn chain_of(file: &Path) -> Result<Option<Vec<statefile::Pair>>> {
-    if input::kind_of(file)? != input::Kind::Statefile {
+    // A statefile fetched from a store sits in a temporary directory: its
+    // parents are not beside it (chains live in local directories).
+    if input::kind_of(file)? != input::Kind::Statefile || crate::remote::store_of(file).is_some() {
         return Ok(None);
     }
     let header = statefile::read_header(BufReader::new(std::fs::File::open(file)?))?;

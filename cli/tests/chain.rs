@@ -116,6 +116,34 @@ fn info_verify_and_squash_follow_the_chain() {
     back.read_at(r.start, &mut b).unwrap();
     assert!(a == b, "the squashed memory differs");
 
+    // Mounted, the delta shows its chain's memory, as the squashed file.
+    if stateify_tests::mount::fuse_usable() {
+        let bin = Path::new(env!("CARGO_BIN_EXE_stateify"));
+        let pages_of = |state: &str, mp: &str| {
+            let mut m = stateify_tests::mount::Mounted::start(
+                bin,
+                &["--key-file", key, "mount", state],
+                &d.join(mp),
+            );
+            let dir = m.path("/pages");
+            let mut names: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            names.sort();
+            let bytes: Vec<u8> = names
+                .iter()
+                .flat_map(|n| std::fs::read(dir.join(n)).unwrap())
+                .collect();
+            assert!(m.stop().success());
+            bytes
+        };
+        let chain = pages_of(top, "m1");
+        assert_eq!(chain.len() as u64, r.end - r.start, "one segment");
+        assert!(chain == a, "the mounted chain is not the memory");
+        assert!(pages_of(flat.to_str().unwrap(), "m2") == chain);
+    }
+
     // A damaged page in a lower layer's pages file, then a base taken
     // again (the delta's parent gone), then a missing parent.
     let base_pages = statefile::find_pair(d, "cp").unwrap().pages;

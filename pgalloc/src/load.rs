@@ -292,7 +292,7 @@ pub struct LayerInfo {
 }
 
 impl LayerInfo {
-    fn of(s: &SavedFile, digest: [u8; 32]) -> LayerInfo {
+    pub(crate) fn of(s: &SavedFile, digest: [u8; 32]) -> LayerInfo {
         let d32 = |v: &[u8]| <[u8; 32]>::try_from(v).ok();
         LayerInfo {
             digest,

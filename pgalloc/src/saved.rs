@@ -1,17 +1,29 @@
 //! [`SavedPages`]: saved page memory read at any address without loading
 //! it, for tools (the `stateify mount` filesystem shows each segment as a
 //! file). Pages in no block read as zeros; every piece read is checked
-//! against its digest first.
+//! against its digest first. A chain (a full checkpoint and its deltas) is
+//! read as its newest layer's memory: each page from the newest layer that
+//! changed it.
 
 use std::io::BufRead;
 
 use crate::error::Result;
-use crate::load::{check_pages_file, check_piece, read_pieces, validate};
+use crate::file::{intersect, subtract, FileRange};
+use crate::load::{
+    check_chain, check_pages_file, check_piece, read_pieces, read_saved, validate, LayerInfo,
+};
 use crate::restore::PageSource;
 use crate::save::SavedFile;
 
 /// The memory a checkpoint saved, readable by address; see the module docs.
 pub struct SavedPages {
+    /// Oldest first; one for a full checkpoint.
+    layers: Vec<Layer>,
+    segments: Vec<SavedSegment>,
+}
+
+/// One saved layer and where its pages are.
+struct Layer {
     saved: SavedFile,
     source: Box<dyn PageSource>,
     /// Where the page data starts in the source.
@@ -19,7 +31,8 @@ pub struct SavedPages {
     /// Per block: where its bytes start in the source, and the index of its
     /// first digested piece.
     at: Vec<(u64, usize)>,
-    segments: Vec<SavedSegment>,
+    /// A delta's changed memory (the base holds everything).
+    changed: Vec<FileRange>,
 }
 
 /// One allocated range of the saved file.
@@ -37,26 +50,40 @@ impl SavedPages {
     /// checkpoint id and its length. For pages saved inline, `source` is
     /// the blocks' bytes one after another. A delta is refused
     /// ([`Error::Chain`](crate::Error::Chain)): its pages alone are not the
-    /// memory.
-    pub fn open<R: BufRead>(mut meta: R, source: Box<dyn PageSource>) -> Result<SavedPages> {
-        let saved: SavedFile = stateify::load(&mut meta)?;
-        validate(&saved)?;
-        if saved.layer != 0 {
+    /// memory; open its chain with [`SavedPages::open_chain`].
+    pub fn open<R: BufRead>(meta: R, source: Box<dyn PageSource>) -> Result<SavedPages> {
+        let layer = Layer::open(meta, source)?.0;
+        if layer.saved.layer != 0 {
             return Err(crate::Error::Chain(format!(
-                "delta {} of a chain: its pages are only what changed since its parent; read the chain squashed (`stateify squash`)",
-                saved.layer
+                "delta {} of a chain: its pages are only what changed since its parent; open the chain",
+                layer.saved.layer
             )));
         }
-        let data = check_pages_file(&saved, &*source)?;
-        let piece = saved.piece();
-        let (mut offset, mut pieces) = (data, 0);
-        let mut at = Vec::with_capacity(saved.blocks.len());
-        for b in &saved.blocks {
-            at.push((offset, pieces));
-            offset += b.len;
-            pieces += b.len.div_ceil(piece) as usize;
+        Ok(SavedPages::of(vec![layer]))
+    }
+
+    /// Opens a chain, oldest first (as [`MemoryFile::load_chain`] takes
+    /// it): every layer and pages file is checked as by `open`, and the
+    /// chain as by the restore ([`check_chain`]).
+    ///
+    /// [`MemoryFile::load_chain`]: crate::MemoryFile::load_chain
+    pub fn open_chain<R: BufRead>(
+        layers: impl IntoIterator<Item = (R, Box<dyn PageSource>)>,
+    ) -> Result<SavedPages> {
+        let mut opened = Vec::new();
+        let mut infos = Vec::new();
+        for (meta, source) in layers {
+            let (layer, info) = Layer::open(meta, source)?;
+            opened.push(layer);
+            infos.push(info);
         }
-        let segments = saved
+        check_chain(&infos)?;
+        Ok(SavedPages::of(opened))
+    }
+
+    fn of(layers: Vec<Layer>) -> SavedPages {
+        let top = &layers[layers.len() - 1].saved;
+        let segments = top
             .segments
             .iter()
             .map(|s| SavedSegment {
@@ -64,18 +91,16 @@ impl SavedPages {
                 end: s.end,
             })
             .collect();
-        Ok(SavedPages {
-            saved,
-            source,
-            data,
-            at,
-            segments,
-        })
+        SavedPages { layers, segments }
+    }
+
+    fn top(&self) -> &SavedFile {
+        &self.layers[self.layers.len() - 1].saved
     }
 
     /// The saved file's size: addresses run from 0 to it.
     pub fn file_size(&self) -> u64 {
-        self.saved.file_size
+        self.top().file_size
     }
 
     /// The allocated ranges, in order.
@@ -86,7 +111,7 @@ impl SavedPages {
     /// Whether reads are checked against digests (false for saves from
     /// before them).
     pub fn verified(&self) -> bool {
-        !self.saved.digests.is_empty()
+        self.layers.iter().all(|l| !l.saved.digests.is_empty())
     }
 
     /// Fills `buf` with the memory at `addr` (zeros where no page was
@@ -94,14 +119,70 @@ impl SavedPages {
     /// of the file. Each digested piece the range touches is read whole and
     /// checked; a mismatch is [`Error::BadPages`](crate::Error::BadPages).
     pub fn read_at(&self, addr: u64, buf: &mut [u8]) -> Result<usize> {
-        let end = addr
-            .saturating_add(buf.len() as u64)
-            .min(self.saved.file_size);
+        let end = addr.saturating_add(buf.len() as u64).min(self.file_size());
         if addr >= end {
             return Ok(0);
         }
         let len = (end - addr) as usize;
         buf[..len].fill(0);
+        // Each part of the range from the newest layer that changed it.
+        let mut left = vec![FileRange { start: addr, end }];
+        for (i, layer) in self.layers.iter().enumerate().rev() {
+            if left.is_empty() {
+                break;
+            }
+            let mine = if i == 0 {
+                std::mem::take(&mut left)
+            } else {
+                let mine = intersect(&left, &layer.changed);
+                left = subtract(&left, &layer.changed);
+                mine
+            };
+            for r in mine {
+                let from = (r.start - addr) as usize;
+                layer.read_blocks(r.start, &mut buf[from..from + r.len() as usize])?;
+            }
+        }
+        Ok(len)
+    }
+}
+
+impl Layer {
+    fn open<R: BufRead>(meta: R, source: Box<dyn PageSource>) -> Result<(Layer, LayerInfo)> {
+        let (saved, digest) = read_saved(meta)?;
+        validate(&saved)?;
+        let data = check_pages_file(&saved, &*source)?;
+        let piece = saved.piece();
+        let (mut offset, mut pieces) = (data, 0);
+        let mut at = Vec::with_capacity(saved.blocks.len());
+        for b in &saved.blocks {
+            at.push((offset, pieces));
+            offset += b.len;
+            pieces += b.len.div_ceil(piece) as usize;
+        }
+        let changed = saved
+            .changed
+            .iter()
+            .map(|c| FileRange {
+                start: c.start,
+                end: c.start + c.len,
+            })
+            .collect();
+        let info = LayerInfo::of(&saved, digest);
+        let layer = Layer {
+            saved,
+            source,
+            data,
+            at,
+            changed,
+        };
+        Ok((layer, info))
+    }
+
+    /// Copies this layer's blocks over `buf` (zeros, the memory at `addr`).
+    fn read_blocks(&self, addr: u64, buf: &mut [u8]) -> Result<()> {
+        let end = addr + buf.len() as u64;
+        let verified = !self.saved.digests.is_empty();
         let piece = self.saved.piece();
         let blocks = &self.saved.blocks;
         let first = blocks.partition_point(|b| b.start + b.len <= addr);
@@ -121,7 +202,7 @@ impl SavedPages {
                 scratch.resize(p_len, 0);
                 let at = src + p_start;
                 read_pieces(&self.saved, &*self.source, &mut scratch, at, self.data)?;
-                if self.verified() {
+                if verified {
                     let k = first_piece + p as usize;
                     check_piece(&self.saved, k, &scratch, i, b.start + p_start, at)?;
                 }
@@ -134,7 +215,7 @@ impl SavedPages {
                 p += 1;
             }
         }
-        Ok(len)
+        Ok(())
     }
 }
 
@@ -190,6 +271,52 @@ mod tests {
         sp.read_at(seg.start, &mut buf).unwrap();
         let e = sp.read_at(seg.start + (3 << 20) - 3, &mut buf).unwrap_err();
         assert!(matches!(e, Error::BadPages { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_chain_reads_as_its_newest_memory() {
+        let (mf, base_meta, base_pages) = saved(false);
+        let a = mf.segments()[0].0;
+        mf.write_at(a.start + 10, b"delta one").unwrap();
+        mf.write_at(a.start + (3 << 20) - 1, &[0; 4]).unwrap();
+        let delta = SaveOpts {
+            incremental: true,
+            ..SaveOpts::default()
+        };
+        let (mut m1, mut p1) = (Vec::new(), Vec::new());
+        mf.save_to(&mut m1, Some(&mut p1), &delta).unwrap();
+        mf.write_at(a.start + (4 << 20), b"delta two").unwrap();
+        let (mut m2, mut p2) = (Vec::new(), Vec::new());
+        mf.save_to(&mut m2, Some(&mut p2), &delta).unwrap();
+        let layers: Vec<(&[u8], Box<dyn PageSource>)> = vec![
+            (&base_meta[..], Box::new(base_pages.clone())),
+            (&m1[..], Box::new(p1.clone())),
+            (&m2[..], Box::new(p2)),
+        ];
+        let sp = SavedPages::open_chain(layers).unwrap();
+        assert!(sp.verified());
+        let mut want = vec![0u8; a.len() as usize];
+        mf.read_at(a.start, &mut want).unwrap();
+        let mut got = vec![0u8; a.len() as usize];
+        assert_eq!(sp.read_at(a.start, &mut got).unwrap(), got.len());
+        assert!(got == want, "the chain reads other bytes than the memory");
+        // Across layer boundaries, in small reads.
+        for at in [
+            a.start + 8,
+            a.start + (3 << 20) - 5,
+            a.start + (4 << 20) - 2,
+        ] {
+            let mut b = [0u8; 16];
+            sp.read_at(at, &mut b).unwrap();
+            let o = (at - a.start) as usize;
+            assert_eq!(&b[..], &want[o..o + 16], "at {at:#x}");
+        }
+        // Not a chain: the delta's parent missing.
+        let broken: Vec<(&[u8], Box<dyn PageSource>)> = vec![
+            (&base_meta[..], Box::new(base_pages)),
+            (&m2[..], Box::new(p1)),
+        ];
+        assert!(SavedPages::open_chain(broken).is_err());
     }
 
     #[test]

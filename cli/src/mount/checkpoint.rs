@@ -126,7 +126,7 @@ impl Checkpoint {
             };
             records.push(Record { body, graph });
         }
-        let pages = open_pages(file, pages, &records)?;
+        let pages = open_pages(cli, file, pages, &records)?;
         Ok(Checkpoint {
             records,
             metadata,
@@ -141,8 +141,15 @@ impl Checkpoint {
 /// `SavedFile`): from `pages` if given, else from the pages file the
 /// statefile names, else from the raw records after it (pages saved
 /// inline). A checkpoint whose pages are in a file it does not name (and
-/// none given) is mounted without them, with a note.
-fn open_pages(file: &Path, pages: Option<&Path>, records: &[Record]) -> Result<Option<SavedPages>> {
+/// none given) is mounted without them, with a note. An incremental
+/// checkpoint shows its chain's memory: each page from the newest layer
+/// that changed it.
+fn open_pages(
+    cli: &crate::Cli,
+    file: &Path,
+    pages: Option<&Path>,
+    records: &[Record],
+) -> Result<Option<SavedPages>> {
     let meta = records.iter().position(|r| {
         r.graph
             .as_ref()
@@ -168,7 +175,32 @@ fn open_pages(file: &Path, pages: Option<&Path>, records: &[Record]) -> Result<O
                 .collect(),
         )),
     };
-    match SavedPages::open(&record[..], source) {
+    let chain = match pages {
+        Some(_) => None,
+        None => crate::chain::chain_of(file)?,
+    };
+    let opened = match chain {
+        Some(chain) => {
+            let mut lower = Vec::new();
+            for p in &chain[..chain.len() - 1] {
+                let rec = crate::chain::page_metadata_record(cli, &p.state)
+                    .map_err(|Failure(m)| Failure(format!("{}: {m}", p.state.display())))?;
+                let src: Box<dyn PageSource> = Box::new(
+                    std::fs::File::open(&p.pages)
+                        .map_err(|e| Failure(format!("{}: {e}", p.pages.display())))?,
+                );
+                lower.push((rec, src));
+            }
+            lower.push((record.clone(), source));
+            SavedPages::open_chain(
+                lower
+                    .into_iter()
+                    .map(|(rec, src)| (std::io::Cursor::new(rec), src)),
+            )
+        }
+        None => SavedPages::open(&record[..], source),
+    };
+    match opened {
         Ok(p) => Ok(Some(p)),
         // A graph of another type that happens to be named `SavedFile`.
         Err(pgalloc::Error::Meta(e)) => {
