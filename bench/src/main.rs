@@ -81,6 +81,12 @@ fn side_by_side<A, B>(
         a.push(x);
         b.push(y);
         r.push(x.as_secs_f64() / y.as_secs_f64());
+        if std::env::var_os("COMPARE_PAIRS").is_some() {
+            eprintln!(
+                "  pair {i}: ours {x:.1?} peer {y:.1?} ratio {:.3}",
+                x.as_secs_f64() / y.as_secs_f64()
+            );
+        }
     }
     r.sort_by(f64::total_cmp);
     Measured {

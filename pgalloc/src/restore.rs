@@ -97,6 +97,9 @@ impl PageSource for Vec<u8> {
     }
 }
 
+/// Units smaller than this are not populated before they are read.
+const POPULATE_MIN: u64 = 16 << 10;
+
 /// Sweep reads at each size before the size doubles.
 const RAMP: usize = 8;
 
@@ -636,7 +639,7 @@ impl Restore {
         let mut rest = buf;
         for u in units {
             if !u.full {
-                if units.len() > 1 {
+                if units.len() > 1 && u.len >= POPULATE_MIN {
                     // Where its visible parts go (see `populate`): writes
                     // nothing, so the parts other units hold are safe.
                     populate_range(self.unit_addr(u), u.len);
@@ -655,9 +658,12 @@ impl Restore {
             let bytes = unsafe {
                 std::slice::from_raw_parts_mut(self.unit_addr(u) as *mut u8, u.len as usize)
             };
-            if units.len() > 1 {
+            if units.len() > 1 && u.len >= POPULATE_MIN {
                 // A worker's run (a waiter reads one unit and measured no
-                // gain from it).
+                // gain from it). A unit of a page or two gains nothing
+                // either: the read faults them in as cheaply as the
+                // madvise would, without the call (a delta of scattered
+                // pages is 4 KiB units).
                 populate(bytes);
             }
             iov.push(IoSliceMut::new(bytes));

@@ -71,6 +71,9 @@ pub struct SaveStats {
     /// BLAKE3 of the metadata record written: the name a delta saved next
     /// gives its parent.
     pub digest: [u8; 32],
+    /// Time taking the changes since the last checkpoint (and, with raw
+    /// pointers out, reading and re-arming the kernel's write-protection).
+    pub tracking_time: Duration,
 }
 
 /// The metadata graph of a saved memory file.
@@ -574,12 +577,14 @@ impl MemoryFile {
                 ))
             }
         };
+        let t = Instant::now();
         let (taken, method) = if tracking == Tracking::Off {
             (Vec::new(), TrackingMethod::Full)
         } else {
             self.take_changes()?
         };
-        let saved = self.save_locked(
+        let tracking_time = t.elapsed();
+        let mut saved = self.save_locked(
             &st,
             meta,
             pages,
@@ -587,8 +592,9 @@ impl MemoryFile {
             parent.map(|p| (p, &taken[..], method)),
             None,
         );
-        match &saved {
+        match &mut saved {
             Ok(stats) => {
+                stats.tracking_time = tracking_time;
                 st.last = Some(Lineage {
                     digest: stats.digest,
                     layer: stats.layer,
