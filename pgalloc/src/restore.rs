@@ -448,8 +448,8 @@ impl Restore {
             .is_ok()
     }
 
-    /// Reads the claimed units `run` (consecutive in one source, or one
-    /// unit read through a buffer), checks them, and publishes the outcome.
+    /// Reads the claimed units `run` (consecutive in one source: see
+    /// `load_run`), checks them, and publishes the outcome.
     fn read_run(&self, run: Range<usize>, by_waiter: bool) {
         let layer = self.units[run.start].layer as usize;
         let source = lock(&self.q).sources.get(layer).cloned();
@@ -654,7 +654,10 @@ impl Restore {
             // the restore runs (`MemoryFile` stops and joins the workers
             // before unmapping). This thread claimed the unit (LOADING), so
             // no other reader writes it, and no safe code references its
-            // bytes: every access waits until the unit is LOADED.
+            // bytes: every access waits until the unit is LOADED. A unit
+            // read whole is all visible, or (layered) no unit of another
+            // layer is being read: the layers below are done, the layers
+            // above not begun.
             let bytes = unsafe {
                 std::slice::from_raw_parts_mut(self.unit_addr(u) as *mut u8, u.len as usize)
             };
