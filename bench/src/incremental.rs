@@ -85,6 +85,48 @@ fn change_raw(mf: &MemoryFile, ranges: &[FileRange], share: f64, seed: &mut u64)
     n
 }
 
+/// Incremental saves beside full saves, pair by pair: medians of each side
+/// and of the pair ratios, and what the last delta saved.
+struct DeltaVsFull {
+    delta: Duration,
+    full: Duration,
+    ratio: f64,
+    written: u64,
+    method: pgalloc::TrackingMethod,
+    /// Median time taking the changes.
+    tracking: Duration,
+}
+
+/// `pairs` rounds of: `change`, an incremental save (timed), a full save
+/// (timed), after a full save to start from.
+fn delta_vs_full(mf: &MemoryFile, d: &Path, pairs: usize, mut change: impl FnMut()) -> DeltaVsFull {
+    change();
+    save(mf, d, "full", false);
+    let (mut deltas, mut fulls, mut ratios, mut scans) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut last = SaveStats::default();
+    for _ in 0..pairs {
+        change();
+        settle(d);
+        let (stats, delta) = save(mf, d, "delta", true);
+        let (_, full) = save(mf, d, "full", false);
+        scans.push(stats.tracking_time);
+        last = stats;
+        deltas.push(delta);
+        fulls.push(full);
+        ratios.push(delta.as_secs_f64() / full.as_secs_f64());
+    }
+    ratios.sort_by(f64::total_cmp);
+    DeltaVsFull {
+        delta: median(deltas),
+        full: median(fulls),
+        ratio: ratios[pairs / 2],
+        written: last.bytes_written,
+        method: last.tracking,
+        tracking: median(scans),
+    }
+}
+
 /// Saves `mf` into `dir/NAME.meta` and `dir/NAME.pages`.
 fn save(mf: &MemoryFile, dir: &Path, name: &str, incremental: bool) -> (SaveStats, Duration) {
     let (meta, pages) = paths(dir, name);
@@ -143,70 +185,36 @@ pub(super) fn incremental(run: &Run) {
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
 
     // An incremental save after 1% of the pages changed, beside a full
-    // save of the same memory (each pair: change, delta, full).
-    save(&mf, d, "full", false);
-    let (mut ours, mut peer, mut ratios, mut written) = (Vec::new(), Vec::new(), Vec::new(), 0);
-    for _ in 0..pairs {
+    // save of the same memory: through the API, then through raw pointers
+    // (found by the kernel's write-protection, one PAGEMAP_SCAN per chunk).
+    let pair = delta_vs_full(&mf, d, pairs, || {
         change(&mf, &ranges, 0.01, &mut seed);
-        settle(d);
-        let (stats, delta) = save(&mf, d, "delta", true);
-        written = stats.bytes_written;
-        let (_, full) = save(&mf, d, "full", false);
-        ours.push(delta);
-        peer.push(full);
-        ratios.push(delta.as_secs_f64() / full.as_secs_f64());
-    }
-    ratios.sort_by(f64::total_cmp);
-    ours.sort();
-    peer.sort();
+    });
     line(
         &format!("incremental {mib}MiB"),
         "save 1% changed vs full",
-        ms(ours[pairs / 2]),
-        ms(peer[pairs / 2]),
-        ratios[pairs / 2],
+        ms(pair.delta),
+        ms(pair.full),
+        pair.ratio,
         &format!(
             "goal ≤ 0.05; 1% of pages written at random, {:.1} MiB saved; peer: a full save of the same memory",
-            written as f64 / (1 << 20) as f64
+            pair.written as f64 / (1 << 20) as f64
         ),
     );
-
-    // The same with the changes written through raw pointers: found by the
-    // kernel's write-protection (one PAGEMAP_SCAN per chunk).
-    let raw_change = |seed: &mut u64| {
-        let n = change_raw(&mf, &ranges, 0.01, seed);
-        assert!(n > 0);
-    };
-    raw_change(&mut seed);
-    save(&mf, d, "full", false);
-    let (mut ours, mut peer, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    let mut method = pgalloc::TrackingMethod::Full;
-    let mut scans = Vec::new();
-    for _ in 0..pairs {
-        raw_change(&mut seed);
-        settle(d);
-        let (stats, delta) = save(&mf, d, "delta", true);
-        method = stats.tracking;
-        written = stats.bytes_written;
-        scans.push(stats.tracking_time);
-        let (_, full) = save(&mf, d, "full", false);
-        ours.push(delta);
-        peer.push(full);
-        ratios.push(delta.as_secs_f64() / full.as_secs_f64());
-    }
-    ratios.sort_by(f64::total_cmp);
-    ours.sort();
-    peer.sort();
+    let pair = delta_vs_full(&mf, d, pairs, || {
+        change_raw(&mf, &ranges, 0.01, &mut seed);
+    });
     line(
         &format!("incremental {mib}MiB"),
         "save 1% raw-written vs full",
-        ms(ours[pairs / 2]),
-        ms(peer[pairs / 2]),
-        ratios[pairs / 2],
+        ms(pair.delta),
+        ms(pair.full),
+        pair.ratio,
         &format!(
-            "goal ≤ 0.05; the changes written through raw pointers, found by {method:?} in {} (median), {:.1} MiB saved",
-            ms(median(scans)),
-            written as f64 / (1 << 20) as f64
+            "goal ≤ 0.05; the changes written through raw pointers, found by {:?} in {} (median), {:.1} MiB saved",
+            pair.method,
+            ms(pair.tracking),
+            pair.written as f64 / (1 << 20) as f64
         ),
     );
 

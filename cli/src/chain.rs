@@ -44,16 +44,20 @@ pub(crate) fn chain_of(file: &Path) -> Result<Option<Vec<statefile::Pair>>> {
     Ok(Some(statefile::find_chain(dir, name)?))
 }
 
-/// Whether a graph record's root is pgalloc's page metadata.
-fn is_page_metadata(body: &[u8]) -> Result<bool> {
-    let g = decode(body, MAX_DEPTH)?;
-    Ok(matches!(
-        g.root,
+/// Whether a graph's root is pgalloc's page metadata.
+pub(crate) fn is_saved_file(root: &Value<'_>) -> bool {
+    matches!(
+        root,
         Value::Struct {
             name: "SavedFile",
             ..
         }
-    ))
+    )
+}
+
+/// Whether a graph record's root is pgalloc's page metadata.
+fn is_page_metadata(body: &[u8]) -> Result<bool> {
+    Ok(is_saved_file(&decode(body, MAX_DEPTH)?.root))
 }
 
 /// A record's header and body.
@@ -79,17 +83,6 @@ pub(crate) fn page_metadata_record(cli: &Cli, file: &Path) -> Result<Vec<u8>> {
         }
     }
     Err(Failure("no page metadata record (SavedFile) in it".into()))
-}
-
-/// Where each layer stands, read from its page metadata.
-pub(crate) fn layers(cli: &Cli, chain: &[statefile::Pair]) -> Result<Vec<pgalloc::LayerInfo>> {
-    chain
-        .iter()
-        .map(|p| {
-            let rec = page_metadata_record(cli, &p.state).map_err(at(&p.state))?;
-            pgalloc::read_layer(&rec[..]).map_err(|e| at(&p.state)(Failure(e.to_string())))
-        })
-        .collect()
 }
 
 fn at(p: &Path) -> impl Fn(Failure) -> Failure + '_ {

@@ -161,17 +161,29 @@ pub(crate) fn info(cli: &Cli, file: &Path) -> Result<u8> {
 }
 
 pub(crate) fn verify(cli: &Cli, file: &Path) -> Result<u8> {
-    let (mut text, mut j) = verify_one(cli, file)?;
-    // An incremental checkpoint: every layer below, and the chain.
+    let (mut text, mut j, top_meta) = verify_one(cli, file)?;
+    // An incremental checkpoint: every layer below, and the chain (each
+    // layer's page metadata as its verification read it).
     if let Some(chain) = crate::chain::chain_of(file)? {
         let mut layers_json = Vec::new();
+        let mut metas = Vec::new();
         for p in &chain[..chain.len() - 1] {
-            let (t, lj) = verify_one(cli, &p.state)
+            let (t, lj, meta) = verify_one(cli, &p.state)
                 .map_err(|Failure(m)| Failure(format!("{}: {m}", p.state.display())))?;
             text += &format!("{}: {t}", p.state.display());
             layers_json.push(lj);
+            metas.push((p, meta));
         }
-        let infos = crate::chain::layers(cli, &chain)?;
+        metas.push((&chain[chain.len() - 1], top_meta));
+        let infos = metas
+            .into_iter()
+            .map(|(p, meta)| {
+                let at = |m: String| Failure(format!("{}: {m}", p.state.display()));
+                let meta =
+                    meta.ok_or_else(|| at("no page metadata record (SavedFile) in it".into()))?;
+                pgalloc::read_layer(&meta[..]).map_err(|e| at(e.to_string()))
+            })
+            .collect::<Result<Vec<_>>>()?;
         pgalloc::check_chain(&infos).map_err(|e| Failure(e.to_string()))?;
         text += &format!(
             "chain: {} layers, each delta's parent checked by digest:\n",
@@ -194,8 +206,9 @@ pub(crate) fn verify(cli: &Cli, file: &Path) -> Result<u8> {
     emit(cli, text, j)
 }
 
-/// Verifies one statefile or stream (and the pages file it names).
-fn verify_one(cli: &Cli, file: &Path) -> Result<(String, serde_json::Value)> {
+/// Verifies one statefile or stream (and the pages file it names); returns
+/// what to print, and its page metadata record, if it has one.
+fn verify_one(cli: &Cli, file: &Path) -> Result<(String, serde_json::Value, Option<Vec<u8>>)> {
     let mut inp = open(cli, file)?;
     let kind = inp.kind;
     let (mut graphs, mut raw) = (0u64, 0u64);
@@ -204,14 +217,8 @@ fn verify_one(cli: &Cli, file: &Path) -> Result<(String, serde_json::Value)> {
         match &r.body {
             Some(body) => {
                 let g = decode(body, MAX_DEPTH).map_err(|e| graph_error(&r, e))?;
-                if matches!(
-                    g.root,
-                    Value::Struct {
-                        name: "SavedFile",
-                        ..
-                    }
-                ) {
-                    page_meta = Some(body.clone());
+                if crate::chain::is_saved_file(&g.root) {
+                    page_meta = Some(crate::chain::record(body));
                 }
                 graphs += 1;
             }
@@ -228,8 +235,7 @@ fn verify_one(cli: &Cli, file: &Path) -> Result<(String, serde_json::Value)> {
     let mut pages_json = serde_json::Value::Null;
     // A checkpoint that names its pages file (`statefile::write_pair`):
     // the pages against the page metadata record.
-    if let (Some(pages), Some(meta)) = (named_pages_file(file)?, page_meta) {
-        let record = crate::chain::record(&meta);
+    if let (Some(pages), Some(record)) = (named_pages_file(file)?, &page_meta) {
         let source = pages.source()?;
         let r = pgalloc::verify_pages(&record[..], &*source)
             .map_err(|e| Failure(format!("pages file {}: {e}", pages.label())))?;
@@ -251,6 +257,7 @@ fn verify_one(cli: &Cli, file: &Path) -> Result<(String, serde_json::Value)> {
     Ok((
         text,
         json!({"ok": true, "kind": kind.name(), "graphs": graphs, "raw_records": raw, "pages": pages_json}),
+        page_meta,
     ))
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::file::{
-    intersect, subtract, valid_chunk_size, FileRange, Lineage, MemoryFile, MemoryFileOpts,
+    by_newest, subtract, valid_chunk_size, FileRange, Lineage, MemoryFile, MemoryFileOpts,
     Tracking, Usage, MAX_CHUNKS, MAX_FILE_SIZE, MAX_REFS, PAGE_SIZE,
 };
 use crate::restore::{Background, Layer, PageSource, Restore, SourceLayout};
@@ -204,9 +204,8 @@ fn validate_delta(s: &SavedFile) -> Result<()> {
         }
         prev_end = end;
     }
-    let changed = ranges(s.changed.iter().map(|c| (c.start, c.len)));
     let blocks = ranges(s.blocks.iter().map(|b| (b.start, b.len)));
-    if !subtract(&blocks, &changed).is_empty() {
+    if !subtract(&blocks, &s.changed_ranges()).is_empty() {
         return Err(corrupt(
             "a delta's page block lies outside its changed ranges".into(),
         ));
@@ -384,10 +383,7 @@ pub fn squash<R: BufRead>(
         ..LoadOpts::default()
     };
     let (mf, _) = MemoryFile::load_chain(layers, &load)?;
-    let top = crate::file::lock_state(&mf)
-        .last
-        .ok_or_else(|| Error::InvalidArgument("nothing loaded".into()))?;
-    mf.save_squashed(meta, pages, opts, top.digest)
+    mf.save_squashed(meta, pages, opts)
 }
 
 /// What [`verify_pages`] checked.
@@ -753,19 +749,12 @@ impl MemoryFile {
         };
         let t = Instant::now();
         // What each layer provides: the newest layer's allocated memory,
-        // each page from the newest layer that changed it (a base holds
-        // all).
-        let mut left = ranges(top.segments.iter().map(|g| (g.start, g.end - g.start)));
-        let mut visible = vec![Vec::new(); layers.len()];
-        for (i, (saved, _, _)) in layers.iter().enumerate().rev() {
-            if i == 0 {
-                visible[0] = std::mem::take(&mut left);
-            } else {
-                let cover = ranges(saved.changed.iter().map(|c| (c.start, c.len)));
-                visible[i] = intersect(&left, &cover);
-                left = subtract(&left, &cover);
-            }
-        }
+        // each page from the newest layer that changed it.
+        let allocated = ranges(top.segments.iter().map(|g| (g.start, g.end - g.start)));
+        let changed: Vec<Vec<FileRange>> =
+            layers.iter().map(|(s, _, _)| s.changed_ranges()).collect();
+        let changed: Vec<&[FileRange]> = changed.iter().map(Vec::as_slice).collect();
+        let visible = by_newest(allocated, &changed);
         let background = opts.background;
         if background {
             // Counted from the checkpoint now: the workers protect what they

@@ -8,8 +8,8 @@ use nix::unistd::Whence;
 
 use crate::error::{sys, Error, Result};
 use crate::file::{
-    union, FileRange, Lineage, MemoryFile, MemoryKind, SharedAccess, Tracking, TrackingMethod,
-    Usage, HUGE_PAGE_SIZE, PAGE_SIZE,
+    intersect_with, union, FileRange, Lineage, MemoryFile, MemoryKind, SharedAccess, Tracking,
+    TrackingMethod, Usage, HUGE_PAGE_SIZE, PAGE_SIZE,
 };
 
 /// Options of [`MemoryFile::save_to`].
@@ -136,6 +136,17 @@ impl SavedFile {
     /// is no block to check (all memory zero or never touched).
     pub(crate) fn has_digests(&self) -> bool {
         !self.digests.is_empty() || self.blocks.is_empty()
+    }
+
+    /// A delta's changed memory as ranges (empty for a full checkpoint).
+    pub(crate) fn changed_ranges(&self) -> Vec<FileRange> {
+        self.changed
+            .iter()
+            .map(|c| FileRange {
+                start: c.start,
+                end: c.start + c.len,
+            })
+            .collect()
     }
 
     /// The bytes each digest covers.
@@ -375,21 +386,9 @@ impl MemoryFile {
                     },
                     &mut all,
                 )?;
-                let mut runs = Vec::new();
-                let mut j = 0;
-                for (seg, u) in segments {
-                    while j < all.len() && all[j].end <= seg.start {
-                        j += 1;
-                    }
-                    for r in all[j..].iter().take_while(|r| r.start < seg.end) {
-                        let clipped = FileRange {
-                            start: r.start.max(seg.start),
-                            end: r.end.min(seg.end),
-                        };
-                        runs.push((clipped, u.committed));
-                    }
-                }
-                runs
+                let committed: Vec<(FileRange, bool)> =
+                    segments.iter().map(|(r, u)| (*r, u.committed)).collect();
+                intersect_with(&committed, &all)
             }
             _ => Vec::new(),
         };
@@ -605,19 +604,21 @@ impl MemoryFile {
         saved
     }
 
-    /// A full save that stands for the chain layer `squashed` (the digest
-    /// of the layer this file was loaded from): deltas on that layer chain
+    /// A full save that stands for the chain layer this file was loaded
+    /// from (its digest recorded as `squashed`): deltas on that layer chain
     /// onto it.
     pub(crate) fn save_squashed<W: Write>(
         &self,
         meta: W,
         pages: &mut (dyn Write + Send),
         opts: &SaveOpts,
-        squashed: [u8; 32],
     ) -> Result<SaveStats> {
         self.await_all()?;
         let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        self.save_locked(&st, meta, Some(pages), opts, None, Some(squashed))
+        let top = st.last.ok_or_else(|| {
+            Error::InvalidArgument("squash: the file was not loaded from a checkpoint".into())
+        })?;
+        self.save_locked(&st, meta, Some(pages), opts, None, Some(top.digest))
     }
 
     /// `save_to` with the state locked; `delta`: the parent, the pages
@@ -658,7 +659,7 @@ impl MemoryFile {
                 } else {
                     taken.to_vec()
                 };
-                let to_scan = clip_segments(&segments, &changed);
+                let to_scan = intersect_with(&segments, &changed);
                 (changed, to_scan)
             }
         };
@@ -807,31 +808,6 @@ impl MemoryFile {
             Ok::<_, Error>(stats)
         })
     }
-}
-
-/// The parts of `segments` inside `changed` (both sorted), each with its
-/// segment's usage.
-fn clip_segments(
-    segments: &[(FileRange, Usage)],
-    changed: &[FileRange],
-) -> Vec<(FileRange, Usage)> {
-    let mut out = Vec::new();
-    let mut j = 0;
-    for (seg, u) in segments {
-        while j < changed.len() && changed[j].end <= seg.start {
-            j += 1;
-        }
-        let mut k = j;
-        while k < changed.len() && changed[k].start < seg.end {
-            let r = FileRange {
-                start: seg.start.max(changed[k].start),
-                end: seg.end.min(changed[k].end),
-            };
-            out.push((r, *u));
-            k += 1;
-        }
-    }
-    out
 }
 
 #[cfg(test)]

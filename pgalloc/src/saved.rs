@@ -8,7 +8,7 @@
 use std::io::BufRead;
 
 use crate::error::Result;
-use crate::file::{intersect, subtract, FileRange};
+use crate::file::{by_newest, FileRange};
 use crate::load::{
     check_chain, check_pages_file, check_piece, read_pieces, read_saved, validate, LayerInfo,
 };
@@ -126,19 +126,10 @@ impl SavedPages {
         let len = (end - addr) as usize;
         buf[..len].fill(0);
         // Each part of the range from the newest layer that changed it.
-        let mut left = vec![FileRange { start: addr, end }];
-        for (i, layer) in self.layers.iter().enumerate().rev() {
-            if left.is_empty() {
-                break;
-            }
-            let mine = if i == 0 {
-                std::mem::take(&mut left)
-            } else {
-                let mine = intersect(&left, &layer.changed);
-                left = subtract(&left, &layer.changed);
-                mine
-            };
-            for r in mine {
+        let changed: Vec<&[FileRange]> = self.layers.iter().map(|l| &l.changed[..]).collect();
+        let owned = by_newest(vec![FileRange { start: addr, end }], &changed);
+        for (layer, parts) in self.layers.iter().zip(owned) {
+            for r in parts {
                 let from = (r.start - addr) as usize;
                 layer.read_blocks(r.start, &mut buf[from..from + r.len() as usize])?;
             }
@@ -160,14 +151,7 @@ impl Layer {
             offset += b.len;
             pieces += b.len.div_ceil(piece) as usize;
         }
-        let changed = saved
-            .changed
-            .iter()
-            .map(|c| FileRange {
-                start: c.start,
-                end: c.start + c.len,
-            })
-            .collect();
+        let changed = saved.changed_ranges();
         let info = LayerInfo::of(&saved, digest);
         let layer = Layer {
             saved,

@@ -138,6 +138,11 @@ fn remove_orphans(dir: &Path, name: &str, keep: &str) -> io::Result<()> {
 /// its metadata names (read from the header, which needs no key; whether
 /// the pages file belongs to this statefile is checked when it is loaded).
 pub fn find_pair(dir: &Path, name: &str) -> crate::Result<Pair> {
+    find_pair_and_header(dir, name).map(|(pair, _)| pair)
+}
+
+/// `find_pair`, and the statefile's header it read.
+fn find_pair_and_header(dir: &Path, name: &str) -> crate::Result<(Pair, crate::Header)> {
     check_name(name)?;
     let state = dir.join(format!("{name}.state"));
     let header = crate::read_header(io::BufReader::new(File::open(&state)?))?;
@@ -157,10 +162,11 @@ pub fn find_pair(dir: &Path, name: &str) -> crate::Result<Pair> {
         ))
         .into());
     }
-    Ok(Pair {
+    let pair = Pair {
         pages: dir.join(pages),
         state,
-    })
+    };
+    Ok((pair, header))
 }
 
 /// The checkpoints of the chain that ends with `name` in `dir`, oldest
@@ -182,14 +188,13 @@ pub fn find_chain(dir: &Path, name: &str) -> crate::Result<Vec<Pair>> {
             ))
             .into());
         }
-        let pair = find_pair(dir, &n).map_err(|e| match chain.last() {
+        let (pair, header) = find_pair_and_header(dir, &n).map_err(|e| match chain.last() {
             Some(child) => crate::Error::from(invalid(format!(
                 "{}: parent checkpoint {n:?}: {e}",
                 child.state.display()
             ))),
             None => e,
         })?;
-        let header = crate::read_header(io::BufReader::new(File::open(&pair.state)?))?;
         next = header.metadata.get(PARENT_KEY).cloned();
         if let Some(p) = &next {
             check_name(p).map_err(|e| invalid(format!("{}: {e}", pair.state.display())))?;

@@ -158,9 +158,7 @@ fn open_pages(
     });
     let Some(meta) = meta else { return Ok(None) };
     let body = records[meta].body;
-    let mut record = Vec::with_capacity(body.len() + 10);
-    stateify::write_header(&mut record, body.len() as u64, true)?;
-    record.extend_from_slice(body);
+    let record = crate::chain::record(body);
     let path = match pages {
         Some(p) => Some(PagesFile::Local(p.to_path_buf())),
         None => inspect::named_pages_file(file)?,

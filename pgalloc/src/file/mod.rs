@@ -18,7 +18,7 @@ mod track;
 mod uffd;
 mod usage;
 
-pub(crate) use track::{intersect, subtract, union, Changed};
+pub(crate) use track::{by_newest, intersect_with, subtract, union, Changed};
 pub use track::{Tracking, TrackingMethod};
 pub(crate) use uffd::WriteTracker;
 pub(crate) use usage::Usage;
@@ -124,11 +124,6 @@ pub struct MemoryFile {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The file's state, locked.
-pub(crate) fn lock_state(mf: &MemoryFile) -> MutexGuard<'_, State> {
-    lock(&mf.state)
 }
 
 fn read<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {

@@ -136,21 +136,50 @@ pub(crate) fn union(a: &[FileRange], b: &[FileRange]) -> Vec<FileRange> {
 
 /// Sorted, disjoint ranges: the parts of `a` inside `b`.
 pub(crate) fn intersect(a: &[FileRange], b: &[FileRange]) -> Vec<FileRange> {
+    let tagged: Vec<(FileRange, ())> = a.iter().map(|r| (*r, ())).collect();
+    intersect_with(&tagged, b)
+        .into_iter()
+        .map(|(r, ())| r)
+        .collect()
+}
+
+/// As [`intersect`], each part keeping the value of the range of `a` it
+/// came from (a segment's usage, say).
+pub(crate) fn intersect_with<V: Copy>(
+    a: &[(FileRange, V)],
+    b: &[FileRange],
+) -> Vec<(FileRange, V)> {
     let mut out = Vec::new();
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {
-        let start = a[i].start.max(b[j].start);
-        let end = a[i].end.min(b[j].end);
+        let (ra, v) = a[i];
+        let start = ra.start.max(b[j].start);
+        let end = ra.end.min(b[j].end);
         if start < end {
-            out.push(FileRange { start, end });
+            out.push((FileRange { start, end }, v));
         }
-        if a[i].end < b[j].end {
+        if ra.end < b[j].end {
             i += 1;
         } else {
             j += 1;
         }
     }
     out
+}
+
+/// Who holds each part of `area` in a chain: `changed[i]` is layer `i`'s
+/// changed memory (oldest first; the base's is not looked at: it holds
+/// whatever no newer layer changed). Returns each layer's parts of `area`.
+pub(crate) fn by_newest(mut area: Vec<FileRange>, changed: &[&[FileRange]]) -> Vec<Vec<FileRange>> {
+    let mut owned = vec![Vec::new(); changed.len()];
+    for (i, c) in changed.iter().enumerate().skip(1).rev() {
+        owned[i] = intersect(&area, c);
+        area = subtract(&area, c);
+    }
+    if let Some(base) = owned.first_mut() {
+        *base = area;
+    }
+    owned
 }
 
 /// Sorted, disjoint ranges: the parts of `a` outside `b`.
@@ -219,5 +248,17 @@ mod tests {
         assert_eq!(subtract(&b, &a), vec![r(10, 20), r(50, 60)]);
         assert_eq!(subtract(&a, &[]), a.to_vec());
         assert!(intersect(&a, &[]).is_empty());
+        let tagged = [(r(0, 10), 'x'), (r(20, 30), 'y')];
+        assert_eq!(
+            intersect_with(&tagged, &[r(5, 25)]),
+            vec![(r(5, 10), 'x'), (r(20, 25), 'y')]
+        );
+        // Layer 2 changed 0..5, layer 1 changed 0..15: 0..5 is layer 2's,
+        // 5..15 layer 1's, the rest the base's.
+        let (one, two) = ([r(0, 15)], [r(0, 5)]);
+        assert_eq!(
+            by_newest(vec![r(0, 30)], &[&[], &one, &two]),
+            vec![vec![r(15, 30)], vec![r(5, 15)], vec![r(0, 5)]]
+        );
     }
 }
