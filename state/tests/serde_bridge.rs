@@ -476,6 +476,76 @@ fn a_serialize_that_changes_its_fields_every_run_is_an_error() {
     );
 }
 
+/// A struct whose field list depends on its value: no fields, `a`, `a b`,
+/// `b`, `a` under a name equal to the learned one at another address, `ab`,
+/// or `a` at the address of `ab`.
+#[derive(Clone, Copy)]
+struct Shifting(u8);
+impl Serialize for Shifting {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let fields: &[&'static str] = match self.0 {
+            0 => &[],
+            1 => &["a"],
+            2 => &["a", "b"],
+            3 => &["b"],
+            4 => &[ELSEWHERE_A.get_or_init(|| String::from("a").leak())],
+            5 => &[AB],
+            _ => &[AB.split_at(1).0],
+        };
+        let mut st = s.serialize_struct("Loose", fields.len())?;
+        for (i, f) in fields.iter().enumerate() {
+            st.serialize_field(f, &(u32::from(self.0) * 10 + i as u32))?;
+        }
+        st.end()
+    }
+}
+static ELSEWHERE_A: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+static AB: &str = "ab";
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct Loose {
+    #[serde(default)]
+    a: Option<u32>,
+    #[serde(default)]
+    b: Option<u32>,
+    #[serde(default)]
+    ab: Option<u32>,
+}
+
+#[test]
+fn field_lists_that_change_between_values_are_relearned() {
+    // Every layout after each other one, twice: the learned list is left
+    // early, late, at once, never entered, matched by content at another
+    // address, and not matched by a shorter name at the same address.
+    let modes: Vec<u8> = (0..7u8)
+        .flat_map(|a| (0..7u8).map(move |b| [a, b]))
+        .flatten()
+        .collect();
+    let values: Vec<Shifting> = modes.iter().map(|&m| Shifting(m)).collect();
+    let want: Vec<Loose> = modes
+        .iter()
+        .map(|&m| {
+            let v = |i: u32| Some(u32::from(m) * 10 + i);
+            let (a, b, ab) = match m {
+                0 => (None, None, None),
+                1 | 4 | 6 => (v(0), None, None),
+                2 => (v(0), v(1), None),
+                3 => (None, v(0), None),
+                _ => (None, None, v(0)),
+            };
+            Loose { a, b, ab }
+        })
+        .collect();
+    for _ in 0..2 {
+        let bytes = save_only(&values).unwrap();
+        let got = stateify::from_slice::<Serde<Vec<Loose>>>(&bytes).unwrap().0;
+        assert_eq!(got, want);
+        // The bytes do not depend on what earlier saves learned.
+        assert_eq!(save_only(&values).unwrap(), bytes);
+    }
+}
+
 // ---- postcard -----------------------------------------------------------
 
 #[derive(Stateify, Debug, PartialEq)]

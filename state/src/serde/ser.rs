@@ -223,32 +223,50 @@ impl<'a> Ser<'a> {
     }
 
     /// A STRUCT whose fields are learned: its header if the field list is
-    /// known, else nothing yet.
+    /// known, else nothing yet. The common case, a struct whose list and id
+    /// in this save are in its recent slot, is a few instructions inline.
     #[inline(always)]
     fn begin_struct(self, name: Name, len: usize) -> Fields<'a> {
         let key = (name.as_ptr() as usize, name.len(), len);
         let gen = self.s.type_gen();
-        let mut members = None;
-        if let Some(r) = self.s.serde.fields(key) {
-            let (m, known) = (r.members, (r.gen == gen).then_some(r.ty));
-            members = Some(m);
-            let ty = match known {
-                // Its id in this save is known: no type table lookup.
-                Some(ty) => {
-                    self.s.tag(wire::STRUCT);
-                    self.s.varint(ty as u64);
-                    ty
-                }
-                None => {
-                    let ty = self.s.type_ref(DefKind::Struct, name, m);
-                    if let Some(r) = self.s.serde.fields(key) {
-                        (r.ty, r.gen) = (ty, gen);
-                    }
-                    ty
-                }
-            };
+        let r = &self.s.serde.recent.0[SaveCache::slot(key)];
+        if r.key == key && r.gen == gen {
+            let (members, ty) = (r.members, r.ty);
             self.s.count_type(ty);
+            self.s.tag(wire::STRUCT);
+            self.s.varint(ty as u64);
+            return Fields {
+                ser: self,
+                name,
+                len,
+                members,
+                i: 0,
+            };
         }
+        self.begin_struct_slow(name, len)
+    }
+
+    /// `begin_struct` when the recent slot does not know the struct's id in
+    /// this save: the learned list from the cache (and the id from the type
+    /// table), or no list yet.
+    #[inline(never)]
+    fn begin_struct_slow(self, name: Name, len: usize) -> Fields<'a> {
+        let key = (name.as_ptr() as usize, name.len(), len);
+        let gen = self.s.type_gen();
+        let Some(members) = self.s.serde.fields(key).map(|r| r.members) else {
+            return Fields {
+                ser: self,
+                name,
+                len,
+                members: &UNKNOWN[..0],
+                i: 0,
+            };
+        };
+        let ty = self.s.type_ref(DefKind::Struct, name, members);
+        if let Some(r) = self.s.serde.fields(key) {
+            (r.ty, r.gen) = (ty, gen);
+        }
+        self.s.count_type(ty);
         Fields {
             ser: self,
             name,
@@ -258,6 +276,10 @@ impl<'a> Ser<'a> {
         }
     }
 }
+
+/// The member list of a struct whose fields are not known yet: its
+/// address marks it, its empty length sends every field down the slow path.
+static UNKNOWN: [Name; 1] = [""];
 
 /// The fields of a struct being written.
 /// Small, since every struct written moves one around: once the fields
@@ -269,55 +291,87 @@ pub(crate) struct Fields<'a> {
     name: Name,
     /// The field count serde announced (part of the cache key).
     len: usize,
-    /// The learned field list, while the fields so far follow it.
-    members: Option<&'static [Name]>,
+    /// The learned field list while the fields so far follow it; empty once
+    /// they left it, and `&UNKNOWN[..0]` when no list was known (no header
+    /// written yet).
+    members: &'static [Name],
     i: usize,
-}
-
-fn same(a: &str, b: &str) -> bool {
-    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
 }
 
 impl Fields<'_> {
     #[inline(always)]
     fn field<T: Serialize + ?Sized>(&mut self, key: Name, v: &T) -> Result<()> {
-        if let Some(m) = self.members {
-            if self.i < m.len() && same(m[self.i], key) {
+        // The learned names are the same static strings serde passes each
+        // time, so address and length match; other equal strings take the
+        // slow path.
+        if let Some(want) = self.members.get(self.i) {
+            if want.as_ptr() == key.as_ptr() && want.len() == key.len() {
                 self.i += 1;
-                // Not through `put`: a field is no place to rerun from
-                // (a rerun starts at the nearest element, option, variant
-                // or newtype, or the root), nor to count depth (every
-                // recursive type nests through one of those).
-                return v
-                    .serialize(&mut Ser {
-                        s: &mut *self.ser.s,
-                    })
-                    .map_err(|e| e.in_field(key));
+                return self.value(key, v);
             }
+        }
+        self.field_slow(key, v)
+    }
+
+    /// Writes a field's value. Not through `put`: a field is no place to
+    /// rerun from (a rerun starts at the nearest element, option, variant
+    /// or newtype, or the root), nor to count depth (every recursive type
+    /// nests through one of those).
+    #[inline(always)]
+    fn value<T: Serialize + ?Sized>(&mut self, key: Name, v: &T) -> Result<()> {
+        v.serialize(&mut Ser {
+            s: &mut *self.ser.s,
+        })
+        .map_err(|e| e.in_field(key))
+    }
+
+    /// A field that is not the next of the learned list by address: the
+    /// same name at another address, or the fields leave the list here.
+    #[cold]
+    #[inline(never)]
+    fn field_slow<T: Serialize + ?Sized>(&mut self, key: Name, v: &T) -> Result<()> {
+        if self.members.get(self.i) == Some(&key) {
+            self.i += 1;
+            return self.value(key, v);
+        }
+        if self.unknown() {
+            if self.i == 0 {
+                self.ser.s.serde.seen.clear();
+            }
+        } else if !self.left() {
             self.leave_list();
-        } else if self.i == 0 {
-            self.ser.s.serde.seen.clear();
         }
         self.i += 1;
         self.ser.s.serde.seen.push(key);
         Ok(())
     }
 
+    /// Whether no list was known for this struct (no header written).
+    fn unknown(&self) -> bool {
+        std::ptr::eq(self.members.as_ptr(), UNKNOWN.as_ptr())
+    }
+
     /// The fields left the learned list: from here on only the names count.
-    #[cold]
     fn leave_list(&mut self) {
-        let m = self.members.take().unwrap_or(&[]);
+        let m = std::mem::replace(&mut self.members, &UNKNOWN[1..]);
         let seen = &mut self.ser.s.serde.seen;
         seen.clear();
-        seen.extend_from_slice(&m[..self.i]);
+        seen.extend_from_slice(&m[..self.i.min(m.len())]);
     }
 
     #[inline(always)]
     fn end(self) -> Result<()> {
-        match self.members {
-            Some(m) if self.i == m.len() => Ok(()),
-            _ => self.learn(),
+        // Once left, or when unknown, the list is empty and `i` is not,
+        // except for an unknown struct without fields.
+        if self.i == self.members.len() && (self.i != 0 || !self.unknown()) {
+            return Ok(());
         }
+        self.learn()
+    }
+
+    /// Whether the fields left the learned list (see `leave_list`).
+    fn left(&self) -> bool {
+        std::ptr::eq(self.members.as_ptr(), UNKNOWN[1..].as_ptr())
     }
 
     /// The fields did not follow the learned list (or none was known):
@@ -325,10 +379,13 @@ impl Fields<'_> {
     #[cold]
     #[inline(never)]
     fn learn(mut self) -> Result<()> {
-        match self.members {
-            Some(_) => self.leave_list(),
-            None if self.i == 0 => self.ser.s.serde.seen.clear(),
-            None => {}
+        if self.unknown() {
+            if self.i == 0 {
+                self.ser.s.serde.seen.clear();
+            }
+        } else if !self.left() {
+            // Fewer fields than learned.
+            self.leave_list();
         }
         let learned = intern::list(&self.ser.s.serde.seen);
         let key = (self.name.as_ptr() as usize, self.name.len(), self.len);
@@ -577,7 +634,7 @@ impl<'a, 'b> ser::Serializer for &'b mut Ser<'a> {
             key: None,
         })
     }
-    #[inline]
+    #[inline(always)]
     fn serialize_struct(self, name: Name, len: usize) -> Result<Fields<'b>> {
         Ok(Ser { s: &mut *self.s }.begin_struct(name, len))
     }
