@@ -14,7 +14,7 @@
 //! preallocation budget.
 
 use ::serde::de::value::BorrowedStrDeserializer;
-use ::serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
+use ::serde::de::{self, DeserializeSeed, Deserializer as _, IntoDeserializer, Visitor};
 
 use crate::error::{Error, Result};
 use crate::load::Loader;
@@ -84,6 +84,18 @@ impl<'de> De<'_, 'de, '_> {
         self.l
             .nest_sparse(|l| v.visit_seq(Elements { l, left: n, i: 0 }))
     }
+}
+
+/// `deserialize_x` methods that read the value directly when the next tag
+/// is the usual one for it (`De::typed_x`), else go through
+/// `deserialize_any`, which accepts every form.
+macro_rules! typed {
+    ($($($method:ident)* => $form:ident;)*) => {$($(
+        #[inline]
+        fn $method<V: Visitor<'de>>(self, v: V) -> Result<V::Value> {
+            self.$form(v)
+        }
+    )*)*};
 }
 
 impl<'de> de::Deserializer<'de> for De<'_, 'de, '_> {
@@ -257,9 +269,123 @@ impl<'de> de::Deserializer<'de> for De<'_, 'de, '_> {
         super::HUMAN_READABLE
     }
 
+    // What serde's own types ask for, read straight when the stream holds
+    // the common form; anything else goes through `deserialize_any`.
+    typed! {
+        deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64
+        deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64 => integer;
+        deserialize_f32 => f32;
+        deserialize_f64 => f64;
+        deserialize_bool => bool;
+        deserialize_str deserialize_string => string;
+        deserialize_seq => seq;
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        mut self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value> {
+        if self.peek()? != wire::STRUCT {
+            return self.deserialize_any(v);
+        }
+        let at = self.l.offset();
+        self.l.reader().u8()?;
+        self.visit_struct(v).map_err(|e| e.at(at))
+    }
+
     ::serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit seq map struct identifier
+        i128 u128 char bytes byte_buf unit map identifier
+    }
+}
+
+impl<'de> De<'_, 'de, '_> {
+    /// The next tag, if the input has one (no error: the slow path reports).
+    #[inline(always)]
+    fn next_tag(&mut self) -> Option<u8> {
+        self.l.reader().peek().ok()
+    }
+
+    /// A small integer (a SMALL tag) or a UINT; else any form.
+    #[inline(always)]
+    fn integer<V: Visitor<'de>>(mut self, v: V) -> Result<V::Value> {
+        let at = self.l.offset();
+        let n = match self.next_tag() {
+            Some(t @ wire::SMALL..=0xff) => {
+                self.l.reader().advance(1);
+                (t - wire::SMALL) as u64
+            }
+            Some(wire::UINT) => {
+                let r = self.l.reader();
+                r.advance(1);
+                r.varint()?
+            }
+            _ => return self.deserialize_any(v),
+        };
+        v.visit_u64::<Error>(n).map_err(|e| e.at(at))
+    }
+
+    #[inline(always)]
+    fn f32<V: Visitor<'de>>(self, v: V) -> Result<V::Value> {
+        self.float(wire::F32, v)
+    }
+
+    #[inline(always)]
+    fn f64<V: Visitor<'de>>(self, v: V) -> Result<V::Value> {
+        self.float(wire::F64, v)
+    }
+
+    /// An F32 or F64 (`tag`) handed to the visitor as written.
+    #[inline(always)]
+    fn float<V: Visitor<'de>>(mut self, tag: u8, v: V) -> Result<V::Value> {
+        if self.next_tag() != Some(tag) {
+            return self.deserialize_any(v);
+        }
+        let at = self.l.offset();
+        let r = if tag == wire::F32 {
+            let x = self.l.read_f32()?;
+            v.visit_f32::<Error>(x)
+        } else {
+            let x = self.l.read_f64()?;
+            v.visit_f64::<Error>(x)
+        };
+        r.map_err(|e| e.at(at))
+    }
+
+    #[inline(always)]
+    fn bool<V: Visitor<'de>>(mut self, v: V) -> Result<V::Value> {
+        match self.next_tag() {
+            Some(t @ (wire::FALSE | wire::TRUE)) => {
+                let at = self.l.offset();
+                self.l.reader().advance(1);
+                v.visit_bool::<Error>(t == wire::TRUE).map_err(|e| e.at(at))
+            }
+            _ => self.deserialize_any(v),
+        }
+    }
+
+    #[inline(always)]
+    fn string<V: Visitor<'de>>(mut self, v: V) -> Result<V::Value> {
+        if self.next_tag() != Some(wire::STR) {
+            return self.deserialize_any(v);
+        }
+        let at = self.l.offset();
+        let s = self.l.read_str()?;
+        v.visit_borrowed_str::<Error>(s).map_err(|e| e.at(at))
+    }
+
+    #[inline(always)]
+    fn seq<V: Visitor<'de>>(mut self, v: V) -> Result<V::Value> {
+        if self.next_tag() != Some(wire::SEQ) {
+            return self.deserialize_any(v);
+        }
+        let at = self.l.offset();
+        let n = self.l.read_seq_header()?;
+        let hint = self.hint(n);
+        self.l
+            .nest_sparse(|l| v.visit_seq(Elements { l, left: n, i: 0 }.hinted(hint)))
+            .map_err(|e| e.at(at))
     }
 }
 
