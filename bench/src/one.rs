@@ -111,6 +111,15 @@ const CASES: &[Case] = &[
     }),
 ];
 
+/// The timed loop, a function of its own so that a profiler can count it
+/// alone: `valgrind --tool=callgrind --toggle-collect=one::runs …`.
+#[inline(never)]
+fn runs(run: fn(&Data), d: &Data, n: u32) {
+    for _ in 0..n {
+        run(d);
+    }
+}
+
 fn main() {
     let names: Vec<&str> = CASES.iter().map(|c| c.0).collect();
     let mut args = std::env::args().skip(1);
@@ -144,9 +153,7 @@ fn main() {
         g2_ours,
     };
     let start = Instant::now();
-    for _ in 0..n {
-        run(&d);
-    }
+    runs(run, &d, n);
     println!("{case}: {:?} a run", start.elapsed() / n.max(1));
     // Not torn down: what freeing the data sets costs depends on what the
     // runs left in the heap, and would blur the difference of N runs and 0.

@@ -624,6 +624,51 @@ fn every_prefix_and_byte_flip_fails_cleanly() {
 }
 
 #[test]
+fn deep_serde_sequences_save_on_a_small_stack() {
+    // Nesting only through sequences, deeper than a 256 KiB stack holds:
+    // the save moves to new stack segments as it goes.
+    // (Loads refuse owned values nested past 10,000 levels by default.)
+    let depth = 8_000;
+    let mut v = serde_json::Value::from(7);
+    for _ in 0..depth {
+        v = serde_json::Value::Array(vec![v, serde_json::Value::Bool(true)]);
+    }
+    let v = std::sync::Arc::new(v);
+    let bytes = {
+        let v = v.clone();
+        std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || save_only(&*v))
+            .unwrap()
+            .join()
+            .unwrap()
+            .unwrap()
+    };
+    // Read back and walked without recursion (serde_json's own drop and
+    // comparison recurse as deep as the value).
+    let back = stateify::from_slice::<Serde<serde_json::Value>>(&bytes)
+        .unwrap()
+        .0;
+    let mut levels = 0;
+    let mut at = &back;
+    while let serde_json::Value::Array(items) = at {
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[1], serde_json::Value::Bool(true));
+        at = &items[0];
+        levels += 1;
+    }
+    assert_eq!((levels, at), (depth, &serde_json::Value::from(7)));
+    // Both values are dropped on a stack deep enough for serde_json's
+    // recursive drop.
+    std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(move || drop((v, back)))
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
 fn deep_nesting_through_serde_is_refused_not_overflowed() {
     // 200 000 nested sequences, read as a serde_json::Value.
     let depth = 200_000;
