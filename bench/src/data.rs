@@ -32,7 +32,9 @@ impl Rng {
 
 // ---- structured tree data --------------------------------------------------------
 
-/// The save-game types, each with every peer's derives.
+/// The save-game types, each with every peer's derives (Fory's derive is
+/// given per item: `ForyStruct`, `ForyEnum` for unit enums, `ForyUnion` for
+/// enums with data).
 macro_rules! savedata_types {
     ($($item:item)*) => {
         $(
@@ -44,6 +46,7 @@ macro_rules! savedata_types {
 }
 
 savedata_types! {
+#[derive(fory::ForyEnum)]
 pub enum GameType {
     Survival,
     Creative,
@@ -51,11 +54,13 @@ pub enum GameType {
     Spectator,
 }
 
+#[derive(fory::ForyStruct)]
 pub struct Enchantment {
     pub id: String,
     pub level: u16,
 }
 
+#[derive(fory::ForyStruct)]
 pub struct Item {
     pub count: i8,
     pub slot: u8,
@@ -65,6 +70,7 @@ pub struct Item {
     pub display_name: Option<String>,
 }
 
+#[derive(fory::ForyStruct)]
 pub struct Abilities {
     pub walk_speed: f32,
     pub fly_speed: f32,
@@ -75,6 +81,7 @@ pub struct Abilities {
     pub instabuild: bool,
 }
 
+#[derive(fory::ForyUnion)]
 pub enum Entity {
     Item {
         age: u16,
@@ -85,9 +92,12 @@ pub enum Entity {
         health: f32,
         pos: (f64, f64, f64),
     },
+    /// Fory's union derive wants one variant to fall back on.
+    #[fory(default)]
     Empty,
 }
 
+#[derive(fory::ForyStruct)]
 pub struct Player {
     pub game_type: GameType,
     pub previous_game_type: GameType,
@@ -112,6 +122,7 @@ pub struct Player {
     pub recipes: Vec<String>,
 }
 
+#[derive(fory::ForyStruct)]
 pub struct SaveData {
     pub players: Vec<Player>,
 }
@@ -211,20 +222,26 @@ pub fn save_data(players: usize) -> SaveData {
 
 // ---- shared-pointer DAG -----------------------------------------------------------
 
-#[derive(Debug, PartialEq, Stateify, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Debug, PartialEq, Stateify, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, fory::ForyStruct,
+)]
 pub struct Leaf {
     pub id: u32,
     pub name: String,
     pub weights: Vec<u32>,
 }
 
-#[derive(Debug, PartialEq, Stateify, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Debug, PartialEq, Stateify, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, fory::ForyStruct,
+)]
 pub struct Mid {
     pub id: u32,
     pub leaves: Vec<Rc<Leaf>>,
 }
 
-#[derive(Debug, PartialEq, Stateify, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Debug, PartialEq, Stateify, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, fory::ForyStruct,
+)]
 pub struct Dag {
     pub mids: Vec<Rc<Mid>>,
     /// The mids again, reached a second time (heavy sharing at both levels).

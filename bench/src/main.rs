@@ -365,16 +365,19 @@ fn save_order(run: &Run) {
     );
 }
 
-// ---- structured data vs postcard and bitcode -------------------------------------------
+// ---- structured data vs postcard, bitcode and Fory ------------------------------------
 
 fn structured(run: &Run) {
     let d = data::save_data(if run.quick { 300 } else { 1000 });
     let ours_b = stateify::to_vec(&d).unwrap();
     let post_b = postcard::to_allocvec(&d).unwrap();
     let bit_b = bitcode::serialize(&d).unwrap();
+    let fory = fory_savedata();
+    let fory_b = fory.serialize(&d).unwrap();
     assert_eq!(stateify::from_slice::<data::SaveData>(&ours_b).unwrap(), d);
     assert_eq!(postcard::from_bytes::<data::SaveData>(&post_b).unwrap(), d);
     assert_eq!(bitcode::deserialize::<data::SaveData>(&bit_b).unwrap(), d);
+    assert_eq!(fory.deserialize::<data::SaveData>(&fory_b).unwrap(), d);
     let case = "players (savedata)";
     times(
         case,
@@ -416,6 +419,7 @@ fn structured(run: &Run) {
         ),
         "",
     );
+    fory_times(run, case, &d, &ours_b, &fory, &fory_b, FORY_NOTE, "goal");
     serde_bridge(run, &d, &ours_b, &post_b);
     sizes(
         case,
@@ -439,6 +443,60 @@ fn structured(run: &Run) {
         zstd_len(&bit_b),
         "zstd level 3",
     );
+    sizes(case, "size vs Fory", ours_b.len(), fory_b.len(), FORY_NOTE);
+}
+
+const FORY_NOTE: &str = "Fory native (xlang off), compatible mode";
+
+/// The serialize and deserialize rows of `d` (ours: `ours_b`) against Fory
+/// (`fory_b`); `serialize_goal` is "goal" or "keep" for the serialize row.
+#[allow(clippy::too_many_arguments)]
+fn fory_times<T>(
+    run: &Run,
+    case: &str,
+    d: &T,
+    ours_b: &[u8],
+    fory: &fory::Fory,
+    fory_b: &[u8],
+    note: &str,
+    serialize_goal: &str,
+) where
+    T: stateify::Stateify + fory::Serializer<Target = T>,
+{
+    times(
+        case,
+        "serialize vs Fory",
+        side_by_side(
+            run,
+            || stateify::to_vec(d).unwrap(),
+            || fory.serialize(d).unwrap(),
+        ),
+        &format!("{note}; {serialize_goal} ≤ 1.0"),
+    );
+    times(
+        case,
+        "deserialize vs Fory",
+        side_by_side(
+            run,
+            || stateify::from_slice::<T>(ours_b).unwrap(),
+            || fory.deserialize::<T>(fory_b).unwrap(),
+        ),
+        &format!("{note}; keep ≤ 1.0"),
+    );
+}
+
+/// Apache Fory in native (Rust-only) compatible mode, the mode with schema
+/// evolution like ours, with the save-game types registered.
+fn fory_savedata() -> fory::Fory {
+    let mut f = fory::Fory::builder().xlang(false).compatible(true).build();
+    f.register::<data::GameType>(1).unwrap();
+    f.register::<data::Enchantment>(2).unwrap();
+    f.register::<data::Item>(3).unwrap();
+    f.register::<data::Abilities>(4).unwrap();
+    f.register::<data::Entity>(5).unwrap();
+    f.register::<data::Player>(6).unwrap();
+    f.register::<data::SaveData>(7).unwrap();
+    f
 }
 
 /// The same data through `stateify::serde::Serde<T>` (the serde bridge),
@@ -497,7 +555,7 @@ fn serde_bridge(run: &Run, d: &data::SaveData, derived_b: &[u8], post_b: &[u8]) 
     sizes(case, "size vs derived", serde_b.len(), derived_b.len(), "");
 }
 
-// ---- shared-pointer DAG vs rkyv ------------------------------------------------------
+// ---- shared-pointer DAG vs rkyv and Fory ----------------------------------------------
 
 fn dag(run: &Run) {
     let d = if run.quick {
@@ -517,6 +575,21 @@ fn dag(run: &Run) {
         want
     );
     assert_eq!(data::dag_digest(&rk_load(&rk_b)), want);
+    // Fory native, compatible, with reference tracking: each `Rc` written
+    // once and shared again on load.
+    let mut fory = fory::Fory::builder()
+        .xlang(false)
+        .compatible(true)
+        .track_ref(true)
+        .build();
+    fory.register::<data::Leaf>(1).unwrap();
+    fory.register::<data::Mid>(2).unwrap();
+    fory.register::<data::Dag>(3).unwrap();
+    let fory_b = fory.serialize(&d).unwrap();
+    assert_eq!(
+        data::dag_digest(&fory.deserialize::<data::Dag>(&fory_b).unwrap()),
+        want
+    );
     let case = "Rc DAG (sharing)";
     times(
         case,
@@ -539,6 +612,9 @@ fn dag(run: &Run) {
         "rkyv: validate + deserialize to owned; target ≤ 1.0",
     );
     sizes(case, "size vs rkyv", ours_b.len(), rk_b.len(), "");
+    let note = "Fory native, compatible, track_ref";
+    fory_times(run, case, &d, &ours_b, &fory, &fory_b, note, "keep");
+    sizes(case, "size vs Fory", ours_b.len(), fory_b.len(), note);
 }
 
 // ---- bulk plain data vs memcpy and rkyv -------------------------------------------------
