@@ -77,6 +77,15 @@ impl<'de> De<'_, 'de, '_> {
         })
     }
 
+    /// A SEQ (its tag not yet read) and its elements.
+    #[inline]
+    fn visit_seq<V: Visitor<'de>>(mut self, v: V) -> Result<V::Value> {
+        let n = self.l.read_seq_header()?;
+        let hint = self.hint(n);
+        self.l
+            .nest_sparse(|l| v.visit_seq(Elements { l, left: n, i: 0 }.hinted(hint)))
+    }
+
     /// A STRUCT's field values (its tag just read) as a sequence.
     fn visit_struct_as_seq<V: Visitor<'de>>(self, v: V) -> Result<V::Value> {
         let ty = self.l.read_type(wire::STRUCT)?;
@@ -87,13 +96,13 @@ impl<'de> De<'_, 'de, '_> {
 }
 
 /// `deserialize_x` methods that read the value directly when the next tag
-/// is the usual one for it (`De::typed_x`), else go through
+/// is one of its usual forms (`De::usual`), else go through
 /// `deserialize_any`, which accepts every form.
 macro_rules! typed {
-    ($($($method:ident)* => $form:ident;)*) => {$($(
+    ($($($method:ident)* => |$t:ident| $usual:expr, |$l:ident, $v:ident| $read:expr;)*) => {$($(
         #[inline]
         fn $method<V: Visitor<'de>>(self, v: V) -> Result<V::Value> {
-            self.$form(v)
+            self.usual(v, |$t| $usual, |$l, $v| $read)
         }
     )*)*};
 }
@@ -127,12 +136,7 @@ impl<'de> de::Deserializer<'de> for De<'_, 'de, '_> {
             wire::F64 => v.visit_f64(self.l.read_f64()?),
             wire::CHAR => v.visit_char(self.l.read_char()?),
             wire::STR => v.visit_borrowed_str(self.l.read_str()?),
-            wire::SEQ => {
-                let n = self.l.read_seq_header()?;
-                let hint = self.hint(n);
-                self.l
-                    .nest_sparse(|l| v.visit_seq(Elements { l, left: n, i: 0 }.hinted(hint)))
-            }
+            wire::SEQ => self.visit_seq(v),
             wire::TUPLE => {
                 let r = self.l.reader();
                 r.u8()?;
@@ -270,15 +274,20 @@ impl<'de> de::Deserializer<'de> for De<'_, 'de, '_> {
     }
 
     // What serde's own types ask for, read straight when the stream holds
-    // the common form; anything else goes through `deserialize_any`.
+    // the common form (with the loader's own readers); anything else goes
+    // through `deserialize_any`.
     typed! {
         deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64
-        deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64 => integer;
-        deserialize_f32 => f32;
-        deserialize_f64 => f64;
-        deserialize_bool => bool;
-        deserialize_str deserialize_string => string;
-        deserialize_seq => seq;
+        deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
+            => |t| t >= wire::SMALL || t == wire::UINT || t == wire::U64,
+            |l, v| v.visit_u64(l.read_u64("integer")?);
+        deserialize_f32 => |t| t == wire::F32, |l, v| v.visit_f32(l.read_f32()?);
+        deserialize_f64 => |t| t == wire::F64, |l, v| v.visit_f64(l.read_f64()?);
+        deserialize_bool => |t| t == wire::FALSE || t == wire::TRUE,
+            |l, v| v.visit_bool(l.read_bool()?);
+        deserialize_str deserialize_string => |t| t == wire::STR,
+            |l, v| v.visit_borrowed_str(l.read_str()?);
+        deserialize_seq => |t| t == wire::SEQ, |l, v| De { l }.visit_seq(v);
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
@@ -301,91 +310,24 @@ impl<'de> de::Deserializer<'de> for De<'_, 'de, '_> {
 }
 
 impl<'de> De<'_, 'de, '_> {
-    /// The next tag, if the input has one (no error: the slow path reports).
+    /// Reads the value with `read` when its tag is a `usual` one for what
+    /// the visitor asked (errors placed at the value), else through
+    /// `deserialize_any`. An input cut before the tag goes that way too,
+    /// which reports it.
     #[inline(always)]
-    fn next_tag(&mut self) -> Option<u8> {
-        self.l.reader().peek().ok()
-    }
-
-    /// A small integer (a SMALL tag) or a UINT; else any form.
-    #[inline(always)]
-    fn integer<V: Visitor<'de>>(mut self, v: V) -> Result<V::Value> {
-        let at = self.l.offset();
-        let n = match self.next_tag() {
-            Some(t @ wire::SMALL..=0xff) => {
-                self.l.reader().advance(1);
-                (t - wire::SMALL) as u64
-            }
-            Some(wire::UINT) => {
-                let r = self.l.reader();
-                r.advance(1);
-                r.varint()?
-            }
-            _ => return self.deserialize_any(v),
-        };
-        v.visit_u64::<Error>(n).map_err(|e| e.at(at))
-    }
-
-    #[inline(always)]
-    fn f32<V: Visitor<'de>>(self, v: V) -> Result<V::Value> {
-        self.float(wire::F32, v)
-    }
-
-    #[inline(always)]
-    fn f64<V: Visitor<'de>>(self, v: V) -> Result<V::Value> {
-        self.float(wire::F64, v)
-    }
-
-    /// An F32 or F64 (`tag`) handed to the visitor as written.
-    #[inline(always)]
-    fn float<V: Visitor<'de>>(mut self, tag: u8, v: V) -> Result<V::Value> {
-        if self.next_tag() != Some(tag) {
-            return self.deserialize_any(v);
-        }
-        let at = self.l.offset();
-        let r = if tag == wire::F32 {
-            let x = self.l.read_f32()?;
-            v.visit_f32::<Error>(x)
-        } else {
-            let x = self.l.read_f64()?;
-            v.visit_f64::<Error>(x)
-        };
-        r.map_err(|e| e.at(at))
-    }
-
-    #[inline(always)]
-    fn bool<V: Visitor<'de>>(mut self, v: V) -> Result<V::Value> {
-        match self.next_tag() {
-            Some(t @ (wire::FALSE | wire::TRUE)) => {
+    fn usual<V: Visitor<'de>>(
+        self,
+        v: V,
+        usual: impl FnOnce(u8) -> bool,
+        read: impl FnOnce(&mut Loader<'de, '_>, V) -> Result<V::Value>,
+    ) -> Result<V::Value> {
+        match self.l.reader().peek().ok() {
+            Some(t) if usual(t) => {
                 let at = self.l.offset();
-                self.l.reader().advance(1);
-                v.visit_bool::<Error>(t == wire::TRUE).map_err(|e| e.at(at))
+                read(self.l, v).map_err(|e| e.at(at))
             }
             _ => self.deserialize_any(v),
         }
-    }
-
-    #[inline(always)]
-    fn string<V: Visitor<'de>>(mut self, v: V) -> Result<V::Value> {
-        if self.next_tag() != Some(wire::STR) {
-            return self.deserialize_any(v);
-        }
-        let at = self.l.offset();
-        let s = self.l.read_str()?;
-        v.visit_borrowed_str::<Error>(s).map_err(|e| e.at(at))
-    }
-
-    #[inline(always)]
-    fn seq<V: Visitor<'de>>(mut self, v: V) -> Result<V::Value> {
-        if self.next_tag() != Some(wire::SEQ) {
-            return self.deserialize_any(v);
-        }
-        let at = self.l.offset();
-        let n = self.l.read_seq_header()?;
-        let hint = self.hint(n);
-        self.l
-            .nest_sparse(|l| v.visit_seq(Elements { l, left: n, i: 0 }.hinted(hint)))
-            .map_err(|e| e.at(at))
     }
 }
 

@@ -235,13 +235,7 @@ impl<'a> Ser<'a> {
             self.s.count_type(ty);
             self.s.tag(wire::STRUCT);
             self.s.varint(ty as u64);
-            return Fields {
-                ser: self,
-                name,
-                len,
-                members,
-                i: 0,
-            };
+            return Fields::new(self, name, len, members);
         }
         self.begin_struct_slow(name, len)
     }
@@ -254,26 +248,17 @@ impl<'a> Ser<'a> {
         let key = (name.as_ptr() as usize, name.len(), len);
         let gen = self.s.type_gen();
         let Some(members) = self.s.serde.fields(key).map(|r| r.members) else {
-            return Fields {
-                ser: self,
-                name,
-                len,
-                members: &UNKNOWN[..0],
-                i: 0,
-            };
+            // Learning: the names seen start here. No values are written
+            // meanwhile, so no other struct uses `seen` until this one ends.
+            self.s.serde.seen.clear();
+            return Fields::new(self, name, len, &UNKNOWN[..0]);
         };
         let ty = self.s.type_ref(DefKind::Struct, name, members);
         if let Some(r) = self.s.serde.fields(key) {
             (r.ty, r.gen) = (ty, gen);
         }
         self.s.count_type(ty);
-        Fields {
-            ser: self,
-            name,
-            len,
-            members,
-            i: 0,
-        }
+        Fields::new(self, name, len, members)
     }
 }
 
@@ -298,7 +283,18 @@ pub(crate) struct Fields<'a> {
     i: usize,
 }
 
-impl Fields<'_> {
+impl<'a> Fields<'a> {
+    #[inline(always)]
+    fn new(ser: Ser<'a>, name: Name, len: usize, members: &'static [Name]) -> Self {
+        Fields {
+            ser,
+            name,
+            len,
+            members,
+            i: 0,
+        }
+    }
+
     #[inline(always)]
     fn field<T: Serialize + ?Sized>(&mut self, key: Name, v: &T) -> Result<()> {
         // The learned names are the same static strings serde passes each
@@ -334,13 +330,7 @@ impl Fields<'_> {
             self.i += 1;
             return self.value(key, v);
         }
-        if self.unknown() {
-            if self.i == 0 {
-                self.ser.s.serde.seen.clear();
-            }
-        } else if !self.left() {
-            self.leave_list();
-        }
+        self.leave_list();
         self.i += 1;
         self.ser.s.serde.seen.push(key);
         Ok(())
@@ -351,12 +341,17 @@ impl Fields<'_> {
         std::ptr::eq(self.members.as_ptr(), UNKNOWN.as_ptr())
     }
 
-    /// The fields left the learned list: from here on only the names count.
+    /// The fields leave the learned list here (if they were following
+    /// one): from here on only the names count, starting with those
+    /// written so far.
     fn leave_list(&mut self) {
+        if self.unknown() || self.left() {
+            return;
+        }
         let m = std::mem::replace(&mut self.members, &UNKNOWN[1..]);
         let seen = &mut self.ser.s.serde.seen;
         seen.clear();
-        seen.extend_from_slice(&m[..self.i.min(m.len())]);
+        seen.extend_from_slice(&m[..self.i]);
     }
 
     #[inline(always)]
@@ -379,14 +374,8 @@ impl Fields<'_> {
     #[cold]
     #[inline(never)]
     fn learn(mut self) -> Result<()> {
-        if self.unknown() {
-            if self.i == 0 {
-                self.ser.s.serde.seen.clear();
-            }
-        } else if !self.left() {
-            // Fewer fields than learned.
-            self.leave_list();
-        }
+        // Fewer fields than learned, if still following the list.
+        self.leave_list();
         let learned = intern::list(&self.ser.s.serde.seen);
         let key = (self.name.as_ptr() as usize, self.name.len(), self.len);
         self.ser.s.serde.learn(key, learned);
