@@ -26,6 +26,7 @@ struct Data {
     save: data::SaveData,
     save_ours: Vec<u8>,
     save_post: Vec<u8>,
+    save_bit: Vec<u8>,
     dag: data::Dag,
     dag_ours: Vec<u8>,
     g1: model::DerivedTree,
@@ -72,6 +73,11 @@ const CASES: &[Case] = &[
     ("postcard-load", |d| {
         drop(black_box(postcard::from_bytes::<data::SaveData>(
             black_box(&d.save_post),
+        )))
+    }),
+    ("bitcode-load", |d| {
+        drop(black_box(bitcode::deserialize::<data::SaveData>(
+            black_box(&d.save_bit),
         )))
     }),
     ("dag-save", |d| {
@@ -135,6 +141,7 @@ fn main() {
     let save = data::save_data(1000);
     let save_ours = stateify::to_vec(&save).unwrap();
     let save_post = postcard::to_allocvec(&save).unwrap();
+    let save_bit = bitcode::serialize(&save).unwrap();
     let dag = data::dag(20_000, 10_000, 16);
     let dag_ours = stateify::to_vec(&dag).unwrap();
     let g1 = model::derived(&model::g1(1_000_000));
@@ -145,6 +152,7 @@ fn main() {
         save,
         save_ours,
         save_post,
+        save_bit,
         dag,
         dag_ours,
         g1,

@@ -137,16 +137,35 @@ impl<'de> Reader<'de> {
         }
     }
 
+    /// The usual string, taken in one step: `tag`, a one-byte length and
+    /// that many ASCII bytes. `None` (consuming nothing) for anything else,
+    /// which [`Reader::str`] after the tag then reads or rejects.
+    #[inline]
+    pub fn short_str(&mut self, tag: u8) -> Option<&'de str> {
+        let [t, n, tail @ ..] = self.buf.get(self.pos..)? else {
+            return None;
+        };
+        if *t != tag || *n >= 0x80 {
+            return None;
+        }
+        let b = tail.get(..*n as usize)?;
+        if !is_ascii(b) {
+            return None;
+        }
+        self.pos += 2 + *n as usize;
+        // SAFETY: ASCII bytes are valid UTF-8.
+        Some(unsafe { std::str::from_utf8_unchecked(b) })
+    }
+
     /// A varint length followed by that many bytes of UTF-8.
     #[inline]
     pub fn str(&mut self) -> Result<&'de str> {
         let start = self.offset();
         let n = self.varint()?;
         let b = self.bytes(n)?;
-        if b.is_ascii() {
-            // SAFETY: ASCII bytes are valid UTF-8. (`is_ascii` reads whole
-            // words; short keys and names are nearly always ASCII, and this
-            // halves their validation cost.)
+        if is_ascii(b) {
+            // SAFETY: ASCII bytes are valid UTF-8. (Short keys and names are
+            // nearly always ASCII, and this halves their validation cost.)
             return Ok(unsafe { std::str::from_utf8_unchecked(b) });
         }
         std::str::from_utf8(b).map_err(|e| Error::invalid(format!("invalid UTF-8: {e}")).at(start))
@@ -168,9 +187,58 @@ impl<'de> Reader<'de> {
     }
 }
 
+/// Whether every byte is below 0x80, as `<[u8]>::is_ascii`, but faster on
+/// the short strings a stream is full of: whole words, the last one
+/// overlapping the one before, instead of a byte at a time for the tail
+/// (std checks the last up to seven bytes of a 20-byte name one by one).
+#[inline]
+fn is_ascii(b: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap());
+    let n = b.len();
+    if n < 8 {
+        if n >= 4 {
+            let half = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
+            return (half(0) | half(n - 4)) & HIGH as u32 == 0;
+        }
+        return b.iter().all(|&c| c < 0x80);
+    }
+    let acc = if n <= 16 {
+        word(0) | word(n - 8)
+    } else if n <= 32 {
+        word(0) | word(8) | word(n - 16) | word(n - 8)
+    } else {
+        return b.is_ascii();
+    };
+    acc & HIGH == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The word-wise ASCII check agrees with std's on every length up to
+    /// 80 and a byte of 0x80 or 0xff in every position, alone or in pairs.
+    #[test]
+    fn ascii_check_agrees_with_std() {
+        for n in 0..80 {
+            let clean: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+            assert!(is_ascii(&clean), "len {n}");
+            for i in 0..n {
+                for high in [0x80, 0xff] {
+                    let mut b = clean.clone();
+                    b[i] = high;
+                    assert_eq!(is_ascii(&b), b.is_ascii(), "len {n} at {i}");
+                    assert!(!is_ascii(&b), "len {n} at {i}");
+                    for j in i..n {
+                        let mut c = b.clone();
+                        c[j] = 0x7f;
+                        assert_eq!(is_ascii(&c), c.is_ascii(), "len {n} at {i},{j}");
+                    }
+                }
+            }
+        }
+    }
 
     /// The reader's short-varint path agrees with the decoder on every
     /// value below 2^21 and on padded, cut and long encodings, whatever

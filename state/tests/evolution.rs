@@ -158,3 +158,124 @@ fn ignored_unknown_fields_are_skipped_but_their_objects_stay_unreachable() {
     let err = stateify::from_slice::<(Vec<Lenient>, Rc<String>)>(&bytes).unwrap_err();
     assert!(err.to_string().contains("inside a skipped field"), "{err}");
 }
+
+/// Twelve struct types, so that their one-byte stream ids share the
+/// loader's eight recent-struct slots; saved with fields `a, b` and loaded
+/// by types that declare the odd ones `b, a` (matched by name, not in
+/// order) beside the even ones as saved. A slot must never answer for
+/// another type, nor keep the in-order shortcut of a type that lacks it.
+#[allow(non_snake_case)]
+mod twelve {
+    macro_rules! types {
+        ($($name:ident)*) => {
+            pub mod saved {
+                use crate::common::stateify_struct;
+                $(
+                    #[derive(Debug, PartialEq)]
+                    pub struct $name {
+                        pub a: u32,
+                        pub b: String,
+                    }
+                    stateify_struct!($name { a: u32, b: String });
+                )*
+                #[derive(Debug, PartialEq)]
+                pub struct Row {
+                    $(pub $name: $name,)*
+                }
+                stateify_struct!(Row { $($name: $name),* });
+                impl Row {
+                    pub fn new(seed: u32) -> Row {
+                        let mut k = seed;
+                        Row { $($name: { k += 1; $name { a: k, b: format!("{}-{k}", stringify!($name)) } },)* }
+                    }
+                }
+            }
+        };
+    }
+    types!(T0 T1 T2 T3 T4 T5 T6 T7 T8 T9 T10 T11);
+
+    /// The loading side: odd types list their fields in the other order.
+    pub mod loaded {
+        use crate::common::stateify_struct;
+        macro_rules! same {
+            ($($name:ident)*) => {$(
+                #[derive(Debug, PartialEq)]
+                pub struct $name {
+                    pub a: u32,
+                    pub b: String,
+                }
+                stateify_struct!($name { a: u32, b: String });
+            )*};
+        }
+        macro_rules! swapped {
+            ($($name:ident)*) => {$(
+                #[derive(Debug, PartialEq)]
+                pub struct $name {
+                    pub b: String,
+                    pub a: u32,
+                }
+                stateify_struct!($name { b: String, a: u32 });
+            )*};
+        }
+        same!(T0 T2 T4 T6 T8 T10);
+        swapped!(T1 T3 T5 T7 T9 T11);
+        /// The row with its fields in reverse order: the types are met
+        /// from the last to the first.
+        #[derive(Debug, PartialEq)]
+        pub struct Row {
+            pub T11: T11,
+            pub T10: T10,
+            pub T9: T9,
+            pub T8: T8,
+            pub T7: T7,
+            pub T6: T6,
+            pub T5: T5,
+            pub T4: T4,
+            pub T3: T3,
+            pub T2: T2,
+            pub T1: T1,
+            pub T0: T0,
+        }
+        stateify_struct!(Row {
+            T11: T11,
+            T10: T10,
+            T9: T9,
+            T8: T8,
+            T7: T7,
+            T6: T6,
+            T5: T5,
+            T4: T4,
+            T3: T3,
+            T2: T2,
+            T1: T1,
+            T0: T0
+        });
+    }
+}
+
+#[test]
+fn struct_types_that_share_a_recent_slot_load_by_their_own_layout() {
+    use twelve::{loaded, saved};
+    let rows: Vec<saved::Row> = (0..3).map(|i| saved::Row::new(i * 100)).collect();
+    let bytes = stateify::to_vec(&rows).unwrap();
+    let back: Vec<loaded::Row> = stateify::from_slice(&bytes).unwrap();
+    assert_eq!(back.len(), 3);
+    for (r, s) in back.iter().zip(&rows) {
+        macro_rules! check {
+            ($($name:ident)*) => {$(
+                assert_eq!((r.$name.a, &r.$name.b), (s.$name.a, &s.$name.b), stringify!($name));
+            )*};
+        }
+        check!(T0 T1 T2 T3 T4 T5 T6 T7 T8 T9 T10 T11);
+    }
+    // In one load, each stream type read first by the reordered type and
+    // then by the saved one: every slot changes hands.
+    let twice = (
+        rows,
+        (0..3).map(|i| saved::Row::new(i * 100)).collect::<Vec<_>>(),
+    );
+    let bytes = stateify::to_vec(&twice).unwrap();
+    let (first, again): (Vec<loaded::Row>, Vec<saved::Row>) = stateify::from_slice(&bytes).unwrap();
+    assert_eq!(first, back);
+    assert_eq!(again, twice.1);
+}

@@ -19,14 +19,25 @@ pub(super) struct Layout {
     pub(super) map: Box<[u32]>,
 }
 
-/// The struct type most recently matched, to skip the checks on repeats.
+/// A struct type recently matched, to skip the checks on repeats.
 #[derive(Clone, Copy)]
-pub(super) struct LastStruct {
+pub(super) struct RecentStruct {
     pub(super) ty: u32,
     pub(super) n: u32,
     pub(super) exact: bool,
     pub(super) name: usize,
     pub(super) fields: usize,
+}
+
+impl RecentStruct {
+    /// An empty entry: no one-byte id matches its `ty`.
+    pub(super) const NONE: RecentStruct = RecentStruct {
+        ty: u32::MAX,
+        n: 0,
+        exact: false,
+        name: 0,
+        fields: 0,
+    };
 }
 
 /// Reading one struct's fields, in stream order; see [`Loader::load_struct`].

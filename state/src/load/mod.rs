@@ -37,7 +37,7 @@ mod objects;
 mod shared;
 
 pub use layout::StructLoad;
-use layout::{LastStruct, Layout};
+use layout::{Layout, RecentStruct};
 pub(crate) use objects::ErasedWeak;
 pub use objects::{ObjSlot, SharedPtr};
 use shared::MAX_PENDING;
@@ -80,7 +80,10 @@ pub struct Loader<'de, 'r> {
     max_owned_depth: usize,
     counters: Counters,
     cx: LoadContext<'r>,
-    last_struct: Option<LastStruct>,
+    /// The struct types most recently matched, by the low bits of their
+    /// one-byte stream id (a `Player` holding `Item`s holding
+    /// `Enchantment`s alternates between them, so one entry would miss).
+    recent_structs: [RecentStruct; RECENT_STRUCTS],
     /// Bytes that vectors may still preallocate from their claimed counts;
     /// see [`Loader::read_elements`].
     prealloc_left: usize,
@@ -94,6 +97,9 @@ pub struct Loader<'de, 'r> {
     /// What this load calls now (see [`Loader::now`]), fixed at first use.
     now: Option<std::time::Instant>,
 }
+
+/// Entries of [`Loader`]'s recent-struct cache (a power of two).
+const RECENT_STRUCTS: usize = 8;
 
 /// Preallocation budget of a load: this many bytes per input byte…
 const PREALLOC_PER_INPUT_BYTE: usize = 16;
@@ -123,7 +129,7 @@ impl<'de, 'r> Loader<'de, 'r> {
             max_owned_depth: opts.max_owned_depth,
             counters: Counters::new(opts.timing),
             cx: LoadContext::new(resources),
-            last_struct: None,
+            recent_structs: [RecentStruct::NONE; RECENT_STRUCTS],
             prealloc_left: payload
                 .len()
                 .saturating_mul(PREALLOC_PER_INPUT_BYTE)
@@ -386,6 +392,9 @@ impl<'de, 'r> Loader<'de, 'r> {
     /// Reads a string slice borrowed from the input.
     #[inline]
     pub fn read_str(&mut self) -> Result<&'de str> {
+        if let Some(s) = self.r.short_str(wire::STR) {
+            return Ok(s);
+        }
         let at = self.r.offset();
         match self.tag()? {
             wire::STR => self.r.str(),
@@ -612,27 +621,27 @@ impl<'de, 'r> Loader<'de, 'r> {
             return Err(self.mismatch(&format!("struct `{name}`"), tag, at));
         }
         let key = (name.as_ptr() as usize, fields.as_ptr() as usize);
-        let (ty, n, exact) = match (self.r.peek(), self.last_struct) {
-            // The same stream type read as the same Rust type as last time:
-            // name and layout are already checked.
-            (Ok(b), Some(last))
-                if b as u32 == last.ty && b < 0x80 && (last.name, last.fields) == key =>
-            {
-                self.r.u8()?;
-                (last.ty, last.n, last.exact)
-            }
-            _ => {
-                let (ty, exact) = self.resolve_type(tag, DefKind::Struct, name, fields, at)?;
-                let n = self.types.defs[ty as usize].members.len() as u32;
-                self.last_struct = Some(LastStruct {
+        let b = self.r.peek().unwrap_or(0xff);
+        let recent = self.recent_structs[b as usize % RECENT_STRUCTS];
+        let (ty, n, exact) = if recent.ty == b as u32 && (recent.name, recent.fields) == key {
+            // A stream type (a one-byte id: the entry's `ty` is never
+            // above 0x7f) read as the same Rust type as before: name and
+            // layout are already checked.
+            self.r.advance(1);
+            (recent.ty, recent.n, recent.exact)
+        } else {
+            let (ty, exact) = self.resolve_type(tag, DefKind::Struct, name, fields, at)?;
+            let n = self.types.defs[ty as usize].members.len() as u32;
+            if ty < 0x80 {
+                self.recent_structs[ty as usize % RECENT_STRUCTS] = RecentStruct {
                     ty,
                     n,
                     exact,
                     name: key.0,
                     fields: key.1,
-                });
-                (ty, n, exact)
+                };
             }
+            (ty, n, exact)
         };
         let mut st = StructLoad {
             name,
@@ -705,6 +714,13 @@ impl<'de, 'r> Loader<'de, 'r> {
                 }
             }
         }
+        self.read_type_slow(tag)
+    }
+
+    /// [`Loader::read_type`] for a type defined here or not of the kind.
+    #[cfg(feature = "serde")]
+    #[inline(never)]
+    fn read_type_slow(&mut self, tag: u8) -> Result<u32> {
         let ty = self.types.read_ref(&mut self.r, tag)?;
         self.sync_counters();
         self.counters.counts[ty as usize] += 1;
