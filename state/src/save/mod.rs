@@ -181,7 +181,10 @@ impl Saver {
         self.next_object = 0;
         self.depth = 0;
         self.fields_written = 0;
-        self.counters = Counters::new(false);
+        // Sort keys rarely define types: most resets find nothing counted.
+        if !self.counters.names.is_empty() || self.counters.times.is_some() {
+            self.counters = Counters::new(false);
+        }
         self.now = None;
     }
 

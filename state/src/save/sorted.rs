@@ -80,7 +80,9 @@ impl Saver {
         V: Stateify + ?Sized + 'x,
     {
         let mut scratch = self.take_scratch();
-        let mut small: [Option<Keyed<'x, K, V>>; SMALL_MAP] = [None; SMALL_MAP];
+        // Not an array of `Option`s: that was 640 bytes to clear for every
+        // map, most of them holding two or three entries.
+        let mut small = arrayvec::ArrayVec::<Keyed<'x, K, V>, SMALL_MAP>::new();
         let mut large = Vec::new();
         let mut n = 0;
         let mut encoded = Ok(());
@@ -90,9 +92,9 @@ impl Saver {
             if encoded.is_err() {
                 break;
             }
-            let e = Some((start, scratch.buf.len(), k, v));
+            let e = (start, scratch.buf.len(), k, v);
             if n < SMALL_MAP {
-                small[n] = e;
+                small.push(e);
             } else {
                 if n == SMALL_MAP {
                     large.extend_from_slice(&small);
@@ -108,13 +110,13 @@ impl Saver {
         let mut arena = std::mem::take(&mut self.key_arena);
         std::mem::swap(&mut arena, &mut scratch.buf);
         let keyed = if n <= SMALL_MAP {
-            &mut small[..n]
+            &mut small[..]
         } else {
             &mut large[..]
         };
         if encoded.is_ok() && !context_free {
             arena.clear();
-            for (i, e) in keyed.iter_mut().flatten().enumerate() {
+            for (i, e) in keyed.iter_mut().enumerate() {
                 scratch.reset();
                 encoded = e.2.save(&mut scratch).map_err(|e| e.in_index(i as u64));
                 if encoded.is_err() {
@@ -127,11 +129,8 @@ impl Saver {
         }
         self.scratch = Some(scratch);
         let r = encoded.and_then(|()| {
-            keyed.sort_by(|a, b| {
-                let span = |e: &Option<Keyed<K, V>>| e.map_or(&[][..], |e| &arena[e.0..e.1]);
-                span(a).cmp(span(b))
-            });
-            for (i, &(a, b, k, v)) in keyed.iter().flatten().enumerate() {
+            keyed.sort_by(|a, b| arena[a.0..a.1].cmp(&arena[b.0..b.1]));
+            for (i, &(a, b, k, v)) in keyed.iter().enumerate() {
                 if context_free {
                     self.raw(&arena[a..b]);
                 } else {
