@@ -227,8 +227,9 @@ fn grow_slow<R>(f: impl FnOnce() -> R) -> R {
     }
     let _outer = RestoreLimit(STACK_LIMIT.get());
     stacker::grow(STACK_SEGMENT, || {
-        STACK_LIMIT.set(stacker_limit());
-        advise_this_stack();
+        let limit = stacker_limit();
+        STACK_LIMIT.set(limit);
+        advise_stack_above(limit);
         f()
     })
 }
@@ -243,17 +244,13 @@ impl Drop for RestoreLimit {
 }
 
 /// Advises huge pages for the part of the current stack segment below the
-/// caller's frame: from the segment's end (which `stacker` knows) up to
-/// 64 KiB below here, whole huge pages only.
+/// caller's frame: from the segment's `limit` up to 64 KiB below here,
+/// whole huge pages only (nothing when the limit is not known).
 #[cold]
-fn advise_this_stack() {
-    let here = stack_address();
-    if let Some(left) = stacker::remaining_stack() {
-        let limit = here.saturating_sub(left);
-        let top = here.saturating_sub(64 << 10);
-        if top > limit {
-            advise_range(limit, top - limit);
-        }
+fn advise_stack_above(limit: usize) {
+    let top = stack_address().saturating_sub(64 << 10);
+    if limit != ALWAYS_GROW && top > limit {
+        advise_range(limit, top - limit);
     }
 }
 

@@ -166,18 +166,23 @@ fn ignored_unknown_fields_are_skipped_but_their_objects_stay_unreachable() {
 /// another type, nor keep the in-order shortcut of a type that lacks it.
 #[allow(non_snake_case)]
 mod twelve {
-    macro_rules! types {
-        ($($name:ident)*) => {
-            pub mod saved {
-                use crate::common::stateify_struct;
-                $(
-                    #[derive(Debug, PartialEq)]
-                    pub struct $name {
-                        pub a: u32,
-                        pub b: String,
-                    }
-                    stateify_struct!($name { a: u32, b: String });
-                )*
+    /// Struct types named `$name…` with the two fields in the order given.
+    macro_rules! pair_types {
+        ($f1:ident: $t1:ty, $f2:ident: $t2:ty => $($name:ident)*) => {$(
+            #[derive(Debug, PartialEq)]
+            pub struct $name {
+                pub $f1: $t1,
+                pub $f2: $t2,
+            }
+            stateify_struct!($name { $f1: $t1, $f2: $t2 });
+        )*};
+    }
+
+    pub mod saved {
+        use crate::common::stateify_struct;
+        pair_types!(a: u32, b: String => T0 T1 T2 T3 T4 T5 T6 T7 T8 T9 T10 T11);
+        macro_rules! row {
+            ($($name:ident)*) => {
                 #[derive(Debug, PartialEq)]
                 pub struct Row {
                     $(pub $name: $name,)*
@@ -189,36 +194,16 @@ mod twelve {
                         Row { $($name: { k += 1; $name { a: k, b: format!("{}-{k}", stringify!($name)) } },)* }
                     }
                 }
-            }
-        };
+            };
+        }
+        row!(T0 T1 T2 T3 T4 T5 T6 T7 T8 T9 T10 T11);
     }
-    types!(T0 T1 T2 T3 T4 T5 T6 T7 T8 T9 T10 T11);
 
     /// The loading side: odd types list their fields in the other order.
     pub mod loaded {
         use crate::common::stateify_struct;
-        macro_rules! same {
-            ($($name:ident)*) => {$(
-                #[derive(Debug, PartialEq)]
-                pub struct $name {
-                    pub a: u32,
-                    pub b: String,
-                }
-                stateify_struct!($name { a: u32, b: String });
-            )*};
-        }
-        macro_rules! swapped {
-            ($($name:ident)*) => {$(
-                #[derive(Debug, PartialEq)]
-                pub struct $name {
-                    pub b: String,
-                    pub a: u32,
-                }
-                stateify_struct!($name { b: String, a: u32 });
-            )*};
-        }
-        same!(T0 T2 T4 T6 T8 T10);
-        swapped!(T1 T3 T5 T7 T9 T11);
+        pair_types!(a: u32, b: String => T0 T2 T4 T6 T8 T10);
+        pair_types!(b: String, a: u32 => T1 T3 T5 T7 T9 T11);
         /// The row with its fields in reverse order: the types are met
         /// from the last to the first.
         #[derive(Debug, PartialEq)]
