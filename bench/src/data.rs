@@ -364,6 +364,99 @@ pub fn g2_walk(g: &crate::model::Graph) -> u64 {
     acc
 }
 
+/// G2 as plain numbers and names, read off a built graph (untimed), for
+/// [`g2_dfs_build`].
+pub struct G2Plan {
+    nodes: Vec<PlannedNode>,
+}
+
+struct PlannedNode {
+    id: u64,
+    name: String,
+    weight: u64,
+    color: u64,
+    edges: [u32; 4],
+}
+
+impl G2Plan {
+    pub fn of(g: &crate::model::Graph) -> G2Plan {
+        let index: rustc_hash::FxHashMap<usize, u32> = g
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (Rc::as_ptr(n) as usize, i as u32))
+            .collect();
+        let nodes = g
+            .nodes
+            .iter()
+            .map(|n| {
+                let n = n.borrow();
+                PlannedNode {
+                    id: n.id,
+                    name: n.name.clone(),
+                    weight: n.attrs["weight"],
+                    color: n.attrs["color"],
+                    edges: std::array::from_fn(|e| index[&(n.edges[e].as_ptr() as usize)]),
+                }
+            })
+            .collect();
+        G2Plan { nodes }
+    }
+}
+
+type NodeRc = Rc<std::cell::RefCell<crate::model::Node>>;
+type NodeWeak = std::rc::Weak<std::cell::RefCell<crate::model::Node>>;
+
+/// A node of [`g2_dfs_build`]: being built (its weak handle from inside
+/// `new_cyclic`) or built.
+enum Slot {
+    Unseen,
+    Building(NodeWeak),
+    Built(NodeRc),
+}
+
+/// The floor of any depth-first load of G2: the graph built natively in
+/// the order a load of its depth-first save builds it. Each node through
+/// `Rc::new_cyclic`, its name copied, an unbuilt edge target built right
+/// there (recursion as deep as the walk), a built or half-built one
+/// answered with a weak handle from a table of nodes. No decoding.
+pub fn g2_dfs_build(plan: &G2Plan) -> crate::model::Graph {
+    let mut slots: Vec<Slot> = (0..plan.nodes.len()).map(|_| Slot::Unseen).collect();
+    let nodes = (0..plan.nodes.len())
+        .map(|i| match &slots[i] {
+            Slot::Built(rc) => rc.clone(),
+            _ => build(plan, &mut slots, i),
+        })
+        .collect();
+    crate::model::Graph { nodes }
+}
+
+fn build(plan: &G2Plan, slots: &mut Vec<Slot>, i: usize) -> NodeRc {
+    let p = &plan.nodes[i];
+    let rc = Rc::new_cyclic(|weak: &NodeWeak| {
+        slots[i] = Slot::Building(weak.clone());
+        let name = p.name.clone();
+        let edges = p.edges.map(|t| match &slots[t as usize] {
+            Slot::Building(w) => w.clone(),
+            Slot::Built(rc) => Rc::downgrade(rc),
+            Slot::Unseen => Rc::downgrade(&stacker::maybe_grow(128 << 10, 4 << 20, || {
+                build(plan, slots, t as usize)
+            })),
+        });
+        std::cell::RefCell::new(crate::model::Node {
+            id: p.id,
+            name,
+            edges,
+            attrs: std::collections::HashMap::from([
+                ("weight".to_string(), p.weight),
+                ("color".to_string(), p.color),
+            ]),
+        })
+    });
+    slots[i] = Slot::Built(rc.clone());
+    rc
+}
+
 fn walk(
     n: &Rc<std::cell::RefCell<crate::model::Node>>,
     seen: &mut rustc_hash::FxHashMap<usize, u32>,

@@ -278,6 +278,24 @@ fn graphs(run: &Run) {
             ),
             "build: the generator itself (allocations, maps, Weak edges)",
         );
+        // The same native build in the order a load builds: depth first
+        // along the edges, each node in `Rc::new_cyclic`. What the order
+        // alone costs, whatever the format.
+        let plan = data::G2Plan::of(&g2);
+        assert_eq!(
+            model::g2_digest(&data::g2_dfs_build(&plan)),
+            "df9f9ab5b6bbd5da"
+        );
+        times(
+            "G2",
+            "load vs depth-first build",
+            side_by_side(
+                run,
+                || stateify::from_slice::<model::Graph>(&bytes).unwrap(),
+                || data::g2_dfs_build(&plan),
+            ),
+            "build in load order: new_cyclic, recursion along edges, a table of nodes; no decoding",
+        );
     }
     let g3 = model::g3(64 << 20);
     graph_case(

@@ -33,6 +33,7 @@ struct Data {
     g1_ours: Vec<u8>,
     g2: model::Graph,
     g2_ours: Vec<u8>,
+    g2_plan: data::G2Plan,
 }
 
 type Case = (&'static str, fn(&Data));
@@ -112,6 +113,9 @@ const CASES: &[Case] = &[
     ("g2-walk", |d| {
         black_box(data::g2_walk(black_box(&d.g2)));
     }),
+    ("g2-dfs-build", |d| {
+        drop(black_box(data::g2_dfs_build(black_box(&d.g2_plan))))
+    }),
     ("g2-build", |_| {
         drop(black_box(model::g2(black_box(200_000))))
     }),
@@ -157,6 +161,7 @@ fn main() {
         dag_ours,
         g1,
         g1_ours,
+        g2_plan: data::G2Plan::of(&g2),
         g2,
         g2_ours,
     };

@@ -224,9 +224,11 @@ impl Saver {
                 out.shrink_to_fit();
             }
         }
-        saver.reset();
-        // The identity table's capacity is in slots, at most half of them used.
+        // The identity table's capacity is in slots, at most half of them
+        // used. Tables not kept are dropped as they are: clearing them first
+        // would write them all once more.
         if saver.objects.capacity() <= 2 * KEEP_OBJECTS && saver.tags.capacity() <= KEEP_OBJECTS {
+            saver.reset();
             SPARE.set(Some(saver));
         }
         r
