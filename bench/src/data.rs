@@ -364,6 +364,140 @@ pub fn g2_walk(g: &crate::model::Graph) -> u64 {
     acc
 }
 
+/// The floor of any save of G2 in stateify's format: a hand-written
+/// encoder of exactly what G2 needs, on the walk of [`g2_walk`]. Each node
+/// is an object (OBJ, or OBJ_CYCLIC once a back-edge reaches it while
+/// open) holding a STRUCT with a one-byte type id, its id, its name, its
+/// four edges (WEAK REF id, or WEAK and the target written right there)
+/// and its map, entries sorted by their encoded keys. No type table beyond
+/// the two definitions, no traits, no error paths, no rewind logs. It
+/// writes the body of `stateify::to_vec`'s record byte for byte (a test
+/// checks), for a G2 of short keys and names.
+pub fn g2_encode(g: &crate::model::Graph, capacity: usize) -> Vec<u8> {
+    let mut e = G2Encoder {
+        out: Vec::with_capacity(capacity),
+        seen: rustc_hash::FxHashMap::default(),
+        tag_at: Vec::new(),
+        open: Vec::new(),
+    };
+    e.out.extend_from_slice(&[0x01, 0x11]);
+    e.out.push(0);
+    e.name("Graph");
+    e.out.push(1);
+    e.name("nodes");
+    e.out.push(0x0c);
+    e.varint(g.nodes.len() as u64);
+    for n in &g.nodes {
+        match e.seen.get(&(Rc::as_ptr(n) as usize)) {
+            Some(&id) => {
+                e.out.push(0x16);
+                e.varint(id as u64);
+            }
+            None => e.object(n),
+        }
+    }
+    e.out
+}
+
+struct G2Encoder {
+    out: Vec<u8>,
+    seen: rustc_hash::FxHashMap<usize, u32>,
+    /// Where each object's OBJ tag stands, to mark it OBJ_CYCLIC.
+    tag_at: Vec<usize>,
+    open: Vec<bool>,
+}
+
+impl G2Encoder {
+    fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.out.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        self.out.push(v as u8);
+    }
+
+    fn uint(&mut self, v: u64) {
+        if v < 0x80 {
+            self.out.push(0x80 | v as u8);
+        } else if v < 1 << 56 {
+            self.out.push(0x03);
+            self.varint(v);
+        } else {
+            self.out.push(0x05);
+            self.out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    fn name(&mut self, s: &str) {
+        self.varint(s.len() as u64);
+        self.out.extend_from_slice(s.as_bytes());
+    }
+
+    fn object(&mut self, n: &Rc<std::cell::RefCell<crate::model::Node>>) {
+        let id = self.tag_at.len() as u32;
+        self.seen.insert(Rc::as_ptr(n) as usize, id);
+        self.tag_at.push(self.out.len());
+        self.open.push(true);
+        self.out.extend_from_slice(&[0x14, 0x11]);
+        let node = n.borrow();
+        if id == 0 {
+            self.out.push(1);
+            self.name("Node");
+            self.out.push(4);
+            for f in ["id", "name", "edges", "attrs"] {
+                self.name(f);
+            }
+        } else {
+            self.out.push(1);
+        }
+        self.uint(node.id);
+        self.out.push(0x09);
+        self.name(&node.name);
+        self.out.push(0x0c);
+        self.out.push(4);
+        for e in &node.edges {
+            self.out.push(0x17);
+            if let Some(&t) = self.seen.get(&(e.as_ptr() as usize)) {
+                if self.open[t as usize] {
+                    self.out[self.tag_at[t as usize]] = 0x15;
+                }
+                self.out.push(0x16);
+                self.varint(t as u64);
+            } else if let Some(t) = e.upgrade() {
+                stacker::maybe_grow(128 << 10, 4 << 20, || self.object(&t));
+            } else {
+                *self.out.last_mut().unwrap() = 0x18;
+            }
+        }
+        self.out.push(0x0d);
+        self.varint(node.attrs.len() as u64);
+        let mut small = [("", 0); 4];
+        if node.attrs.len() <= small.len() {
+            for (slot, (k, v)) in small.iter_mut().zip(&node.attrs) {
+                *slot = (k.as_str(), *v);
+            }
+            self.entries(&mut small[..node.attrs.len()]);
+        } else {
+            let mut all: Vec<(&str, u64)> =
+                node.attrs.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+            self.entries(&mut all);
+        }
+        self.open[id as usize] = false;
+    }
+
+    /// A map's entries, sorted by their encoded keys: a string key encodes
+    /// as STR, its length and its bytes, so for keys shorter than 128
+    /// bytes that is the order of (length, bytes).
+    fn entries(&mut self, list: &mut [(&str, u64)]) {
+        list.sort_unstable_by(|a, b| (a.0.len(), a.0.as_bytes()).cmp(&(b.0.len(), b.0.as_bytes())));
+        for &(k, v) in list.iter() {
+            self.out.push(0x09);
+            self.name(k);
+            self.uint(v);
+        }
+    }
+}
+
 /// G2 as plain numbers and names, read off a built graph (untimed), for
 /// [`g2_dfs_build`].
 pub struct G2Plan {

@@ -110,6 +110,10 @@ const CASES: &[Case] = &[
             &d.g2_ours,
         ))))
     }),
+    ("g2-encode", |d| {
+        let room = d.g2_ours.len() + d.g2_ours.len() / 8;
+        drop(black_box(data::g2_encode(black_box(&d.g2), room)))
+    }),
     ("g2-walk", |d| {
         black_box(data::g2_walk(black_box(&d.g2)));
     }),
