@@ -372,10 +372,12 @@ pub fn g2_walk(g: &crate::model::Graph) -> u64 {
 /// and its map, entries sorted by their encoded keys. No type table beyond
 /// the two definitions, no traits, no error paths, no rewind logs. It
 /// writes the body of `stateify::to_vec`'s record byte for byte (a test
-/// checks), for a G2 of short keys and names.
-pub fn g2_encode(g: &crate::model::Graph, capacity: usize) -> Vec<u8> {
+/// checks), for a G2 of short keys and names. It starts with the room a
+/// save of the same thread reserves: the last save's length (`last_len`)
+/// and an eighth.
+pub fn g2_encode(g: &crate::model::Graph, last_len: usize) -> Vec<u8> {
     let mut e = G2Encoder {
-        out: Vec::with_capacity(capacity),
+        out: Vec::with_capacity(last_len + last_len / 8),
         seen: rustc_hash::FxHashMap::default(),
         tag_at: Vec::new(),
         open: Vec::new(),
@@ -440,15 +442,14 @@ impl G2Encoder {
         self.open.push(true);
         self.out.extend_from_slice(&[0x14, 0x11]);
         let node = n.borrow();
+        // Type 1, defined at its first use.
+        self.out.push(1);
         if id == 0 {
-            self.out.push(1);
             self.name("Node");
             self.out.push(4);
             for f in ["id", "name", "edges", "attrs"] {
                 self.name(f);
             }
-        } else {
-            self.out.push(1);
         }
         self.uint(node.id);
         self.out.push(0x09);

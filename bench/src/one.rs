@@ -111,8 +111,10 @@ const CASES: &[Case] = &[
         ))))
     }),
     ("g2-encode", |d| {
-        let room = d.g2_ours.len() + d.g2_ours.len() / 8;
-        drop(black_box(data::g2_encode(black_box(&d.g2), room)))
+        drop(black_box(data::g2_encode(
+            black_box(&d.g2),
+            d.g2_ours.len(),
+        )))
     }),
     ("g2-walk", |d| {
         black_box(data::g2_walk(black_box(&d.g2)));

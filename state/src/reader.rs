@@ -148,13 +148,9 @@ impl<'de> Reader<'de> {
         if *t != tag || *n >= 0x80 {
             return None;
         }
-        let b = tail.get(..*n as usize)?;
-        if !is_ascii(b) {
-            return None;
-        }
+        let s = ascii_str(tail.get(..*n as usize)?)?;
         self.pos += 2 + *n as usize;
-        // SAFETY: ASCII bytes are valid UTF-8.
-        Some(unsafe { std::str::from_utf8_unchecked(b) })
+        Some(s)
     }
 
     /// A varint length followed by that many bytes of UTF-8.
@@ -163,10 +159,10 @@ impl<'de> Reader<'de> {
         let start = self.offset();
         let n = self.varint()?;
         let b = self.bytes(n)?;
-        if is_ascii(b) {
-            // SAFETY: ASCII bytes are valid UTF-8. (Short keys and names are
-            // nearly always ASCII, and this halves their validation cost.)
-            return Ok(unsafe { std::str::from_utf8_unchecked(b) });
+        // Short keys and names are nearly always ASCII, and checking for
+        // that halves their validation cost.
+        if let Some(s) = ascii_str(b) {
+            return Ok(s);
         }
         std::str::from_utf8(b).map_err(|e| Error::invalid(format!("invalid UTF-8: {e}")).at(start))
     }
@@ -185,6 +181,13 @@ impl<'de> Reader<'de> {
         }
         Ok(n as usize)
     }
+}
+
+/// The bytes as a string when they are all ASCII.
+#[inline]
+fn ascii_str(b: &[u8]) -> Option<&str> {
+    // SAFETY: ASCII bytes are valid UTF-8.
+    is_ascii(b).then(|| unsafe { std::str::from_utf8_unchecked(b) })
 }
 
 /// Whether every byte is below 0x80, as `<[u8]>::is_ascii`, but faster on
