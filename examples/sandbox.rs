@@ -565,7 +565,35 @@ fn open(from: &Location, eager: bool) -> Result<Opened, Box<dyn std::error::Erro
     })
 }
 
+/// The next record of `r`, a graph record, header included, as bytes.
+/// The buffer grows with what is read, so a lying length cannot make it
+/// allocate more than the stream holds.
+fn read_graph_record(r: &mut impl std::io::BufRead) -> Result<Vec<u8>, stateify::Error> {
+    use std::io::Read;
+    let (len, object) = stateify::read_header(&mut *r)?;
+    if !object {
+        return Err(stateify::Error::custom(format!(
+            "expected a graph record, found a raw record of {len} bytes"
+        )));
+    }
+    let mut bytes = Vec::new();
+    stateify::write_header(&mut bytes, len, true)?;
+    let head = bytes.len();
+    r.take(len).read_to_end(&mut bytes)?;
+    if (bytes.len() - head) as u64 != len {
+        return Err(stateify::Error::custom(format!(
+            "truncated: the graph record holds {} of its {len} bytes",
+            bytes.len() - head
+        )));
+    }
+    Ok(bytes)
+}
+
 /// Restores the sandbox from `from` and checks it against `expect`.
+///
+/// The whole statefile is read and checked (its MAC, its end chunk) and the
+/// pages file opened and matched to it before the graph is decoded, so a
+/// damaged checkpoint fails before any load hook runs.
 fn restore(
     from: &Location,
     eager: bool,
@@ -582,11 +610,12 @@ fn restore(
         memory: expect.memory.clone(),
         ports: expect.ports.clone(),
     };
-    let mut res = stateify::Resources::new();
-    res.insert(ClockResource(SystemClock::shared()));
-    let mut sb: Sandbox = stateify::load_with(&mut r, &mut res)
-        .map_err(|e| format!("{state_name}: object graph: {e}"))?;
-    let graph_time = t.elapsed();
+    // The graph record's bytes, decoded only once the whole statefile has
+    // been read and its end chunk checked: decoding runs the load hooks,
+    // which re-bind ports and start timers, and a damaged checkpoint must
+    // fail before any of that happens.
+    let graph =
+        read_graph_record(&mut r).map_err(|e| format!("{state_name}: object graph: {e}"))?;
     // The page metadata of each checkpoint below, after its graph.
     let mut lower = Vec::new();
     for p in &below {
@@ -625,6 +654,12 @@ fn restore(
     };
     // The rest of the statefile: its end chunk proves nothing was cut off.
     r.finish().map_err(|e| format!("{state_name}: {e}"))?;
+    let checked = t.elapsed();
+    let mut res = stateify::Resources::new();
+    res.insert(ClockResource(SystemClock::shared()));
+    let mut sb: Sandbox = stateify::load_with(&graph[..], &mut res)
+        .map_err(|e| format!("{state_name}: object graph: {e}"))?;
+    let graph_time = t.elapsed() - checked;
     sb.memory = Some(mem);
     let runnable = t.elapsed();
     println!(
