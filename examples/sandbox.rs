@@ -151,12 +151,44 @@ fn fill_page(page: &mut [u8], seed: u64) {
     }
 }
 
+/// A free loopback port below the kernel's ephemeral range, for a listener
+/// that a restore re-binds. A port the kernel hands out (`bind` to port 0)
+/// comes from the range it also gives every outgoing connection, so between
+/// checkpoint and restore any client on the host could take it; below the
+/// range only another explicit `bind` can.
+fn port_to_keep() -> Result<u16, Box<dyn std::error::Error>> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok();
+    let ephemeral_low: u16 = range
+        .as_deref()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000u16, ephemeral_low.max(10_001));
+    let mut x = u64::from(std::process::id()) << 32
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.subsec_nanos() as u64)
+        | 1;
+    for _ in 0..64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let port = low + (x % u64::from(high - low)) as u16;
+        if std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(format!("no free port in {low}..{high} after 64 tries").into())
+}
+
 /// Builds the sandbox; `memory_mib` of application memory, a quarter of it
 /// never touched, a quarter written with zeros, half with data.
 fn build(memory_mib: u64) -> Result<Sandbox, Box<dyn std::error::Error>> {
     let mem = MemoryFile::new(MemoryFileOpts::default())?;
     let stack = Stack::new();
-    let listeners = [stack.listen(0)?, stack.listen(0)?];
+    let listeners = [
+        stack.listen(port_to_keep()?)?,
+        stack.listen(port_to_keep()?)?,
+    ];
     let mut timers = TimerWheel::new(SystemClock::shared());
     timers.oneshot("alarm", Duration::from_millis(1500));
     timers.periodic("tick", Duration::from_millis(50));
