@@ -17,6 +17,8 @@ mod model;
 
 #[allow(dead_code)]
 mod data;
+#[allow(dead_code)]
+mod tokens;
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -27,6 +29,7 @@ struct Data {
     save_ours: Vec<u8>,
     save_post: Vec<u8>,
     save_bit: Vec<u8>,
+    save_toks: tokens::Tokens,
     dag: data::Dag,
     dag_ours: Vec<u8>,
     g1: model::DerivedTree,
@@ -67,6 +70,11 @@ const CASES: &[Case] = &[
         drop(black_box(stateify::from_slice::<
             stateify::serde::Serde<data::SaveData>,
         >(black_box(&d.save_ours))))
+    }),
+    ("serde-replay", |d| {
+        drop(black_box(tokens::replay::<data::SaveData>(black_box(
+            &d.save_toks,
+        ))))
     }),
     ("postcard-save", |d| {
         drop(black_box(postcard::to_allocvec(black_box(&d.save))))
@@ -152,6 +160,7 @@ fn main() {
     let save_ours = stateify::to_vec(&save).unwrap();
     let save_post = postcard::to_allocvec(&save).unwrap();
     let save_bit = bitcode::serialize(&save).unwrap();
+    let save_toks = tokens::record(&save).unwrap();
     let dag = data::dag(20_000, 10_000, 16);
     let dag_ours = stateify::to_vec(&dag).unwrap();
     let g1 = model::derived(&model::g1(1_000_000));
@@ -163,6 +172,7 @@ fn main() {
         save_ours,
         save_post,
         save_bit,
+        save_toks,
         dag,
         dag_ours,
         g1,
