@@ -157,27 +157,30 @@ fn fill_page(page: &mut [u8], seed: u64) {
 /// checkpoint and restore any client on the host could take it; below the
 /// range only another explicit `bind` can.
 fn port_to_keep() -> Result<u16, Box<dyn std::error::Error>> {
+    const LOW: u16 = 10_000;
     let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok();
     let ephemeral_low: u16 = range
         .as_deref()
         .and_then(|r| r.split_whitespace().next()?.parse().ok())
         .unwrap_or(32768);
-    let (low, high) = (10_000u16, ephemeral_low.max(10_001));
-    let mut x = u64::from(std::process::id()) << 32
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.subsec_nanos() as u64)
-        | 1;
+    if ephemeral_low < LOW + 1_000 {
+        // Next to no room below the range: let the kernel choose.
+        return Ok(0);
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    let mut x = ((u64::from(std::process::id()) << 32) ^ nanos) | 1;
     for _ in 0..64 {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        let port = low + (x % u64::from(high - low)) as u16;
+        let port = LOW + (x % u64::from(ephemeral_low - LOW)) as u16;
         if std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)).is_ok() {
             return Ok(port);
         }
     }
-    Err(format!("no free port in {low}..{high} after 64 tries").into())
+    Err(format!("no free port in {LOW}..{ephemeral_low} after 64 tries").into())
 }
 
 /// Builds the sandbox; `memory_mib` of application memory, a quarter of it
