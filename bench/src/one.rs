@@ -18,6 +18,8 @@ mod model;
 #[allow(dead_code)]
 mod data;
 #[allow(dead_code)]
+mod hand_decode;
+#[allow(dead_code)]
 mod tokens;
 
 use std::hint::black_box;
@@ -83,6 +85,11 @@ const CASES: &[Case] = &[
         drop(black_box(postcard::from_bytes::<data::SaveData>(
             black_box(&d.save_post),
         )))
+    }),
+    ("hand-decode", |d| {
+        drop(black_box(hand_decode::decode(black_box(
+            &d.save_ours[10..],
+        ))))
     }),
     ("bitcode-load", |d| {
         drop(black_box(bitcode::deserialize::<data::SaveData>(
