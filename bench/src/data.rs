@@ -5,7 +5,7 @@
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
-use stateify::Stateify;
+use stateify::{wire, Stateify};
 
 /// The shared graphs' splitmix64, with helpers.
 pub struct Rng(pub crate::model::SplitMix64);
@@ -331,6 +331,9 @@ pub fn mesh(triangles: usize) -> Mesh {
 
 // ---- G1 and G2 floors ---------------------------------------------------
 
+type NodeRc = Rc<std::cell::RefCell<crate::model::Node>>;
+type NodeWeak = std::rc::Weak<std::cell::RefCell<crate::model::Node>>;
+
 /// G1 cloned field by field: a load's allocations and copies with no
 /// decoding (`compare`'s floor for G1 load).
 pub fn g1_copy(t: &crate::model::DerivedTree) -> crate::model::DerivedTree {
@@ -382,17 +385,18 @@ pub fn g2_encode(g: &crate::model::Graph, last_len: usize) -> Vec<u8> {
         tag_at: Vec::new(),
         open: Vec::new(),
     };
-    e.out.extend_from_slice(&[0x01, 0x11]);
+    e.out
+        .extend_from_slice(&[wire::GRAPH_VERSION_1, wire::STRUCT]);
     e.out.push(0);
     e.name("Graph");
     e.out.push(1);
     e.name("nodes");
-    e.out.push(0x0c);
+    e.out.push(wire::SEQ);
     e.varint(g.nodes.len() as u64);
     for n in &g.nodes {
         match e.seen.get(&(Rc::as_ptr(n) as usize)) {
             Some(&id) => {
-                e.out.push(0x16);
+                e.out.push(wire::REF);
                 e.varint(id as u64);
             }
             None => e.object(n),
@@ -420,12 +424,12 @@ impl G2Encoder {
 
     fn uint(&mut self, v: u64) {
         if v < 0x80 {
-            self.out.push(0x80 | v as u8);
+            self.out.push(wire::SMALL | v as u8);
         } else if v < 1 << 56 {
-            self.out.push(0x03);
+            self.out.push(wire::UINT);
             self.varint(v);
         } else {
-            self.out.push(0x05);
+            self.out.push(wire::U64);
             self.out.extend_from_slice(&v.to_le_bytes());
         }
     }
@@ -435,12 +439,12 @@ impl G2Encoder {
         self.out.extend_from_slice(s.as_bytes());
     }
 
-    fn object(&mut self, n: &Rc<std::cell::RefCell<crate::model::Node>>) {
+    fn object(&mut self, n: &NodeRc) {
         let id = self.tag_at.len() as u32;
         self.seen.insert(Rc::as_ptr(n) as usize, id);
         self.tag_at.push(self.out.len());
         self.open.push(true);
-        self.out.extend_from_slice(&[0x14, 0x11]);
+        self.out.extend_from_slice(&[wire::OBJ, wire::STRUCT]);
         let node = n.borrow();
         // Type 1, defined at its first use.
         self.out.push(1);
@@ -452,25 +456,25 @@ impl G2Encoder {
             }
         }
         self.uint(node.id);
-        self.out.push(0x09);
+        self.out.push(wire::STR);
         self.name(&node.name);
-        self.out.push(0x0c);
+        self.out.push(wire::SEQ);
         self.out.push(4);
         for e in &node.edges {
-            self.out.push(0x17);
+            self.out.push(wire::WEAK);
             if let Some(&t) = self.seen.get(&(e.as_ptr() as usize)) {
                 if self.open[t as usize] {
-                    self.out[self.tag_at[t as usize]] = 0x15;
+                    self.out[self.tag_at[t as usize]] = wire::OBJ_CYCLIC;
                 }
-                self.out.push(0x16);
+                self.out.push(wire::REF);
                 self.varint(t as u64);
             } else if let Some(t) = e.upgrade() {
                 stacker::maybe_grow(128 << 10, 4 << 20, || self.object(&t));
             } else {
-                *self.out.last_mut().unwrap() = 0x18;
+                *self.out.last_mut().unwrap() = wire::WEAK_DEAD;
             }
         }
-        self.out.push(0x0d);
+        self.out.push(wire::MAP);
         self.varint(node.attrs.len() as u64);
         let mut small = [("", 0); 4];
         if node.attrs.len() <= small.len() {
@@ -492,7 +496,7 @@ impl G2Encoder {
     fn entries(&mut self, list: &mut [(&str, u64)]) {
         list.sort_unstable_by(|a, b| (a.0.len(), a.0.as_bytes()).cmp(&(b.0.len(), b.0.as_bytes())));
         for &(k, v) in list.iter() {
-            self.out.push(0x09);
+            self.out.push(wire::STR);
             self.name(k);
             self.uint(v);
         }
@@ -538,9 +542,6 @@ impl G2Plan {
         G2Plan { nodes }
     }
 }
-
-type NodeRc = Rc<std::cell::RefCell<crate::model::Node>>;
-type NodeWeak = std::rc::Weak<std::cell::RefCell<crate::model::Node>>;
 
 /// A node of [`g2_dfs_build`]: being built (its weak handle from inside
 /// `new_cyclic`) or built.
@@ -592,11 +593,7 @@ fn build(plan: &G2Plan, slots: &mut Vec<Slot>, i: usize) -> NodeRc {
     rc
 }
 
-fn walk(
-    n: &Rc<std::cell::RefCell<crate::model::Node>>,
-    seen: &mut rustc_hash::FxHashMap<usize, u32>,
-    acc: &mut u64,
-) {
+fn walk(n: &NodeRc, seen: &mut rustc_hash::FxHashMap<usize, u32>, acc: &mut u64) {
     let node = n.borrow();
     let id = seen.len() as u32;
     seen.insert(Rc::as_ptr(n) as usize, id);

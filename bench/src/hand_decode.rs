@@ -10,22 +10,10 @@
 
 use crate::data::{Abilities, Enchantment, Entity, GameType, Item, Player, SaveData};
 
-const UNIT: u8 = 0x00;
-const FALSE: u8 = 0x01;
-const TRUE: u8 = 0x02;
-const UINT: u8 = 0x03;
-const NINT: u8 = 0x04;
-const U64: u8 = 0x05;
-const F32: u8 = 0x06;
-const F64: u8 = 0x07;
-const STR: u8 = 0x09;
-const SEQ: u8 = 0x0c;
-const TUPLE: u8 = 0x0e;
-const NONE: u8 = 0x0f;
-const SOME: u8 = 0x10;
-const STRUCT: u8 = 0x11;
-const VARIANT: u8 = 0x12;
-const SMALL: u8 = 0x80;
+use stateify::wire::{
+    F32, F64, FALSE, GRAPH_VERSION_1, NINT, NONE, SEQ, SMALL, SOME, STR, STRUCT, TRUE, TUPLE, U64,
+    UINT, UNIT, VARIANT,
+};
 
 /// The types of the data set, with the names and members their
 /// definitions must have.
@@ -116,14 +104,20 @@ struct Dec<'a> {
     types: Vec<Ty>,
 }
 
-/// Decodes the body of a graph record (after its 10-byte header).
-pub fn decode(body: &[u8]) -> R<SaveData> {
+/// Decodes one graph record, header included, as `stateify::to_vec`
+/// writes it.
+pub fn decode(record: &[u8]) -> R<SaveData> {
+    let (len, object, head) = stateify::decode_header(record).map_err(|e| e.to_string())?;
+    let body = match record.get(head..) {
+        Some(body) if object && body.len() as u64 == len => body,
+        _ => return Err(format!("not one graph record of {len} bytes")),
+    };
     let mut d = Dec {
         b: body,
         pos: 0,
         types: Vec::with_capacity(16),
     };
-    if d.byte()? != 1 {
+    if d.byte()? != GRAPH_VERSION_1 {
         return Err("not a version 1 graph".into());
     }
     let v = d.save_data()?;

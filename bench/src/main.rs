@@ -453,14 +453,14 @@ fn structured(run: &Run) {
         "",
     );
     // The floor: the same bytes decoded by hand, with every check.
-    assert!(hand_decode::decode(&ours_b[10..]).unwrap() == d);
+    assert!(hand_decode::decode(&ours_b).unwrap() == d);
     times(
         case,
         "deserialize vs hand-written decoder",
         side_by_side(
             run,
             || stateify::from_slice::<data::SaveData>(&ours_b).unwrap(),
-            || hand_decode::decode(&ours_b[10..]).unwrap(),
+            || hand_decode::decode(&ours_b).unwrap(),
         ),
         "decoder: our bytes read by code written for these types only (every check, nothing generic)",
     );
@@ -469,7 +469,7 @@ fn structured(run: &Run) {
         "hand-written decoder vs bitcode",
         side_by_side(
             run,
-            || hand_decode::decode(&ours_b[10..]).unwrap(),
+            || hand_decode::decode(&ours_b).unwrap(),
             || bitcode::deserialize::<data::SaveData>(&bit_b).unwrap(),
         ),
         "what a self-describing stream costs to read at best, against bitcode",
@@ -1085,9 +1085,14 @@ mod tests {
     fn the_hand_written_decoder_reads_the_saved_body() {
         let d = data::save_data(50);
         let bytes = stateify::to_vec(&d).unwrap();
-        assert!(hand_decode::decode(&bytes[10..]).unwrap() == d);
-        for cut in [1, bytes.len() / 3, bytes.len() - 11] {
-            assert!(hand_decode::decode(&bytes[10..cut.max(10)]).is_err());
+        assert!(hand_decode::decode(&bytes).unwrap() == d);
+        // Bodies cut short, each under a header that says so.
+        let (len, _, head) = stateify::decode_header(&bytes).unwrap();
+        for cut in [1, len as usize / 3, len as usize - 1] {
+            let mut record = Vec::new();
+            stateify::write_header(&mut record, cut as u64, true).unwrap();
+            record.extend_from_slice(&bytes[head..head + cut]);
+            assert!(hand_decode::decode(&record).is_err());
         }
         // The first player's dimension made invalid UTF-8.
         let mut bad = bytes.clone();
@@ -1095,7 +1100,7 @@ mod tests {
         let at = bad.windows(name.len()).position(|w| w == name).unwrap();
         bad[at + 1] = 0xff;
         assert!(stateify::from_slice::<data::SaveData>(&bad).is_err());
-        let e = hand_decode::decode(&bad[10..]).unwrap_err();
+        let e = hand_decode::decode(&bad).unwrap_err();
         assert!(e.contains("UTF-8"), "{e}");
     }
 

@@ -87,9 +87,7 @@ const CASES: &[Case] = &[
         )))
     }),
     ("hand-decode", |d| {
-        drop(black_box(hand_decode::decode(black_box(
-            &d.save_ours[10..],
-        ))))
+        drop(black_box(hand_decode::decode(black_box(&d.save_ours))))
     }),
     ("bitcode-load", |d| {
         drop(black_box(bitcode::deserialize::<data::SaveData>(

@@ -353,16 +353,27 @@ struct Left<'a, 'de> {
     left: usize,
 }
 
+impl Left<'_, '_> {
+    /// Counts one more taken; false once all were.
+    #[inline(always)]
+    fn take(&mut self) -> bool {
+        if self.left == 0 {
+            return false;
+        }
+        self.left -= 1;
+        true
+    }
+}
+
 impl<'de> de::SeqAccess<'de> for Left<'_, 'de> {
     type Error = Error;
     fn next_element_seed<T: DeserializeSeed<'de>>(
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, Error> {
-        if self.left == 0 {
+        if !self.take() {
             return Ok(None);
         }
-        self.left -= 1;
         seed.deserialize(&mut *self.r).map(Some)
     }
     fn size_hint(&self) -> Option<usize> {
@@ -376,10 +387,9 @@ impl<'de> de::MapAccess<'de> for Left<'_, 'de> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, Error> {
-        if self.left == 0 {
+        if !self.take() {
             return Ok(None);
         }
-        self.left -= 1;
         match self.r.next()? {
             Tok::Key(k) => seed
                 .deserialize(BorrowedStrDeserializer::new(self.r.name(k)?))

@@ -140,15 +140,18 @@ fn checkpoint(dir: &Path) -> Vec<u16> {
     list.split(", ").map(|p| p.parse().unwrap()).collect()
 }
 
-fn restore(dir: &Path) -> Output {
-    sandbox(&["restore", "--dir", dir.to_str().unwrap()])
+/// `sandbox restore --dir DIR`, then `more` arguments.
+fn restore(dir: &Path, more: &[&str]) -> Output {
+    let mut args = vec!["restore", "--dir", dir.to_str().unwrap()];
+    args.extend_from_slice(more);
+    sandbox(&args)
 }
 
 #[test]
 fn checkpoint_and_restore_are_separate_processes() {
     let dir = tempfile::tempdir().unwrap();
     checkpoint(dir.path());
-    let o = restore(dir.path());
+    let o = restore(dir.path(), &[]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("ok  memory checksum"));
 }
@@ -237,12 +240,7 @@ fn damaged_checkpoints_fail_cleanly_and_stay_untouched() {
         damage();
         let before_state = std::fs::read(&state).ok();
         let before_pages = std::fs::read(&pages).ok();
-        let d = dir.path().to_str().unwrap();
-        let o = if background {
-            restore(dir.path())
-        } else {
-            sandbox(&["restore", "--dir", d, "--eager"])
-        };
+        let o = restore(dir.path(), if background { &[] } else { &["--eager"] });
         let t = text(&o);
         assert_eq!(o.status.code(), Some(2), "{what}: {t}");
         assert!(t.contains(expect), "{what}: expected {expect:?} in {t}");
@@ -302,7 +300,7 @@ fn a_checkpoint_killed_at_any_moment_leaves_one_that_restores() {
             }
         }
         child.wait().unwrap();
-        let o = restore(dir.path());
+        let o = restore(dir.path(), &[]);
         let t = text(&o);
         assert!(o.status.success(), "trial {trial}: {t}");
         for needle in ["ok  graph digest", "ok  memory checksum"] {
