@@ -92,12 +92,14 @@ macro_rules! element_compounds {
         impl ::serde::ser::$tr for $ty {
             type Ok = $ok;
             type Error = crate::error::Error;
+            #[inline]
             fn $method<T: ::serde::Serialize + ?Sized>(
                 &mut self,
                 v: &T,
             ) -> crate::error::Result<()> {
                 self.element(v)
             }
+            #[inline]
             fn end(self) -> crate::error::Result<$ok> {
                 self.finish()
             }

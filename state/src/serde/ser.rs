@@ -55,6 +55,8 @@ pub(crate) struct SaveCache {
     /// By (enum name address and length, variant address and length): the
     /// one-variant member list and the payload type's name `Enum::Variant`.
     variants: FxHashMap<VariantKey, (&'static [Name], Name)>,
+    /// The most recent of them by a hash of the key.
+    recent_variants: RecentVariants,
     /// `"0", "1", …` by field count.
     positions: Vec<Option<&'static [Name]>>,
     /// The field names of the struct learning its list (see `Fields`).
@@ -88,11 +90,26 @@ impl Default for Recents {
     }
 }
 
+/// The recent slot of a key made of an address and one more number.
+#[inline(always)]
+fn recent_slot(address: usize, more: usize) -> usize {
+    // A multiply mixes all the bits into the top ones.
+    ((address ^ more).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) % RECENT
+}
+
+struct RecentVariants(Box<[(VariantKey, &'static [Name], Name); RECENT]>);
+
+impl Default for RecentVariants {
+    fn default() -> Self {
+        // No name has address 0: an empty slot matches nothing.
+        RecentVariants(Box::new([((0, 0, 0, 0), &[], ""); RECENT]))
+    }
+}
+
 impl SaveCache {
     #[inline]
     fn slot(key: (usize, usize, usize)) -> usize {
-        // The name's address: a multiply mixes all its bits into the top ones.
-        ((key.0 ^ key.2).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) % RECENT
+        recent_slot(key.0, key.2)
     }
 
     /// The learned field list of a struct, if any, in its recent slot.
@@ -109,6 +126,25 @@ impl SaveCache {
             };
         }
         Some(&mut self.recent.0[at])
+    }
+
+    /// The one-variant member list and payload type name of a variant,
+    /// from its recent slot (enums alternate between few variants) or the
+    /// map.
+    #[inline]
+    fn variant(&mut self, key: VariantKey, name: Name, variant: Name) -> (&'static [Name], Name) {
+        let at = recent_slot(key.0, key.2);
+        let slot = &mut self.recent_variants.0[at];
+        if slot.0 != key {
+            let found = *self.variants.entry(key).or_insert_with(|| {
+                (
+                    intern::list(&[variant]),
+                    intern::name(&format!("{name}::{variant}")),
+                )
+            });
+            *slot = (key, found.0, found.1);
+        }
+        (slot.1, slot.2)
     }
 
     fn learn(&mut self, key: (usize, usize, usize), members: &'static [Name]) {
@@ -204,12 +240,7 @@ impl<'a> Ser<'a> {
             variant.as_ptr() as usize,
             variant.len(),
         );
-        let (members, payload) = *self.s.serde.variants.entry(key).or_insert_with(|| {
-            (
-                intern::list(&[variant]),
-                intern::name(&format!("{name}::{variant}")),
-            )
-        });
+        let (members, payload) = self.s.serde.variant(key, name, variant);
         let ty = self.s.type_ref(DefKind::Enum, name, members);
         self.s.count_type(ty);
         self.s.varint(0);
@@ -224,41 +255,47 @@ impl<'a> Ser<'a> {
 
     /// A STRUCT whose fields are learned: its header if the field list is
     /// known, else nothing yet. The common case, a struct whose list and id
-    /// in this save are in its recent slot, is a few instructions inline.
+    /// in this save are in its recent slot, is a few instructions inline;
+    /// both ways end in the same `Fields::new`, so that the struct stays in
+    /// registers rather than being copied through memory from each path.
     #[inline(always)]
     fn begin_struct(self, name: Name, len: usize) -> Fields<'a> {
         let key = (name.as_ptr() as usize, name.len(), len);
         let gen = self.s.type_gen();
         let r = &self.s.serde.recent.0[SaveCache::slot(key)];
-        if r.key == key && r.gen == gen {
+        let members = if r.key == key && r.gen == gen {
             let (members, ty) = (r.members, r.ty);
             self.s.count_type(ty);
             self.s.tag(wire::STRUCT);
             self.s.varint(ty as u64);
-            return Fields::new(self, name, len, members);
-        }
-        self.begin_struct_slow(name, len)
+            members
+        } else {
+            self.s.begin_struct_slow(key, name)
+        };
+        Fields::new(self, name, len, members)
     }
+}
 
+impl Saver {
     /// `begin_struct` when the recent slot does not know the struct's id in
-    /// this save: the learned list from the cache (and the id from the type
-    /// table), or no list yet.
+    /// this save: writes the header with the learned list from the cache
+    /// (and the id from the type table) and returns the list, or, with no
+    /// list yet, writes nothing and returns `&UNKNOWN[..0]`.
     #[inline(never)]
-    fn begin_struct_slow(self, name: Name, len: usize) -> Fields<'a> {
-        let key = (name.as_ptr() as usize, name.len(), len);
-        let gen = self.s.type_gen();
-        let Some(members) = self.s.serde.fields(key).map(|r| r.members) else {
+    fn begin_struct_slow(&mut self, key: (usize, usize, usize), name: Name) -> &'static [Name] {
+        let gen = self.type_gen();
+        let Some(members) = self.serde.fields(key).map(|r| r.members) else {
             // Learning: the names seen start here. No values are written
             // meanwhile, so no other struct uses `seen` until this one ends.
-            self.s.serde.seen.clear();
-            return Fields::new(self, name, len, &UNKNOWN[..0]);
+            self.serde.seen.clear();
+            return &UNKNOWN[..0];
         };
-        let ty = self.s.type_ref(DefKind::Struct, name, members);
-        if let Some(r) = self.s.serde.fields(key) {
+        let ty = self.type_ref(DefKind::Struct, name, members);
+        if let Some(r) = self.serde.fields(key) {
             (r.ty, r.gen) = (ty, gen);
         }
-        self.s.count_type(ty);
-        Fields::new(self, name, len, members)
+        self.count_type(ty);
+        members
     }
 }
 
@@ -306,7 +343,15 @@ impl<'a> Fields<'a> {
                 return self.value(key, v);
             }
         }
-        self.field_slow(key, v)
+        // The slow path takes and gives back values, not `&mut self`, so
+        // that the struct is never made to live in memory.
+        let (members, follows) = self.ser.s.serde.off_list(self.members, self.i, key);
+        self.members = members;
+        self.i += 1;
+        if follows {
+            return self.value(key, v);
+        }
+        Ok(())
     }
 
     /// Writes a field's value. Not through `put`: a field is no place to
@@ -321,65 +366,83 @@ impl<'a> Fields<'a> {
         .map_err(|e| e.in_field(key))
     }
 
-    /// A field that is not the next of the learned list by address: the
-    /// same name at another address, or the fields leave the list here.
-    #[cold]
-    #[inline(never)]
-    fn field_slow<T: Serialize + ?Sized>(&mut self, key: Name, v: &T) -> Result<()> {
-        if self.members.get(self.i) == Some(&key) {
-            self.i += 1;
-            return self.value(key, v);
-        }
-        self.leave_list();
-        self.i += 1;
-        self.ser.s.serde.seen.push(key);
-        Ok(())
-    }
-
-    /// Whether no list was known for this struct (no header written).
-    fn unknown(&self) -> bool {
-        std::ptr::eq(self.members.as_ptr(), UNKNOWN.as_ptr())
-    }
-
-    /// The fields leave the learned list here (if they were following
-    /// one): from here on only the names count, starting with those
-    /// written so far.
-    fn leave_list(&mut self) {
-        if self.unknown() || self.left() {
-            return;
-        }
-        let m = std::mem::replace(&mut self.members, &UNKNOWN[1..]);
-        let seen = &mut self.ser.s.serde.seen;
-        seen.clear();
-        seen.extend_from_slice(&m[..self.i]);
-    }
-
     #[inline(always)]
     fn end(self) -> Result<()> {
         // Once left, or when unknown, the list is empty and `i` is not,
         // except for an unknown struct without fields.
-        if self.i == self.members.len() && (self.i != 0 || !self.unknown()) {
+        if self.i == self.members.len() && (self.i != 0 || !unknown(self.members)) {
             return Ok(());
         }
-        self.learn()
+        let key = (self.name.as_ptr() as usize, self.name.len(), self.len);
+        Err(self
+            .ser
+            .s
+            .serde
+            .learn_seen(key, self.name, self.members, self.i))
     }
+}
 
-    /// Whether the fields left the learned list (see `leave_list`).
-    fn left(&self) -> bool {
-        std::ptr::eq(self.members.as_ptr(), UNKNOWN[1..].as_ptr())
-    }
+/// Whether no list was known for a struct (no header written).
+fn unknown(members: &'static [Name]) -> bool {
+    std::ptr::eq(members.as_ptr(), UNKNOWN.as_ptr())
+}
 
-    /// The fields did not follow the learned list (or none was known):
-    /// learns the ones seen and asks for a rerun.
+/// Whether a struct's fields left its learned list (see `leave_list`).
+fn left(members: &'static [Name]) -> bool {
+    std::ptr::eq(members.as_ptr(), UNKNOWN[1..].as_ptr())
+}
+
+impl SaveCache {
+    /// A field `key` that is not the `i`th of `members` by address: the
+    /// same name at another address (returns the list and true: write the
+    /// value), or the fields leave the list here (returns the list to go
+    /// on with and false: the name is kept in `seen`, no value written).
     #[cold]
     #[inline(never)]
-    fn learn(mut self) -> Result<()> {
+    fn off_list(
+        &mut self,
+        members: &'static [Name],
+        i: usize,
+        key: Name,
+    ) -> (&'static [Name], bool) {
+        if members.get(i) == Some(&key) {
+            return (members, true);
+        }
+        let members = self.leave_list(members, i);
+        self.seen.push(key);
+        (members, false)
+    }
+
+    /// The fields of a struct leave its learned list `members` after `i`
+    /// of them (if they were following one): from here on only the names
+    /// count, starting with those written so far. Returns the list to go
+    /// on with.
+    fn leave_list(&mut self, members: &'static [Name], i: usize) -> &'static [Name] {
+        if unknown(members) || left(members) {
+            return members;
+        }
+        self.seen.clear();
+        self.seen.extend_from_slice(&members[..i]);
+        &UNKNOWN[1..]
+    }
+
+    /// A struct's fields did not follow its learned list (or none was
+    /// known): learns the ones seen and returns the error asking for a
+    /// rerun.
+    #[cold]
+    #[inline(never)]
+    fn learn_seen(
+        &mut self,
+        key: (usize, usize, usize),
+        name: Name,
+        members: &'static [Name],
+        i: usize,
+    ) -> Error {
         // Fewer fields than learned, if still following the list.
-        self.leave_list();
-        let learned = intern::list(&self.ser.s.serde.seen);
-        let key = (self.name.as_ptr() as usize, self.name.len(), self.len);
-        self.ser.s.serde.learn(key, learned);
-        Err(Error::relayout(self.name))
+        self.leave_list(members, i);
+        let learned = intern::list(&self.seen);
+        self.learn(key, learned);
+        Error::relayout(name)
     }
 }
 
@@ -421,19 +484,27 @@ impl<'a> Elements<'a> {
 
     #[inline(always)]
     fn finish(self) -> Result<()> {
-        match self.count_at {
-            Some(at) => {
-                let mut count = Vec::with_capacity(crate::varint::MAX_LEN);
-                crate::varint::write(&mut count, self.n as u64);
-                self.ser.s.buf_mut().splice(at..at, count);
-                Ok(())
-            }
-            None if self.n == self.len => Ok(()),
-            None => Err(Error::custom(format!(
+        if self.count_at.is_none() && self.n == self.len {
+            return Ok(());
+        }
+        self.finish_slow()
+    }
+
+    /// `finish` for a sequence of unknown length (its count goes in front
+    /// now), or one that gave fewer or more elements than it announced.
+    #[cold]
+    #[inline(never)]
+    fn finish_slow(self) -> Result<()> {
+        let Some(at) = self.count_at else {
+            return Err(Error::custom(format!(
                 "a Serialize impl announced {} elements and gave {}",
                 self.len, self.n
-            ))),
-        }
+            )));
+        };
+        let mut count = Vec::with_capacity(crate::varint::MAX_LEN);
+        crate::varint::write(&mut count, self.n as u64);
+        self.ser.s.buf_mut().splice(at..at, count);
+        Ok(())
     }
 }
 
@@ -666,6 +737,7 @@ macro_rules! fields {
             fn serialize_field<T: Serialize + ?Sized>(&mut self, key: Name, v: &T) -> Result<()> {
                 self.field(key, v)
             }
+            #[inline]
             fn end(self) -> Result<()> {
                 Fields::end(self)
             }
