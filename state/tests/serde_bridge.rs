@@ -445,6 +445,30 @@ fn deserialize_errors_carry_the_path_and_offset() {
     assert!(msg.starts_with("root.home: "), "{msg}");
     assert!(msg.contains("relative URL without a base"), "{msg}");
     assert!(err.offset().is_some(), "{msg}");
+    // Inside a serde struct, the path names the serde field too (its name
+    // is looked up again only when its value fails).
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename = "Conf")]
+    struct ConfText {
+        port: u16,
+        site: String,
+    }
+    #[derive(Serialize, Deserialize, Debug)]
+    struct Conf {
+        #[allow(dead_code)]
+        port: u16,
+        #[allow(dead_code)]
+        site: url::Url,
+    }
+    let bytes = stateify::to_vec(&Serde(vec![ConfText {
+        port: 1,
+        site: "not a url".into(),
+    }]))
+    .unwrap();
+    let err = stateify::from_slice::<Serde<Vec<Conf>>>(&bytes).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.starts_with("root[0].site: "), "{msg}");
+    assert!(msg.contains("relative URL without a base"), "{msg}");
     // Shared objects have no serde form.
     let shared = stateify::to_vec(&std::rc::Rc::new(5u32)).unwrap();
     let msg = stateify::from_slice::<Serde<u32>>(&shared)

@@ -66,15 +66,8 @@ impl<'de> De<'_, 'de, '_> {
     fn visit_struct<V: Visitor<'de>>(self, v: V) -> Result<V::Value> {
         let ty = self.l.read_type(wire::STRUCT)?;
         let n = self.l.type_def(ty).members.len();
-        self.l.nest_sparse(|l| {
-            v.visit_map(Fields {
-                l,
-                ty,
-                i: 0,
-                n,
-                current: "",
-            })
-        })
+        self.l
+            .nest_sparse(|l| v.visit_map(Fields { l, ty, i: 0, n }))
     }
 
     /// A SEQ (its tag not yet read) and its elements.
@@ -382,7 +375,6 @@ struct Fields<'b, 'de, 'r> {
     ty: u32,
     i: usize,
     n: usize,
-    current: &'de str,
 }
 
 impl<'de> de::MapAccess<'de> for Fields<'_, 'de, '_> {
@@ -393,20 +385,34 @@ impl<'de> de::MapAccess<'de> for Fields<'_, 'de, '_> {
             return Ok(None);
         }
         let name: &'de str = self.l.type_def(self.ty).members[self.i];
-        self.current = name;
         seed.deserialize(BorrowedStrDeserializer::new(name))
             .map(Some)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value> {
         self.i += 1;
-        let name = self.current;
-        seed.deserialize(De { l: &mut *self.l })
-            .map_err(|e| e.in_field(name))
+        match seed.deserialize(De { l: &mut *self.l }) {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.in_this_field(e)),
+        }
     }
 
     fn size_hint(&self) -> Option<usize> {
         Some(self.n - self.i)
+    }
+}
+
+impl Fields<'_, '_, '_> {
+    /// An error in the value of the field just read, placed in that field
+    /// (its name looked up again here, off the path of every value).
+    #[cold]
+    #[inline(never)]
+    fn in_this_field(&self, e: Error) -> Error {
+        let members = &self.l.type_def(self.ty).members;
+        match self.i.checked_sub(1).and_then(|i| members.get(i)) {
+            Some(name) => e.in_field(name),
+            None => e,
+        }
     }
 }
 
@@ -584,7 +590,6 @@ impl<'de> de::VariantAccess<'de> for Variant<'_, 'de, '_> {
             ty,
             i: 0,
             n,
-            current: "",
         })
         .map_err(|e| e.in_field(name))
     }
