@@ -297,19 +297,26 @@ impl Saver {
         self.depth -= 1;
     }
 
+    #[inline(always)]
     fn counted(&mut self, ty: u32, f: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
         self.counters.counts[ty as usize] += 1;
         if self.counters.times.is_some() {
-            let t = Instant::now();
-            let r = f(self);
-            let dt: Duration = t.elapsed();
-            if let Some(times) = &mut self.counters.times {
-                times[ty as usize] += dt;
-            }
-            r
-        } else {
-            f(self)
+            return self.timed(ty, f);
         }
+        f(self)
+    }
+
+    /// `f`, its time added to type `ty`'s (with [`SaveOptions`]' timing on).
+    #[cold]
+    #[inline(never)]
+    fn timed(&mut self, ty: u32, f: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
+        let t = Instant::now();
+        let r = f(self);
+        let dt: Duration = t.elapsed();
+        if let Some(times) = &mut self.counters.times {
+            times[ty as usize] += dt;
+        }
+        r
     }
 
     /// Writes a struct: its type (named `name`, with `fields` in declaration
@@ -336,6 +343,7 @@ impl Saver {
     /// let p: P = stateify::from_slice(&stateify::to_vec(&P { x: 1, y: 2 }).unwrap()).unwrap();
     /// assert_eq!((p.x, p.y), (1, 2));
     /// ```
+    #[inline]
     pub fn save_struct(
         &mut self,
         name: &'static str,
@@ -349,10 +357,7 @@ impl Saver {
         let written = std::mem::replace(&mut self.fields_written, outer);
         r?;
         if written != fields.len() {
-            return Err(Error::custom(format!(
-                "`{name}` wrote {written} fields but declares {}",
-                fields.len()
-            )));
+            return Err(wrong_field_count(name, written, fields.len()));
         }
         Ok(())
     }
@@ -478,8 +483,20 @@ impl Saver {
     /// Writes the elements of plain values one by one (the default for
     /// [`Stateify::save_seq`]).
     pub fn write_seq_parts<T: Stateify>(&mut self, parts: [&[T]; 2]) -> Result<()> {
-        let len = parts[0].len() + parts[1].len();
-        self.write_seq(len, parts[0].iter().chain(parts[1].iter()))
+        self.tag(wire::SEQ);
+        self.varint((parts[0].len() + parts[1].len()) as u64);
+        // A loop per part rather than `write_seq` over a chain: the chain
+        // tests which part it is in at every element.
+        self.nest(|s| {
+            let mut i = 0u64;
+            for part in parts {
+                for v in part {
+                    v.save(s).map_err(|e| e.in_index(i))?;
+                    i += 1;
+                }
+            }
+            Ok(())
+        })
     }
 }
 
@@ -551,4 +568,13 @@ fn check_len(declared: usize, actual: usize) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// A struct's `save` wrote another number of fields than it declares.
+#[cold]
+#[inline(never)]
+fn wrong_field_count(name: &str, written: usize, declared: usize) -> Error {
+    Error::custom(format!(
+        "`{name}` wrote {written} fields but declares {declared}"
+    ))
 }

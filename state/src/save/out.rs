@@ -39,9 +39,13 @@ impl Saver {
         mem::advise_spare(&mut self.buf);
     }
 
+    /// Appends one byte. The test is `push`'s own (`len == capacity`), so
+    /// that the compiler drops `push`'s copy of it where no growth ran.
     #[inline]
     pub(crate) fn tag(&mut self, t: u8) {
-        self.reserve(1);
+        if self.buf.len() == self.buf.capacity() {
+            self.grow(1);
+        }
         self.buf.push(t);
     }
 
@@ -49,8 +53,7 @@ impl Saver {
     #[inline(always)]
     pub(crate) fn varint(&mut self, v: u64) {
         if v < 1 << 7 {
-            self.reserve(1);
-            self.buf.push(v as u8);
+            self.tag(v as u8);
         } else {
             self.varint_long(v);
         }
@@ -120,10 +123,11 @@ impl Saver {
     /// Writes an unsigned integer in its shortest form.
     #[inline(always)]
     pub fn write_u64(&mut self, v: u64) {
-        self.reserve(varint::MAX_LEN + 1);
         if v < 0x80 {
-            self.buf.push(wire::SMALL | v as u8);
-        } else if v < 1 << 56 {
+            return self.tag(wire::SMALL | v as u8);
+        }
+        self.reserve(varint::MAX_LEN + 1);
+        if v < 1 << 56 {
             self.buf.push(wire::UINT);
             self.varint_long(v);
         } else {
@@ -189,49 +193,34 @@ impl Saver {
     pub(super) fn write_short_str(&mut self, b: &[u8]) {
         debug_assert!(b.len() <= SHORT_STR);
         self.reserve(2 + SHORT_STR);
-        self.buf.extend_from_slice(&[wire::STR, b.len() as u8]);
-        self.put_short(b);
+        let at = self.buf.len();
+        // SAFETY: `reserve` left at least 2 + SHORT_STR spare bytes after
+        // `at`: the two header bytes and `copy_short`'s writes (offsets
+        // below 2 + b.len()) are inside the allocation, and all of them
+        // are written before `set_len` makes them part of the vector.
+        unsafe {
+            let dst = self.buf.as_mut_ptr().add(at);
+            dst.write(wire::STR);
+            dst.add(1).write(b.len() as u8);
+            copy_short(dst.add(2), b);
+            self.buf.set_len(at + 2 + b.len());
+        }
     }
 
     /// Appends at most `SHORT_STR` bytes with two (overlapping) fixed-size
     /// moves instead of a `memcpy` call.
     #[inline(always)]
     pub(super) fn put_short(&mut self, b: &[u8]) {
-        let n = b.len();
-        debug_assert!(n <= SHORT_STR);
+        debug_assert!(b.len() <= SHORT_STR);
         self.reserve(SHORT_STR);
         let at = self.buf.len();
-        let src = b.as_ptr();
         // SAFETY: `reserve` left at least SHORT_STR spare bytes after `at`,
-        // so every write below (offsets < n <= SHORT_STR) is inside the
-        // allocation; every read is inside `b` (the two reads of each pair
-        // start at 0 and at n - size, with size <= n); source and
-        // destination cannot overlap (`b` is borrowed immutably while
-        // `self.buf` is borrowed mutably). The first n spare bytes are all
-        // written before `set_len` makes them part of the vector.
+        // so `copy_short`'s writes (offsets < b.len() <= SHORT_STR) are
+        // inside the allocation, all written before `set_len` makes them
+        // part of the vector.
         unsafe {
-            let dst = self.buf.as_mut_ptr().add(at);
-            if n >= 16 {
-                let head = src.cast::<u128>().read_unaligned();
-                let tail = src.add(n - 16).cast::<u128>().read_unaligned();
-                dst.cast::<u128>().write_unaligned(head);
-                dst.add(n - 16).cast::<u128>().write_unaligned(tail);
-            } else if n >= 8 {
-                let head = src.cast::<u64>().read_unaligned();
-                let tail = src.add(n - 8).cast::<u64>().read_unaligned();
-                dst.cast::<u64>().write_unaligned(head);
-                dst.add(n - 8).cast::<u64>().write_unaligned(tail);
-            } else if n >= 4 {
-                let head = src.cast::<u32>().read_unaligned();
-                let tail = src.add(n - 4).cast::<u32>().read_unaligned();
-                dst.cast::<u32>().write_unaligned(head);
-                dst.add(n - 4).cast::<u32>().write_unaligned(tail);
-            } else if n > 0 {
-                dst.write(*src);
-                dst.add(n / 2).write(*src.add(n / 2));
-                dst.add(n - 1).write(*src.add(n - 1));
-            }
-            self.buf.set_len(at + n);
+            copy_short(self.buf.as_mut_ptr().add(at), b);
+            self.buf.set_len(at + b.len());
         }
     }
 
@@ -259,5 +248,46 @@ impl Saver {
     pub fn write_some<T: Stateify + ?Sized>(&mut self, v: &T) -> Result<()> {
         self.tag(wire::SOME);
         v.save(self)
+    }
+}
+
+/// Copies `b` (at most `SHORT_STR` bytes) to `dst` with two overlapping
+/// fixed-size moves of the largest size that fits, instead of a `memcpy`
+/// call.
+///
+/// # Safety
+///
+/// `dst` must be valid for writes of `b.len()` bytes and must not overlap
+/// `b`.
+#[inline(always)]
+unsafe fn copy_short(dst: *mut u8, b: &[u8]) {
+    let n = b.len();
+    debug_assert!(n <= SHORT_STR);
+    let src = b.as_ptr();
+    // SAFETY: every read is inside `b` (the two reads of each pair start
+    // at 0 and at n - size, with size <= n), every write at the same
+    // offsets of `dst`, which the caller vouches for; the two do not
+    // overlap (the caller's promise).
+    unsafe {
+        if n >= 16 {
+            let head = src.cast::<u128>().read_unaligned();
+            let tail = src.add(n - 16).cast::<u128>().read_unaligned();
+            dst.cast::<u128>().write_unaligned(head);
+            dst.add(n - 16).cast::<u128>().write_unaligned(tail);
+        } else if n >= 8 {
+            let head = src.cast::<u64>().read_unaligned();
+            let tail = src.add(n - 8).cast::<u64>().read_unaligned();
+            dst.cast::<u64>().write_unaligned(head);
+            dst.add(n - 8).cast::<u64>().write_unaligned(tail);
+        } else if n >= 4 {
+            let head = src.cast::<u32>().read_unaligned();
+            let tail = src.add(n - 4).cast::<u32>().read_unaligned();
+            dst.cast::<u32>().write_unaligned(head);
+            dst.add(n - 4).cast::<u32>().write_unaligned(tail);
+        } else if n > 0 {
+            dst.write(*src);
+            dst.add(n / 2).write(*src.add(n / 2));
+            dst.add(n - 1).write(*src.add(n - 1));
+        }
     }
 }
