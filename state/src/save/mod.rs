@@ -343,7 +343,9 @@ impl Saver {
     /// let p: P = stateify::from_slice(&stateify::to_vec(&P { x: 1, y: 2 }).unwrap()).unwrap();
     /// assert_eq!((p.x, p.y), (1, 2));
     /// ```
-    #[inline]
+    // Not #[inline]: inlined into every `save`, it made the recursive
+    // G2 save 10% slower (385M instructions a run against 350M) for 3% on
+    // the savedata set.
     pub fn save_struct(
         &mut self,
         name: &'static str,
