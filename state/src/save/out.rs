@@ -191,13 +191,17 @@ impl Saver {
     /// bytes: most strings in a graph are names and ids that short.
     #[inline(always)]
     pub(super) fn write_short_str(&mut self, b: &[u8]) {
-        debug_assert!(b.len() <= SHORT_STR);
+        // A real check: the writes below rely on it. Inlined after the
+        // caller's own test of the length, it compiles to nothing.
+        assert!(b.len() <= SHORT_STR);
         self.reserve(2 + SHORT_STR);
         let at = self.buf.len();
         // SAFETY: `reserve` left at least 2 + SHORT_STR spare bytes after
-        // `at`: the two header bytes and `copy_short`'s writes (offsets
-        // below 2 + b.len()) are inside the allocation, and all of them
-        // are written before `set_len` makes them part of the vector.
+        // `at` and b.len() <= SHORT_STR (asserted): the two header bytes
+        // and `copy_short`'s writes (offsets below 2 + b.len()) are inside
+        // the allocation, and all of them are written before `set_len`
+        // makes them part of the vector. `b` is borrowed immutably while
+        // `self.buf` is borrowed mutably, so the two cannot overlap.
         unsafe {
             let dst = self.buf.as_mut_ptr().add(at);
             dst.write(wire::STR);
@@ -211,13 +215,16 @@ impl Saver {
     /// moves instead of a `memcpy` call.
     #[inline(always)]
     pub(super) fn put_short(&mut self, b: &[u8]) {
-        debug_assert!(b.len() <= SHORT_STR);
+        // As in `write_short_str`: a real check, free after the caller's.
+        assert!(b.len() <= SHORT_STR);
         self.reserve(SHORT_STR);
         let at = self.buf.len();
         // SAFETY: `reserve` left at least SHORT_STR spare bytes after `at`,
-        // so `copy_short`'s writes (offsets < b.len() <= SHORT_STR) are
-        // inside the allocation, all written before `set_len` makes them
-        // part of the vector.
+        // so `copy_short`'s writes (offsets < b.len() <= SHORT_STR,
+        // asserted) are inside the allocation, all written before
+        // `set_len` makes them part of the vector. `b` is borrowed
+        // immutably while `self.buf` is borrowed mutably, so the two cannot
+        // overlap.
         unsafe {
             copy_short(self.buf.as_mut_ptr().add(at), b);
             self.buf.set_len(at + b.len());
