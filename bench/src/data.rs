@@ -296,6 +296,89 @@ pub fn dag_digest(d: &Dag) -> u64 {
     h
 }
 
+// ---- a tree of shared nodes with Weak parents -------------------------------------
+
+/// A node of a tree whose children point weakly back at their parent, in
+/// the form Apache Fory's own weak-pointer example takes (`RcWeak` to a
+/// `RefCell`). Stateify saves the `RcWeak` as the `std::rc::Weak` inside it
+/// ([`fory_weak`]).
+#[derive(Debug, Stateify, fory::ForyStruct)]
+pub struct TNode {
+    pub id: u32,
+    pub name: String,
+    #[state(with = "fory_weak")]
+    pub parent: fory::RcWeak<std::cell::RefCell<TNode>>,
+    pub children: Vec<Rc<std::cell::RefCell<TNode>>>,
+}
+
+/// Fory's `RcWeak` saved and loaded as the `std::rc::Weak` it wraps (a
+/// `#[state(with)]` module: the orphan rule keeps `Stateify` off it).
+pub mod fory_weak {
+    use std::rc::{Rc, Weak};
+
+    use stateify::{Error, Loader, Saver, Stateify};
+
+    pub fn save<T: Stateify + 'static>(v: &fory::RcWeak<T>, s: &mut Saver) -> Result<(), Error> {
+        let w: Weak<T> = v.upgrade().map(|rc| Rc::downgrade(&rc)).unwrap_or_default();
+        w.save(s)
+    }
+
+    pub fn load<T: Stateify + 'static>(l: &mut Loader<'_, '_>) -> Result<fory::RcWeak<T>, Error> {
+        Ok(fory::RcWeak::from_std(Weak::<T>::load(l)?))
+    }
+}
+
+/// A tree of `nodes` nodes, `fan` children each (breadth first), every
+/// child holding a weak pointer to its parent.
+pub fn weak_tree(nodes: usize, fan: usize) -> Rc<std::cell::RefCell<TNode>> {
+    let node = |id: usize, parent: fory::RcWeak<std::cell::RefCell<TNode>>| {
+        Rc::new(std::cell::RefCell::new(TNode {
+            id: id as u32,
+            name: format!("node-{id}"),
+            parent,
+            children: Vec::new(),
+        }))
+    };
+    let root = node(0, fory::RcWeak::new());
+    let mut queue = std::collections::VecDeque::from([root.clone()]);
+    let mut made = 1;
+    while let Some(p) = queue.pop_front() {
+        for _ in 0..fan {
+            if made == nodes {
+                return root;
+            }
+            let c = node(made, fory::RcWeak::from(&p));
+            made += 1;
+            p.borrow_mut().children.push(c.clone());
+            queue.push_back(c);
+        }
+    }
+    root
+}
+
+/// A digest of a weak-parent tree: every node's id, name, children and its
+/// parent's id through the weak pointer.
+pub fn weak_tree_digest(root: &Rc<std::cell::RefCell<TNode>>) -> u64 {
+    let mut h = 0xcbf29ce484222325u64;
+    let mut stack = vec![root.clone()];
+    while let Some(n) = stack.pop() {
+        let n = n.borrow();
+        let parent = n
+            .parent
+            .upgrade()
+            .map_or(u64::MAX, |p| p.borrow().id as u64);
+        let name = n
+            .name
+            .bytes()
+            .fold(0u64, |a, b| a.wrapping_mul(31) ^ b as u64);
+        for v in [n.id as u64, name, n.children.len() as u64, parent] {
+            h = (h ^ v).wrapping_mul(0x100000001b3);
+        }
+        stack.extend(n.children.iter().cloned());
+    }
+    h
+}
+
 // ---- mesh ----------------------------------------------------------------------
 
 #[derive(

@@ -540,6 +540,16 @@ fn fory_times<T>(
     );
 }
 
+/// Apache Fory in native mode, compatible, with reference tracking: each
+/// `Rc` written once and shared again on load (no types registered).
+fn fory_tracking() -> fory::Fory {
+    fory::Fory::builder()
+        .xlang(false)
+        .compatible(true)
+        .track_ref(true)
+        .build()
+}
+
 /// Apache Fory in native (Rust-only) compatible mode, the mode with schema
 /// evolution like ours, with the save-game types registered.
 fn fory_savedata() -> fory::Fory {
@@ -655,11 +665,7 @@ fn dag(run: &Run) {
     assert_eq!(data::dag_digest(&rk_load(&rk_b)), want);
     // Fory native, compatible, with reference tracking: each `Rc` written
     // once and shared again on load.
-    let mut fory = fory::Fory::builder()
-        .xlang(false)
-        .compatible(true)
-        .track_ref(true)
-        .build();
+    let mut fory = fory_tracking();
     fory.register::<data::Leaf>(1).unwrap();
     fory.register::<data::Mid>(2).unwrap();
     fory.register::<data::Dag>(3).unwrap();
@@ -692,6 +698,30 @@ fn dag(run: &Run) {
     sizes(case, "size vs rkyv", ours_b.len(), rk_b.len(), "");
     let note = "Fory native, compatible, track_ref";
     fory_times(run, case, &d, &ours_b, &fory, &fory_b, note, "keep");
+    sizes(case, "size vs Fory", ours_b.len(), fory_b.len(), note);
+    weak_tree(run);
+}
+
+/// A tree of shared nodes whose children point weakly back at their
+/// parent, against Fory with its `RcWeak`.
+fn weak_tree(run: &Run) {
+    let t = data::weak_tree(if run.quick { 5_000 } else { 20_000 }, 8);
+    let want = data::weak_tree_digest(&t);
+    let ours_b = stateify::to_vec(&t).unwrap();
+    assert_eq!(
+        data::weak_tree_digest(&stateify::from_slice(&ours_b).unwrap()),
+        want
+    );
+    let mut fory = fory_tracking();
+    fory.register::<data::TNode>(1).unwrap();
+    let fory_b = fory.serialize(&t).unwrap();
+    assert_eq!(
+        data::weak_tree_digest(&fory.deserialize(&fory_b).unwrap()),
+        want
+    );
+    let case = "Rc tree, Weak parents";
+    let note = "Fory native, compatible, track_ref, RcWeak";
+    fory_times(run, case, &t, &ours_b, &fory, &fory_b, note, "keep");
     sizes(case, "size vs Fory", ours_b.len(), fory_b.len(), note);
 }
 
@@ -1066,6 +1096,8 @@ fn main() {
 
 #[cfg(test)]
 mod tests {
+    use std::rc::Rc;
+
     use super::{data, hand_decode, model, tokens};
 
     /// The save floor is a floor only if it writes what a save writes.
@@ -1126,5 +1158,31 @@ mod tests {
         let g = model::g2(2_000);
         let built = data::g2_dfs_build(&data::G2Plan::of(&g));
         assert_eq!(model::g2_digest(&built), model::g2_digest(&g));
+    }
+
+    /// The weak-parent tree comes back whole from both sides of its rows,
+    /// parents included (the digest reads each through its weak pointer).
+    #[test]
+    fn the_weak_parent_tree_round_trips_through_ours_and_fory() {
+        let t = data::weak_tree(500, 8);
+        let want = data::weak_tree_digest(&t);
+        let ours = stateify::from_slice(&stateify::to_vec(&t).unwrap()).unwrap();
+        assert_eq!(data::weak_tree_digest(&ours), want);
+        let child = ours.borrow().children[3].clone();
+        let parent = child.borrow().parent.upgrade().unwrap();
+        assert!(
+            Rc::ptr_eq(&parent, &ours),
+            "a child's parent is the root itself"
+        );
+        let mut fory = super::fory_tracking();
+        fory.register::<data::TNode>(1).unwrap();
+        let back = fory.deserialize(&fory.serialize(&t).unwrap()).unwrap();
+        assert_eq!(data::weak_tree_digest(&back), want);
+        // The digest tells trees apart: one name changed changes it.
+        t.borrow().children[0]
+            .borrow_mut()
+            .name
+            .replace_range(0..1, "N");
+        assert_ne!(data::weak_tree_digest(&t), want);
     }
 }
