@@ -550,6 +550,13 @@ fn fory_tracking() -> fory::Fory {
         .build()
 }
 
+/// [`fory_tracking`] with the weak-parent tree's node type registered.
+fn fory_weak_tree() -> fory::Fory {
+    let mut fory = fory_tracking();
+    fory.register::<data::TNode>(1).unwrap();
+    fory
+}
+
 /// Apache Fory in native (Rust-only) compatible mode, the mode with schema
 /// evolution like ours, with the save-game types registered.
 fn fory_savedata() -> fory::Fory {
@@ -712,8 +719,7 @@ fn weak_tree(run: &Run) {
         data::weak_tree_digest(&stateify::from_slice(&ours_b).unwrap()),
         want
     );
-    let mut fory = fory_tracking();
-    fory.register::<data::TNode>(1).unwrap();
+    let fory = fory_weak_tree();
     let fory_b = fory.serialize(&t).unwrap();
     assert_eq!(
         data::weak_tree_digest(&fory.deserialize(&fory_b).unwrap()),
@@ -1174,8 +1180,7 @@ mod tests {
             Rc::ptr_eq(&parent, &ours),
             "a child's parent is the root itself"
         );
-        let mut fory = super::fory_tracking();
-        fory.register::<data::TNode>(1).unwrap();
+        let fory = super::fory_weak_tree();
         let back = fory.deserialize(&fory.serialize(&t).unwrap()).unwrap();
         assert_eq!(data::weak_tree_digest(&back), want);
         // The digest tells trees apart: one name changed changes it.

@@ -89,6 +89,12 @@ impl Recorder {
         self.0.toks.push(t);
     }
 
+    /// The token naming an enum variant.
+    fn variant(&mut self, variant: &'static str) {
+        let i = self.name(variant);
+        self.push(Tok::Variant(i));
+    }
+
     /// The index of `name` in the table, added at its first use.
     fn name(&mut self, name: &'static str) -> u32 {
         let names = &mut self.0.names;
@@ -169,8 +175,7 @@ impl ser::Serializer for &mut Recorder {
         self.serialize_unit()
     }
     fn serialize_unit_variant(self, _: &'static str, _: u32, v: &'static str) -> Result<(), Error> {
-        let v = self.name(v);
-        self.push(Tok::Variant(v));
+        self.variant(v);
         Ok(())
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
@@ -187,8 +192,7 @@ impl ser::Serializer for &mut Recorder {
         variant: &'static str,
         v: &T,
     ) -> Result<(), Error> {
-        let variant = self.name(variant);
-        self.push(Tok::Variant(variant));
+        self.variant(variant);
         v.serialize(self)
     }
     fn serialize_seq(self, len: Option<usize>) -> Result<Self, Error> {
@@ -211,8 +215,7 @@ impl ser::Serializer for &mut Recorder {
         variant: &'static str,
         len: usize,
     ) -> Result<Self, Error> {
-        let variant = self.name(variant);
-        self.push(Tok::Variant(variant));
+        self.variant(variant);
         self.serialize_seq(Some(len))
     }
     fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Error> {
@@ -229,8 +232,7 @@ impl ser::Serializer for &mut Recorder {
         variant: &'static str,
         len: usize,
     ) -> Result<Self, Error> {
-        let variant = self.name(variant);
-        self.push(Tok::Variant(variant));
+        self.variant(variant);
         self.serialize_struct("", len)
     }
 }
