@@ -277,8 +277,8 @@ pub fn dag(leaves: usize, mids: usize, fan: usize) -> Dag {
 
 /// A digest of a DAG's contents and sharing (leaves shared by pointer).
 pub fn dag_digest(d: &Dag) -> u64 {
-    let mut h = 0xcbf29ce484222325u64;
-    let mut mix = |v: u64| h = (h ^ v).wrapping_mul(0x100000001b3);
+    let mut h = Fnv::default();
+    let mut mix = |v: u64| h.mix(v);
     let leaf_ptrs: std::collections::HashMap<*const Leaf, u64> = d
         .mids
         .iter()
@@ -293,7 +293,22 @@ pub fn dag_digest(d: &Dag) -> u64 {
         }
     }
     mix(Rc::strong_count(&d.mids[0]) as u64);
-    h
+    h.0
+}
+
+/// FNV-1a over whole words, for the digests that prove a rebuild exact.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf29ce484222325)
+    }
+}
+
+impl Fnv {
+    fn mix(&mut self, v: u64) {
+        self.0 = (self.0 ^ v).wrapping_mul(0x100000001b3);
+    }
 }
 
 // ---- a tree of shared nodes with Weak parents -------------------------------------
@@ -359,7 +374,7 @@ pub fn weak_tree(nodes: usize, fan: usize) -> Rc<std::cell::RefCell<TNode>> {
 /// A digest of a weak-parent tree: every node's id, name, children and its
 /// parent's id through the weak pointer.
 pub fn weak_tree_digest(root: &Rc<std::cell::RefCell<TNode>>) -> u64 {
-    let mut h = 0xcbf29ce484222325u64;
+    let mut h = Fnv::default();
     let mut stack = vec![root.clone()];
     while let Some(n) = stack.pop() {
         let n = n.borrow();
@@ -372,11 +387,11 @@ pub fn weak_tree_digest(root: &Rc<std::cell::RefCell<TNode>>) -> u64 {
             .bytes()
             .fold(0u64, |a, b| a.wrapping_mul(31) ^ b as u64);
         for v in [n.id as u64, name, n.children.len() as u64, parent] {
-            h = (h ^ v).wrapping_mul(0x100000001b3);
+            h.mix(v);
         }
         stack.extend(n.children.iter().cloned());
     }
-    h
+    h.0
 }
 
 // ---- mesh ----------------------------------------------------------------------

@@ -670,8 +670,6 @@ fn dag(run: &Run) {
         want
     );
     assert_eq!(data::dag_digest(&rk_load(&rk_b)), want);
-    // Fory native, compatible, with reference tracking: each `Rc` written
-    // once and shared again on load.
     let mut fory = fory_tracking();
     fory.register::<data::Leaf>(1).unwrap();
     fory.register::<data::Mid>(2).unwrap();

@@ -127,28 +127,17 @@ fn main() {
         let total = file.metadata().unwrap().len() - data;
         let step = eager_opts.max_read as u64;
         let t = Instant::now();
-        std::thread::scope(|s| {
-            for w in 0..threads as u64 {
-                let (ranges, file, mf) = (&ranges, &file, &mf);
-                s.spawn(move || {
-                    // Read `w`, `w + threads`, … of the `step`-sized reads.
-                    let mut p = w * step;
-                    while p < total {
-                        let r = ranges[(p / chunk) as usize];
-                        let n = step.min(total - p).min(r.end - (r.start + p % chunk)) as usize;
-                        // SAFETY: `r` stays allocated while `mf` lives, and
-                        // each read's bytes are this thread's alone (reads
-                        // are dealt out by index); nothing else touches the
-                        // file until the scope ends.
-                        let dst = unsafe {
-                            let base = mf.raw_ptr(r).unwrap();
-                            std::slice::from_raw_parts_mut(base.add((p % chunk) as usize), n)
-                        };
-                        std::os::unix::fs::FileExt::read_exact_at(file, dst, data + p).unwrap();
-                        p += step * threads as u64;
-                    }
-                });
-            }
+        deal(threads, step, total, |_, p, n| {
+            let r = ranges[(p / chunk) as usize];
+            let n = n.min((r.end - (r.start + p % chunk)) as usize);
+            // SAFETY: `r` stays allocated while `mf` lives, and each read's
+            // bytes are this thread's alone (reads are dealt out by index);
+            // nothing else touches the file until `deal` returns.
+            let dst = unsafe {
+                let base = mf.raw_ptr(r).unwrap();
+                std::slice::from_raw_parts_mut(base.add((p % chunk) as usize), n)
+            };
+            std::os::unix::fs::FileExt::read_exact_at(&file, dst, data + p).unwrap();
         });
         floors.push(t.elapsed());
     }
@@ -166,21 +155,10 @@ fn main() {
         let memfd = memfd(total);
         let step = eager_opts.max_read as u64;
         let t = Instant::now();
-        std::thread::scope(|s| {
-            for w in 0..threads as u64 {
-                let (file, memfd) = (&file, &memfd);
-                s.spawn(move || {
-                    use std::os::unix::fs::FileExt;
-                    let mut buf = vec![0u8; step as usize];
-                    let mut p = w * step;
-                    while p < total {
-                        let n = step.min(total - p) as usize;
-                        file.read_exact_at(&mut buf[..n], p).unwrap();
-                        memfd.write_all_at(&buf[..n], p).unwrap();
-                        p += step * threads as u64;
-                    }
-                });
-            }
+        deal(threads, step, total, |buf, p, n| {
+            use std::os::unix::fs::FileExt;
+            file.read_exact_at(&mut buf[..n], p).unwrap();
+            memfd.write_all_at(&buf[..n], p).unwrap();
         });
         let fill = t.elapsed();
         // SAFETY: a fresh shared mapping of the whole memfd, which lives
@@ -346,4 +324,23 @@ fn memfd(len: u64) -> File {
     let f = File::from(fd);
     f.set_len(len).unwrap();
     f
+}
+
+/// Runs `read(buf, offset, len)` for every `step`-sized piece of `total`
+/// bytes on `threads` threads, thread `w` taking pieces `w`, `w + threads`,
+/// … in file order; `buf` is a `step`-byte buffer of the thread's own.
+fn deal(threads: usize, step: u64, total: u64, read: impl Fn(&mut [u8], u64, usize) + Sync) {
+    std::thread::scope(|s| {
+        for w in 0..threads as u64 {
+            let read = &read;
+            s.spawn(move || {
+                let mut buf = vec![0u8; step as usize];
+                let mut p = w * step;
+                while p < total {
+                    read(&mut buf, p, step.min(total - p) as usize);
+                    p += step * threads as u64;
+                }
+            });
+        }
+    });
 }

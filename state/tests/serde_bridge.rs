@@ -580,6 +580,28 @@ struct Packed {
     id: uuid::Uuid,
 }
 
+/// A sequence whose `Serialize` does not know its length up front (a
+/// filtered iterator): the count is put in front of the elements at the end.
+#[derive(Deserialize, Debug, PartialEq)]
+#[serde(transparent)]
+struct Evens(Vec<u32>);
+
+impl Serialize for Evens {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().filter(|v| *v % 2 == 0))
+    }
+}
+
+#[test]
+fn sequences_of_unknown_length_get_their_count_at_the_end() {
+    // 3 and 300 elements kept: a count of one byte and of two.
+    for n in [6u32, 600] {
+        let all = Evens((0..n).collect());
+        let back = round(&Serde(all)).0;
+        assert_eq!(back, Evens((0..n).filter(|v| v % 2 == 0).collect()));
+    }
+}
+
 #[test]
 fn postcard_fields_round_trip_as_opaque_bytes() {
     let p = Packed {

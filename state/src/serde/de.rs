@@ -391,10 +391,8 @@ impl<'de> de::MapAccess<'de> for Fields<'_, 'de, '_> {
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value> {
         self.i += 1;
-        match seed.deserialize(De { l: &mut *self.l }) {
-            Ok(v) => Ok(v),
-            Err(e) => Err(self.in_this_field(e)),
-        }
+        seed.deserialize(De { l: &mut *self.l })
+            .map_err(|e| self.in_this_field(e))
     }
 
     fn size_hint(&self) -> Option<usize> {

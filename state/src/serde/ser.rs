@@ -501,9 +501,12 @@ impl<'a> Elements<'a> {
                 self.len, self.n
             )));
         };
-        let mut count = Vec::with_capacity(crate::varint::MAX_LEN);
-        crate::varint::write(&mut count, self.n as u64);
-        self.ser.s.buf_mut().splice(at..at, count);
+        let mut count = [0; crate::varint::MAX_LEN];
+        let n = crate::varint::encode(self.n as u64, &mut count);
+        self.ser
+            .s
+            .buf_mut()
+            .splice(at..at, count[..n].iter().copied());
         Ok(())
     }
 }
