@@ -42,8 +42,9 @@
 //!
 //! **Failures.** Requests to HTTP stores are retried on transient errors
 //! with exponential backoff, by `object_store`'s client
-//! ([`StoreOptions::retries`]); not-found, permission and precondition
-//! errors are not retried. A request that still fails is an error naming
+//! ([`StoreOptions::retries`]), a connection closed before the request
+//! could be sent among them ([`RetryingConnector`]); not-found, permission
+//! and precondition errors are not retried. A request that still fails is an error naming
 //! the object and byte range, which reaches the read (or the page access)
 //! that needed it: never a panic or a hang (requests have a timeout).
 //!
@@ -55,6 +56,7 @@
 
 mod checkpoint;
 mod error;
+mod http;
 mod location;
 mod manifest;
 mod read;
@@ -62,6 +64,7 @@ mod upload;
 
 pub use checkpoint::Checkpoint;
 pub use error::{Error, Result};
+pub use http::RetryingConnector;
 pub use location::{is_url, Store, StoreOptions};
 pub use manifest::{Manifest, ObjectEntry, MANIFEST_SUFFIX};
 pub use read::{ObjectReader, RemotePages};

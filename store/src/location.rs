@@ -10,6 +10,7 @@ use object_store::path::Path;
 use object_store::{BackoffConfig, ObjectStore, RetryConfig};
 
 use crate::error::{Error, Result};
+use crate::http::RetryingConnector;
 
 /// How a [`Store`] moves bytes. The defaults suit a cloud store; tests and
 /// benches shrink or grow them.
@@ -37,7 +38,8 @@ pub struct StoreOptions {
     /// Attempts after the first, for a request of an HTTP store that fails
     /// transiently (a connection error, a timeout, a 5xx or 429 answer, a
     /// body cut short); an answer that will not change (404, 403, 412, …)
-    /// is not retried. The HTTP client of `object_store` does the retrying.
+    /// is not retried. The HTTP client of `object_store` does the retrying
+    /// (through [`RetryingConnector`](crate::RetryingConnector)).
     pub retries: usize,
     /// The first wait before a retry; it doubles each time, up to
     /// `max_backoff`.
@@ -188,6 +190,7 @@ impl Store {
                     <$builder>::from_env()
                         .with_url(location)
                         .with_retry(opts.retry_config())
+                        .with_http_connector(RetryingConnector::default())
                         .with_config($key::Client(C::Timeout), millis(opts.request_timeout))
                         .with_config(
                             $key::Client(C::ConnectTimeout),

@@ -104,19 +104,30 @@ impl S3Server {
 
     /// An S3 client of bucket [`BUCKET`] reached through `endpoint`,
     /// configured directly (the environment of this process is shared by
-    /// tests running at once), retrying as `opts` say.
+    /// tests running at once), with the retries, timeouts and connector
+    /// `Store::open_with` gives its own S3 clients.
     pub fn client(
         endpoint: SocketAddr,
         opts: &stateify_store::StoreOptions,
     ) -> stateify_store::Result<object_store::aws::AmazonS3> {
         use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey as K};
+        use object_store::ClientConfigKey;
         let bad = |location: String, message: String| stateify_store::Error::Location {
             location,
             message,
         };
         let mut b = AmazonS3Builder::new()
             .with_bucket_name(BUCKET)
-            .with_retry(opts.retry_config());
+            .with_retry(opts.retry_config())
+            .with_http_connector(stateify_store::RetryingConnector::default())
+            .with_config(
+                K::Client(ClientConfigKey::Timeout),
+                format!("{}ms", opts.request_timeout.as_millis()),
+            )
+            .with_config(
+                K::Client(ClientConfigKey::ConnectTimeout),
+                format!("{}ms", opts.connect_timeout.as_millis()),
+            );
         for (key, value) in S3Server::env(endpoint) {
             let key: K = key
                 .to_ascii_lowercase()
@@ -255,6 +266,12 @@ impl Proxy {
     /// Closes the next `n` connections as soon as they are accepted.
     pub fn drop_connections(&self, n: u32) {
         self.drop_next.store(n, Ordering::Release);
+    }
+
+    /// How many of the connections [`Proxy::drop_connections`] named are
+    /// still to come.
+    pub fn connections_left_to_drop(&self) -> u32 {
+        self.drop_next.load(Ordering::Acquire)
     }
 }
 
