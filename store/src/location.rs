@@ -48,7 +48,9 @@ pub struct StoreOptions {
     pub max_backoff: Duration,
     /// No retry starts later than this after the request's first attempt.
     pub retry_timeout: Duration,
-    /// Timeout of one request (HTTP stores).
+    /// Timeout of one request (HTTP stores). Keep it well below
+    /// `retry_timeout`: a request that neither answers nor fails is retried
+    /// only if its timeout ends it before then (and it is idempotent).
     pub request_timeout: Duration,
     /// Timeout of a connection attempt (HTTP stores).
     pub connect_timeout: Duration,
