@@ -65,25 +65,20 @@ fn reclassify(e: HttpError) -> HttpError {
 /// Whether a [`hyper::Error`] in `e`'s chain of sources says the request
 /// was cancelled.
 fn cancelled_by_hyper(e: &(dyn StdError + 'static)) -> bool {
-    let mut source = Some(e);
-    while let Some(e) = source {
-        if e.downcast_ref::<hyper::Error>()
+    std::iter::successors(Some(e), |&e| e.source()).any(|e| {
+        e.downcast_ref::<hyper::Error>()
             .is_some_and(hyper::Error::is_canceled)
-        {
-            return true;
-        }
-        source = e.source();
-    }
-    false
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// An error wrapping another, as reqwest and hyper-util wrap hyper's.
     #[derive(Debug, thiserror::Error)]
-    #[error("outer")]
-    struct Outer(#[source] std::io::Error);
+    #[error("client error")]
+    struct Wrapper<E: StdError + 'static>(#[source] E);
 
     /// A real cancelled request: an HTTP/1 connection whose peer closed,
     /// and a request handed to it after hyper saw the close.
@@ -111,9 +106,6 @@ mod tests {
         let hyper = not_ready();
         assert!(hyper.is_canceled(), "{hyper:?}");
         // Deep in the chain, as reqwest and hyper-util wrap it.
-        #[derive(Debug, thiserror::Error)]
-        #[error("client error")]
-        struct Wrapper(#[source] hyper::Error);
         let e = reclassify(HttpError::new(HttpErrorKind::Unknown, Wrapper(hyper)));
         assert_eq!(e.kind(), HttpErrorKind::Interrupted);
         // The original error is still the source, for the message.
@@ -126,7 +118,7 @@ mod tests {
     #[test]
     fn other_errors_keep_their_kind() {
         let io = std::io::Error::other("something else");
-        let e = reclassify(HttpError::new(HttpErrorKind::Unknown, Outer(io)));
+        let e = reclassify(HttpError::new(HttpErrorKind::Unknown, Wrapper(io)));
         assert_eq!(e.kind(), HttpErrorKind::Unknown);
         let e = reclassify(HttpError::new(
             HttpErrorKind::Decode,

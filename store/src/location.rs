@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::{BackoffConfig, ObjectStore, RetryConfig};
+use object_store::{BackoffConfig, ClientConfigKey, ObjectStore, RetryConfig};
 
 use crate::error::{Error, Result};
 use crate::http::RetryingConnector;
@@ -57,6 +57,23 @@ pub struct StoreOptions {
 }
 
 impl StoreOptions {
+    /// The settings of an HTTP store's client that come from these
+    /// options, as `object_store` client keys: the request and connect
+    /// timeouts. [`Store::open`] applies them to every cloud builder; apply
+    /// them, with [`retry_config`](Self::retry_config) and a
+    /// [`RetryingConnector`], to a builder made by hand for
+    /// [`Store::from_object_store`].
+    pub fn client_config(&self) -> [(ClientConfigKey, String); 2] {
+        let millis = |d: Duration| format!("{}ms", d.as_millis());
+        [
+            (ClientConfigKey::Timeout, millis(self.request_timeout)),
+            (
+                ClientConfigKey::ConnectTimeout,
+                millis(self.connect_timeout),
+            ),
+        ]
+    }
+
     /// The retry policy of an HTTP store's client, from these options.
     pub fn retry_config(&self) -> RetryConfig {
         RetryConfig {
@@ -183,30 +200,23 @@ impl Store {
         // A memory store's "host" names the store; an S3 URL's names the
         // bucket: the path is the prefix in both.
         let prefix = url.path().trim_matches('/').to_string();
-        let millis = |d: Duration| format!("{}ms", d.as_millis());
         // Each cloud builder, from the environment and the URL, with
-        // this store's retries and timeouts.
+        // this store's retries, timeouts and connector.
         macro_rules! cloud {
-            ($builder:ty, $key:ident) => {
-                Arc::new(
-                    <$builder>::from_env()
-                        .with_url(location)
-                        .with_retry(opts.retry_config())
-                        .with_http_connector(RetryingConnector::default())
-                        .with_config($key::Client(C::Timeout), millis(opts.request_timeout))
-                        .with_config(
-                            $key::Client(C::ConnectTimeout),
-                            millis(opts.connect_timeout),
-                        )
-                        .build()
-                        .map_err(|e| bad(e.to_string()))?,
-                )
-            };
+            ($builder:ty, $key:ident) => {{
+                let mut b = <$builder>::from_env()
+                    .with_url(location)
+                    .with_retry(opts.retry_config())
+                    .with_http_connector(RetryingConnector::default());
+                for (key, value) in opts.client_config() {
+                    b = b.with_config($key::Client(key), value);
+                }
+                Arc::new(b.build().map_err(|e| bad(e.to_string()))?)
+            }};
         }
         use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
         use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
         use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
-        use object_store::ClientConfigKey as C;
         let store: Arc<dyn ObjectStore> = match url.scheme() {
             "s3" | "s3a" => cloud!(AmazonS3Builder, AmazonS3ConfigKey),
             "gs" => cloud!(GoogleCloudStorageBuilder, GoogleConfigKey),

@@ -111,7 +111,6 @@ impl S3Server {
         opts: &stateify_store::StoreOptions,
     ) -> stateify_store::Result<object_store::aws::AmazonS3> {
         use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey as K};
-        use object_store::ClientConfigKey;
         let bad = |location: String, message: String| stateify_store::Error::Location {
             location,
             message,
@@ -119,15 +118,10 @@ impl S3Server {
         let mut b = AmazonS3Builder::new()
             .with_bucket_name(BUCKET)
             .with_retry(opts.retry_config())
-            .with_http_connector(stateify_store::RetryingConnector::default())
-            .with_config(
-                K::Client(ClientConfigKey::Timeout),
-                format!("{}ms", opts.request_timeout.as_millis()),
-            )
-            .with_config(
-                K::Client(ClientConfigKey::ConnectTimeout),
-                format!("{}ms", opts.connect_timeout.as_millis()),
-            );
+            .with_http_connector(stateify_store::RetryingConnector::default());
+        for (key, value) in opts.client_config() {
+            b = b.with_config(K::Client(key), value);
+        }
         for (key, value) in S3Server::env(endpoint) {
             let key: K = key
                 .to_ascii_lowercase()
